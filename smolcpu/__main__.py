@@ -1,0 +1,3 @@
+from smolcpu.cli import main
+
+main()

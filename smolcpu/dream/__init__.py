@@ -1,0 +1,1 @@
+"""dream layer (see ARCHITECTURE.md)."""

@@ -1,0 +1,91 @@
+"""Every error Smol raises, sorted by who has to act on it.
+
+    SmolError
+    ├── UsageError            the caller's mistake: bad input, bad option, missing file
+    │   └── FlowSyntaxError   a .smol program that does not parse (line:col, caret)
+    ├── FlowError             a program that parsed but cannot run as written
+    ├── UnitError             a unit failed while handling an artifact
+    │   ├── UnitNameExists    spawn() with a name already taken
+    │   ├── UnitStopped       mail to, or a request of, a unit that is gone
+    │   ├── RequestTimeout    a request whose reply did not come before its deadline
+    │   └── WorkerCrashed     a worker process died under a pending request
+    ├── BudgetError           a step budget, memory budget or size limit would be exceeded
+    └── ArtifactError         an artifact that cannot be decoded, verified or found
+        ├── ChecksumMismatch  payload bytes that do not match their checksum
+        └── SignatureInvalid  a signature that does not verify against its pubkey
+
+Errors are plain picklable exceptions (the message is the only argument), so they cross
+process boundaries unchanged. Errors of lower libraries (capnp, lark, onnxruntime,
+llama.cpp) are translated into these at the boundary with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+
+class SmolError(Exception):
+    """Root of every error Smol raises on purpose."""
+
+
+class UsageError(SmolError):
+    """The caller asked for something that cannot be done as asked."""
+
+
+class FlowSyntaxError(UsageError):
+    """A program that does not parse; the message shows the line with a caret."""
+
+
+class FlowError(SmolError):
+    """A program that parsed but cannot run as written."""
+
+
+class UnitError(SmolError):
+    """A unit failed while handling an artifact."""
+
+
+class UnitNameExists(UnitError):
+    """``spawn`` was given a name that a live unit already has."""
+
+
+class UnitStopped(UnitError):
+    """The unit addressed is stopped or was never there."""
+
+
+class RequestTimeout(UnitError):
+    """No reply came before the request's deadline."""
+
+
+class WorkerCrashed(UnitError):
+    """A worker process died while a request to it was pending."""
+
+
+class BudgetError(SmolError):
+    """A step, memory or size budget would be exceeded."""
+
+
+class ArtifactError(SmolError):
+    """An artifact that cannot be decoded, verified or found."""
+
+
+class ChecksumMismatch(ArtifactError):
+    """The payload does not match the checksum it carries."""
+
+
+class SignatureInvalid(ArtifactError):
+    """The signature does not verify against the artifact's pubkey."""
+
+
+__all__ = [
+    "ArtifactError",
+    "BudgetError",
+    "ChecksumMismatch",
+    "FlowError",
+    "FlowSyntaxError",
+    "RequestTimeout",
+    "SignatureInvalid",
+    "SmolError",
+    "UnitError",
+    "UnitNameExists",
+    "UnitStopped",
+    "UsageError",
+    "WorkerCrashed",
+]

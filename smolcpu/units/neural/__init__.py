@@ -1,0 +1,1 @@
+"""units/neural layer (see ARCHITECTURE.md)."""

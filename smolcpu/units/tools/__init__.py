@@ -1,0 +1,1 @@
+"""units/tools layer (see ARCHITECTURE.md)."""

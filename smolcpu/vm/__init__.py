@@ -1,0 +1,1 @@
+"""vm layer (see ARCHITECTURE.md)."""
