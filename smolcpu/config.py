@@ -40,6 +40,26 @@ def store_url() -> str:
     return os.environ.get("SMOL_STORE") or str(home() / "artifacts")
 
 
+def storage_root() -> Path:
+    """The one folder the storage tool may read and write (``SMOL_STORAGE``)."""
+    return _env_path("SMOL_STORAGE", home() / "storage")
+
+
+def memory_dir() -> Path:
+    """The markdown memory vault, a folder that opens in Obsidian as it is (``SMOL_MEMORY``)."""
+    return _env_path("SMOL_MEMORY", home() / "memory")
+
+
+def index_path() -> Path:
+    """The SQLite run index: runs, their artifacts and lineage (``SMOL_INDEX``)."""
+    return _env_path("SMOL_INDEX", home() / "index.sqlite")
+
+
+def s3_endpoint() -> str | None:
+    """The S3-compatible endpoint for ``s3://`` stores (``SMOL_S3_ENDPOINT``, else ``AWS_ENDPOINT_URL``)."""
+    return os.environ.get("SMOL_S3_ENDPOINT") or os.environ.get("AWS_ENDPOINT_URL") or None
+
+
 REQUEST_TIMEOUT_S: float = _env_float("SMOL_REQUEST_TIMEOUT", 30.0)
 """Default deadline of a request to a unit."""
 
@@ -65,3 +85,57 @@ STEP_TIMEOUT_S: float = _env_float("SMOL_STEP_TIMEOUT", 300.0)
 
 MEMORY_BUDGET_BYTES: int = _env_int("SMOL_MEMORY_BUDGET", 2 * 1024**3)
 """Resident memory all of Smol's processes may use together."""
+
+WORKER_OVERHEAD_BYTES: int = _env_int("SMOL_WORKER_OVERHEAD", 160 * 1024**2)
+"""What a model worker holds beyond its model file (interpreter, runtime, buffers), until measured."""
+
+MEMORY_SAMPLE_S: float = _env_float("SMOL_MEMORY_SAMPLE", 1.0)
+"""How often Lifecycle measures its processes (peak, restarts, the status file)."""
+
+SANDBOX_TIMEOUT_S: float = _env_float("SMOL_SANDBOX_TIMEOUT", 10.0)
+"""Wall-clock deadline of one code-sandbox snippet unless the request gives its own."""
+
+SANDBOX_MEMORY_BYTES: int = _env_int("SMOL_SANDBOX_MEMORY", 512 * 1024**2)
+"""Address space one code-sandbox snippet may map (a memory bomb gets MemoryError)."""
+
+SANDBOX_ISOLATION: str = os.environ.get("SMOL_SANDBOX_ISOLATION") or "auto"
+"""Which jail snippets run in: auto (the strongest that works here), bwrap, unshare or rlimits."""
+
+STORE_TIMEOUT_S: float = _env_float("SMOL_STORE_TIMEOUT", 10.0)
+"""Deadline of one call to a remote (S3-compatible) artifact store."""
+
+ONNX_THREADS: int = _env_int("SMOL_ONNX_THREADS", 2)
+"""Intra-op threads of each ONNX Runtime session (classifier, detector, embedder)."""
+
+MATH_TIMEOUT_S: float = _env_float("SMOL_MATH_TIMEOUT", 2.0)
+"""How long the math tool may spend on one expression."""
+
+LLM_MODEL: str = os.environ.get("SMOL_LLM_MODEL") or "qwen2.5-coder-1.5b"
+"""The model the LLM unit loads when none is named: a registry name or a path to a GGUF file."""
+
+LLM_CONTEXT: int = _env_int("SMOL_LLM_CONTEXT", 4096)
+"""Context window of the LLM, in tokens; a request that does not fit fails with BudgetError."""
+
+LLM_THREADS: int = _env_int("SMOL_LLM_THREADS", os.cpu_count() or 1)
+"""Threads llama.cpp decodes with."""
+
+LLM_MAX_TOKENS: int = _env_int("SMOL_LLM_MAX_TOKENS", 512)
+"""Tokens one LLM answer may have unless the request says otherwise."""
+
+LLM_TIMEOUT_S: float = _env_float("SMOL_LLM_TIMEOUT", 300.0)
+"""Deadline of one LLM generation; past it the generation is cancelled."""
+
+DOWNLOAD_TIMEOUT_S: float = _env_float("SMOL_DOWNLOAD_TIMEOUT", 30.0)
+"""How long a model download may wait for the server (connect or a read) before it fails."""
+
+
+def models_mirror() -> Path:
+    """Where the registry finds model files that no package ships (``SMOL_MODELS_MIRROR``).
+
+    Defaults to ``shared/models`` beside a source checkout; a deployment points it elsewhere.
+    """
+    return _env_path("SMOL_MODELS_MIRROR", Path(__file__).resolve().parents[2] / "shared" / "models")
+
+
+STORE_SERVICE_TIMEOUT_S: float = _env_float("SMOL_STORE_SERVICE_TIMEOUT", 10.0)
+"""Deadline of one call to a served (global) vector or graph store."""

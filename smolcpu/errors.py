@@ -12,7 +12,8 @@
     ├── BudgetError           a step budget, memory budget or size limit would be exceeded
     └── ArtifactError         an artifact that cannot be decoded, verified or found
         ├── ChecksumMismatch  payload bytes that do not match their checksum
-        └── SignatureInvalid  a signature that does not verify against its pubkey
+        ├── SignatureInvalid  a signature that does not verify against its pubkey
+        └── ArtifactNotFound  no artifact with that id in the store
 
 Errors are plain picklable exceptions (the message is the only argument), so they cross
 process boundaries unchanged. Errors of lower libraries (capnp, lark, onnxruntime,
@@ -74,8 +75,13 @@ class SignatureInvalid(ArtifactError):
     """The signature does not verify against the artifact's pubkey."""
 
 
+class ArtifactNotFound(ArtifactError):
+    """The store holds no artifact with the id asked for."""
+
+
 __all__ = [
     "ArtifactError",
+    "ArtifactNotFound",
     "BudgetError",
     "ChecksumMismatch",
     "FlowError",

@@ -4,7 +4,9 @@ Nothing here imports from any layer above.
 """
 
 from smolcpu.artifact._artifact import BYTES, ERROR, JSON, SCHEMA_PATH, TEXT, Artifact, CapnpArtifact
+from smolcpu.artifact._index import ArtifactRecord, Rebuilt, RunIndex, RunInfo
 from smolcpu.artifact._signing import Signer, verify_signature
+from smolcpu.artifact._store import ArtifactStore, FileStore, S3Store, key_of, open_store
 
 __all__ = [
     "BYTES",
@@ -13,7 +15,16 @@ __all__ = [
     "SCHEMA_PATH",
     "TEXT",
     "Artifact",
+    "ArtifactRecord",
+    "ArtifactStore",
     "CapnpArtifact",
+    "FileStore",
+    "Rebuilt",
+    "RunIndex",
+    "RunInfo",
+    "S3Store",
     "Signer",
+    "key_of",
+    "open_store",
     "verify_signature",
 ]

@@ -50,11 +50,24 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _unb64(text: str, field: str) -> bytes:
+def _unb64(text: Any, field: str) -> bytes:
+    if not isinstance(text, str):
+        raise ArtifactError(f"artifact JSON field {field!r} must be base64 text, not {type(text).__name__}")
     try:
         return base64.b64decode(text.encode("ascii"), validate=True)
     except (ValueError, UnicodeEncodeError) as exc:
         raise ArtifactError(f"artifact JSON field {field!r} is not valid base64") from exc
+
+
+def _timestamp(value: Any) -> int:
+    """Unix nanoseconds from the JSON form (a number, or digits as concept/002 writes it)."""
+    try:
+        timestamp = int(value) if isinstance(value, int | str) and not isinstance(value, bool) else -1
+    except ValueError:
+        timestamp = -1
+    if not 0 <= timestamp < 2**64:
+        raise ArtifactError(f"artifact JSON field 'timestamp' must be unix nanoseconds (0..2**64-1), not {value!r}")
+    return timestamp
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -106,14 +119,16 @@ class Artifact:
 
     @classmethod
     def text(cls, text: str, **meta: Any) -> Artifact:
-        """A ``text/plain`` artifact."""
-        return cls.create(text.encode("utf-8"), type=TEXT, **meta)
+        """A ``text/plain`` artifact (or another text type given as ``type``)."""
+        meta.setdefault("type", TEXT)
+        return cls.create(text.encode("utf-8"), **meta)
 
     @classmethod
     def json(cls, value: Any, **meta: Any) -> Artifact:
-        """An ``application/json`` artifact holding ``value``."""
+        """An ``application/json`` artifact holding ``value`` (or another JSON type given as ``type``)."""
         data = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        return cls.create(data, type=JSON, **meta)
+        meta.setdefault("type", JSON)
+        return cls.create(data, **meta)
 
     @classmethod
     def error(cls, message: str, *, kind: str = "error", **meta: Any) -> Artifact:
@@ -130,10 +145,14 @@ class Artifact:
 
     @property
     def error_message(self) -> str:
-        """The message of an error artifact ('' for any other)."""
+        """The message of an error artifact ('' for any other; the raw text if it is malformed)."""
         if not self.is_error:
             return ""
-        return str(self.as_json().get("message", ""))
+        try:
+            value = json.loads(self.payload)
+        except ValueError:
+            return self.as_text()
+        return str(value.get("message", "")) if isinstance(value, dict) else self.as_text()
 
     def as_text(self) -> str:
         """The payload as text (UTF-8; undecodable bytes are replaced)."""
@@ -213,7 +232,10 @@ class Artifact:
 
     def to_bytes(self) -> bytes:
         """Cap'n Proto bytes (unpacked, single segment-table message)."""
-        return self.to_capnp().to_bytes()
+        try:
+            return self.to_capnp().to_bytes()
+        except UnicodeEncodeError as exc:
+            raise ArtifactError(f"artifact {self.id!r} has a text field that is not valid Unicode: {exc}") from exc
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Artifact:
@@ -272,7 +294,7 @@ class Artifact:
                 pubkey=_unb64(data.get("pubkey", ""), "pubkey"),
                 version=str(data.get("version", DEFAULT_VERSION)),
                 type=str(data["type"]),
-                timestamp=int(data.get("timestamp", 0)),
+                timestamp=_timestamp(data.get("timestamp", 0)),
                 origin=str(data.get("origin", "")),
                 role=str(data.get("role", "")),
                 scope=str(data.get("scope", "")),

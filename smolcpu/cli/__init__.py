@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import sys
 
+from smolcpu.cli import _demo  # noqa: F401
 from smolcpu.cli import _dev  # noqa: F401  (registers commands)
+from smolcpu.cli import _lang  # noqa: F401
+from smolcpu.cli import _memory  # noqa: F401
+from smolcpu.cli import _models  # noqa: F401
+from smolcpu.cli import _neural_llm  # noqa: F401
+from smolcpu.cli import _neural_vision  # noqa: F401
+from smolcpu.cli import _run  # noqa: F401
+from smolcpu.cli import _runs  # noqa: F401
+from smolcpu.cli import _sandbox  # noqa: F401
+from smolcpu.cli import _status  # noqa: F401
+from smolcpu.cli import _tools  # noqa: F401
 from smolcpu.cli._app import app, err_console
 from smolcpu.errors import SmolError
 

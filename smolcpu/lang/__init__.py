@@ -1,1 +1,42 @@
-"""lang layer (see ARCHITECTURE.md)."""
+"""The flow language: grammar → syntax tree → checker → graph IR → optimiser → printer/drawing.
+
+``compile_file`` runs the whole front end; ``parse`` and ``format_program`` are the parser
+and the canonical printer behind ``smol fmt``. The graph (:class:`Graph`) is what the vm
+executes; its nodes have stable ids that traces and drawings share. The language itself
+is described in ``docs/language.md``.
+"""
+
+from smolcpu.lang._ast import Program
+from smolcpu.lang._compilation import Compilation, compile_file, compile_source
+from smolcpu.lang._declarations import DEFAULT_UNIT, IDENTITY, Binding, Scope, UnitCatalog, UnitInfo
+from smolcpu.lang._diagnostics import Diagnostic, Severity
+from smolcpu.lang._ir import Block, Case, Chain, Edge, Graph, Node, Outcome, Step
+from smolcpu.lang._optimiser import optimise
+from smolcpu.lang._parser import parse
+from smolcpu.lang._printer import format_program
+
+__all__ = [
+    "DEFAULT_UNIT",
+    "IDENTITY",
+    "Binding",
+    "Block",
+    "Case",
+    "Chain",
+    "Compilation",
+    "Diagnostic",
+    "Edge",
+    "Graph",
+    "Node",
+    "Outcome",
+    "Program",
+    "Scope",
+    "Severity",
+    "Step",
+    "UnitCatalog",
+    "UnitInfo",
+    "compile_file",
+    "compile_source",
+    "format_program",
+    "optimise",
+    "parse",
+]

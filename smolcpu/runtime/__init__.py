@@ -1,5 +1,42 @@
-"""The runtime layer: units, their mailboxes and supervision, and worker processes."""
+"""The runtime layer: units, their mailboxes and supervision, and worker processes.
 
+``ActorSystem`` spawns units (in this process or, with ``process=True``, each in a worker
+process of its own); a ``UnitRef`` reaches one with ``send``, ``request``, ``stream``,
+``stop`` and ``poison``; a unit's ``Ctx`` gives it its peers, ``spawn`` and pub/sub.
+"""
+
+from smolcpu.runtime._mailbox import Envelope, Mailbox
+from smolcpu.runtime._recorder import Recorder, Store
+from smolcpu.runtime._ref import UnitRef
+from smolcpu.runtime._supervision import Decider, Directive, Failure, OneForOne, restart_always
+from smolcpu.runtime._system import (
+    ActorSystem,
+    Ctx,
+    SystemState,
+    UnitFactory,
+    UnitState,
+    is_lifecycle_event,
+    lifecycle_event,
+)
 from smolcpu.runtime._unit import Unit
 
-__all__ = ["Unit"]
+__all__ = [
+    "ActorSystem",
+    "Ctx",
+    "Decider",
+    "Directive",
+    "Envelope",
+    "Failure",
+    "Mailbox",
+    "OneForOne",
+    "Recorder",
+    "Store",
+    "SystemState",
+    "Unit",
+    "UnitFactory",
+    "UnitRef",
+    "UnitState",
+    "is_lifecycle_event",
+    "lifecycle_event",
+    "restart_always",
+]

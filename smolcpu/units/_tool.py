@@ -6,7 +6,8 @@ is created, and implements ``forward(**arguments)``. ``handle`` turns the incomi
 into arguments (a JSON object names them; plain text fills the one required input), calls
 ``forward``, and wraps the result in an artifact whose parent is the input. A
 :class:`ToolFailed` or :class:`~smolcpu.errors.UsageError` comes back as an error artifact
-whose message tells a person, or a model, what to try next.
+whose message tells a person, or a model, what to try next. The reply carries the input's
+``run`` attribute, so it stays in the same run.
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ class Tool(Unit):
         """Do the tool's work; return text, JSON-able data, bytes or an Artifact."""
         raise NotImplementedError
 
+    def invoke(self, artifact: Artifact, arguments: dict[str, Any]) -> Any:
+        """Call :meth:`forward`; a tool that needs the input's header (its run) overrides this."""
+        return self.forward(**arguments)
+
     def arguments(self, artifact: Artifact) -> dict[str, Any]:
         """The keyword arguments for :meth:`forward` that ``artifact`` carries."""
         required = [name for name, spec in self.inputs.items() if not spec.get("nullable")]
@@ -76,9 +81,17 @@ class Tool(Unit):
         )
 
     async def handle(self, ctx: Any, sender: Any, artifact: Artifact) -> Artifact:
-        meta = {"origin": self.name, "role": "tool", "scope": artifact.scope, "parents": (artifact.id,)}
+        meta: dict[str, Any] = {
+            "origin": self.name,
+            "role": "tool",
+            "scope": artifact.scope,
+            "parents": (artifact.id,),
+        }
+        run = artifact.attr("run")
+        if run is not None:
+            meta["attributes"] = {"run": run}
         try:
-            result = self.forward(**self.arguments(artifact))
+            result = self.invoke(artifact, self.arguments(artifact))
             if inspect.isawaitable(result):
                 result = await result
         except (ToolFailed, UsageError) as exc:

@@ -1,1 +1,41 @@
-"""vm layer (see ARCHITECTURE.md)."""
+"""The vm layer: the InstructionExecutor that runs compiled flow programs, and its choosers.
+
+``Executor(graph)`` runs a graph from :mod:`smolcpu.lang` on the runtime: each step a
+request to the unit its worker is bound to, control by LANGUAGE.md, every step's input and
+output recorded under the run id. A :class:`Chooser` decides ``select`` blocks and
+word-pattern ``match`` cases. ``run_program`` is the whole path from a file to a result.
+:class:`Lifecycle` starts model workers on first use and keeps them under the memory budget.
+"""
+
+from smolcpu.vm._chooser import Choice, Chooser, FirstChooser, LlmChooser, ScriptedChooser, parse_chooser
+from smolcpu.vm._executor import Execution, Executor, ExecutorState
+from smolcpu.vm._lifecycle import Lifecycle, LifecycleState, MemoryReport, ModelWorker, WorkerSpec, megabytes
+from smolcpu.vm._lifecycle_status import LiveStatus, read_statuses, status_dir
+from smolcpu.vm._result import RunResult, Status, Visit
+from smolcpu.vm._workers import UnitSource, Workers
+
+__all__ = [
+    "Choice",
+    "Chooser",
+    "Execution",
+    "Executor",
+    "ExecutorState",
+    "FirstChooser",
+    "Lifecycle",
+    "LifecycleState",
+    "LiveStatus",
+    "LlmChooser",
+    "MemoryReport",
+    "ModelWorker",
+    "RunResult",
+    "ScriptedChooser",
+    "Status",
+    "UnitSource",
+    "Visit",
+    "WorkerSpec",
+    "Workers",
+    "megabytes",
+    "parse_chooser",
+    "read_statuses",
+    "status_dir",
+]

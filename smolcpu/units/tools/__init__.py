@@ -1,1 +1,32 @@
-"""units/tools layer (see ARCHITECTURE.md)."""
+"""Tool units: deterministic functions as units (math, registers, storage, ...).
+
+Each module registers its units with :func:`smolcpu.units.register`; the registry imports
+every module under ``smolcpu.units``, so a new tool needs no line here unless it has public names.
+"""
+
+from smolcpu.units.tools._math import MathTool, evaluate
+from smolcpu.units.tools._memory import MemoryTool
+from smolcpu.units.tools._memory_vault import Hit, LinkRef, Vault
+from smolcpu.units.tools._registers import Registers, RegistersTool, shared_registers
+from smolcpu.units.tools._sandbox import SandboxResult, SandboxTool, run_snippet
+from smolcpu.units.tools._sandbox_jail import available_jails
+from smolcpu.units.tools._storage import Entry, Storage, StorageTool
+
+__all__ = [
+    "Entry",
+    "Hit",
+    "LinkRef",
+    "MathTool",
+    "MemoryTool",
+    "Registers",
+    "RegistersTool",
+    "SandboxResult",
+    "SandboxTool",
+    "Storage",
+    "StorageTool",
+    "Vault",
+    "available_jails",
+    "evaluate",
+    "run_snippet",
+    "shared_registers",
+]

@@ -1,0 +1,374 @@
+"""The artifact store: every artifact of every run, kept as the JSON form of concept/002.
+
+One interface, two backends: :class:`FileStore` (a directory, the embedded default) and
+:class:`S3Store` (S3-compatible object storage, for more than one machine). Both lay
+artifacts out under the key of concept/002::
+
+    <origin>/<role>/<scope>/<timestamp>/<type>/<version>/<id>.json
+
+(the MIME type's ``/`` makes two levels). ``put`` also records the artifact in the
+:class:`RunIndex`, so that ``get`` by id and listing a run never scan the store.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import os
+import tempfile
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from smolcpu import config
+from smolcpu.artifact._artifact import Artifact
+from smolcpu.artifact._index import RunIndex
+from smolcpu.artifact._signing import verify_signature
+from smolcpu.errors import ArtifactError, ArtifactNotFound, UsageError
+
+SUFFIX = ".json"
+MAX_SEGMENT = 120
+"""Longest key segment kept verbatim; longer ones are cut and suffixed with a hash (a file
+name may not exceed 255 bytes)."""
+
+S3_PAGE = 1000
+"""Keys per S3 listing request (S3's own maximum)."""
+
+_TEMP_PREFIX = ".tmp-"
+
+
+def segment(value: str) -> str:
+    """One key segment, safe as a file or directory name and as part of an S3 key.
+
+    Percent-encoding leaves no ``/``, NUL or control character; ``''`` becomes ``_`` (and a
+    literal ``_`` is escaped so the two stay apart); ``.`` and ``..`` are escaped so no
+    segment can climb out of the store.
+    """
+    if value == "":
+        return "_"
+    if value == "_":
+        return "%5F"
+    text = urllib.parse.quote(value, safe="+,=@", errors="surrogatepass")
+    if text.strip(".") == "":
+        text = "%2E" * len(text)
+    if len(text) > MAX_SEGMENT:
+        digest = hashlib.sha256(value.encode("utf-8", errors="surrogatepass")).hexdigest()[:32]
+        text = f"{text[: MAX_SEGMENT - 33]}~{digest}"
+    return text
+
+
+def key_of(artifact: Artifact) -> str:
+    """The store key of an artifact (concept/002's prefix, each segment made safe)."""
+    major, _, minor = artifact.type.partition("/")
+    parts = (
+        artifact.origin,
+        artifact.role,
+        artifact.scope,
+        str(artifact.timestamp),
+        major,
+        minor,
+        artifact.version,
+    )
+    return "/".join(segment(part) for part in parts) + "/" + segment(artifact.id) + SUFFIX
+
+
+def decode_stored(data: bytes, key: str) -> Artifact:
+    """Read back what a store holds under ``key``, refusing anything that is not intact.
+
+    Raises:
+        ArtifactError: not an artifact, or its header does not match the key it sits under.
+        ChecksumMismatch: the payload changed.
+        SignatureInvalid: it is signed and the signature does not cover what is there.
+    """
+    try:
+        artifact = Artifact.from_json(data)
+    except ArtifactError as exc:
+        raise ArtifactError(f"stored artifact {key} is corrupt: {exc}") from exc
+    if key_of(artifact) != key:
+        raise ArtifactError(
+            f"stored artifact {key} is corrupt: its header (id {artifact.id}) belongs under"
+            f" {key_of(artifact)}"
+        )
+    artifact.verify_checksum()
+    if artifact.signature:
+        verify_signature(artifact)
+    return artifact
+
+
+class ArtifactStore(abc.ABC):
+    """Where artifacts are kept. A backend supplies ``_write``, ``_read`` and ``keys`` over
+    bytes; keys, verification and indexing are the same for all."""
+
+    url: str
+
+    def __init__(self, *, index: RunIndex | None = None) -> None:
+        self._owns_index = index is None
+        self.index = index if index is not None else RunIndex()
+        self.closed = False
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise UsageError(f"artifact store {self.url} is closed; open it again with open_store()")
+
+    @abc.abstractmethod
+    def _write(self, key: str, data: bytes) -> None:
+        """Store ``data`` under ``key`` atomically: all of it or none of it."""
+
+    @abc.abstractmethod
+    def _read(self, key: str) -> bytes | None:
+        """The bytes under ``key``, or None when there are none."""
+
+    @abc.abstractmethod
+    def keys(self) -> Iterator[str]:
+        """Every key in the store (unordered), never a half-written one."""
+
+    def put(self, artifact: Artifact) -> str:
+        """Keep an artifact and index it (its ``run`` attribute ties it to a run); returns its key."""
+        self._check_open()
+        try:
+            data = artifact.to_json().encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ArtifactError(f"artifact {artifact.id!r} has a text field that is not valid Unicode: {exc}") from exc
+        key = key_of(artifact)
+        self._write(key, data)
+        self.index.record(artifact, key)
+        return key
+
+    def load(self, key: str) -> Artifact:
+        """The artifact under ``key``, verified.
+
+        Raises:
+            ArtifactNotFound: nothing under that key.
+            ArtifactError: what is there is not intact (see :func:`decode_stored`).
+        """
+        self._check_open()
+        data = self._read(key)
+        if data is None:
+            raise ArtifactNotFound(f"no artifact under key {key} in {self.url}")
+        return decode_stored(data, key)
+
+    def get(self, artifact_id: str) -> Artifact:
+        """The artifact with this id, verified (checksum, and signature when signed).
+
+        Found through the index; an artifact the index does not know (stored by another
+        machine, or before a crash) is looked for in the store and then indexed.
+
+        Raises:
+            ArtifactNotFound: no such artifact.
+            ArtifactError: it is there but corrupt (``ChecksumMismatch`` for a changed payload).
+        """
+        self._check_open()
+        key = self.index.key_of(artifact_id)
+        if key is not None:
+            data = self._read(key)
+            if data is not None:
+                return decode_stored(data, key)
+            self.index.forget(artifact_id)
+        wanted = "/" + segment(artifact_id) + SUFFIX
+        for key in self.keys():
+            if key.endswith(wanted):
+                artifact = self.load(key)
+                self.index.record(artifact, key)
+                return artifact
+        raise ArtifactNotFound(
+            f"no artifact {artifact_id} in {self.url}; list what a run stored with `smol trace RUN_ID`"
+        )
+
+    def iter_artifacts(self) -> Iterator[Artifact]:
+        """Every artifact in the store, verified, in no particular order."""
+        for key in self.keys():
+            yield self.load(key)
+
+    def close(self) -> None:
+        """Release the backend and the index this store opened; closing twice is harmless."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._owns_index:
+            self.index.close()
+
+    def __enter__(self) -> ArtifactStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.url} {'closed' if self.closed else 'open'}>"
+
+
+class FileStore(ArtifactStore):
+    """Artifacts as files under a directory; each write is temp file, fsync, rename.
+
+    A crash leaves either the whole artifact or none of it (and, at worst, a ``.tmp-`` file
+    that no listing shows). The directory entry is not fsynced, so a power cut may lose
+    the last artifacts written, never leave one half-written.
+    """
+
+    def __init__(self, root: Path | str, *, index: RunIndex | None = None, fsync: bool = True) -> None:
+        self.root = Path(root).expanduser().resolve()
+        self.url = str(self.root)
+        self._fsync = fsync
+        self._made: set[str] = set()
+        self.root.mkdir(parents=True, exist_ok=True)
+        super().__init__(index=index)
+
+    def _path(self, key: str) -> Path:
+        parts = key.split("/")
+        if ".." in parts or "" in parts:
+            raise UsageError(f"key {key!r} points outside the store {self.root}")
+        return self.root.joinpath(*parts)
+
+    def _folder(self, directory: str) -> Path:
+        """Make the key's directories: the origin/role/scope part once, then the levels below
+        it (new for nearly every artifact, as they start with its timestamp) one by one."""
+        parts = directory.split("/")
+        head = "/".join(parts[:3])
+        folder = self.root / head
+        if head not in self._made:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._made.add(head)
+        for part in parts[3:]:
+            folder = folder / part
+            try:
+                os.mkdir(folder)
+            except FileExistsError:
+                pass
+        return folder
+
+    def _write(self, key: str, data: bytes) -> None:
+        directory, _, name = key.rpartition("/")
+        try:
+            try:
+                folder = self._folder(directory)
+            except FileNotFoundError:
+                self._made.clear()
+                folder = self._folder(directory)
+            fd, temp = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=folder)
+        except OSError as exc:
+            raise ArtifactError(f"cannot write artifact {key} in {self.root}: {exc}") from exc
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(data)
+                if self._fsync:
+                    file.flush()
+                    os.fsync(file.fileno())
+            os.replace(temp, folder / name)
+        except BaseException as exc:
+            Path(temp).unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise ArtifactError(f"cannot write artifact {key} in {self.root}: {exc}") from exc
+            raise
+
+    def _read(self, key: str) -> bytes | None:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise ArtifactError(f"cannot read artifact {key} in {self.root}: {exc}") from exc
+
+    def keys(self) -> Iterator[str]:
+        for folder, _, files in os.walk(self.root):
+            relative = Path(folder).relative_to(self.root).as_posix()
+            for name in files:
+                if name.endswith(SUFFIX) and not name.startswith(_TEMP_PREFIX):
+                    yield f"{relative}/{name}"
+
+
+class S3Store(ArtifactStore):
+    """Artifacts as objects in an S3-compatible bucket (AWS, MinIO, moto, ...).
+
+    The endpoint comes from ``SMOL_S3_ENDPOINT`` (or ``AWS_ENDPOINT_URL``), credentials from
+    the standard AWS variables. A single PUT is atomic in S3, so no temp object is needed.
+    """
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        endpoint_url: str | None = None,
+        index: RunIndex | None = None,
+    ) -> None:
+        import boto3
+        from botocore.config import Config
+
+        if not bucket:
+            raise UsageError("an S3 store needs a bucket: s3://BUCKET/PREFIX")
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.url = f"s3://{bucket}/{self.prefix}"
+        self._client = boto3.client(
+            "s3",
+            endpoint_url=endpoint_url or config.s3_endpoint(),
+            config=Config(
+                s3={"addressing_style": "path"},
+                connect_timeout=config.STORE_TIMEOUT_S,
+                read_timeout=config.STORE_TIMEOUT_S,
+                retries={"max_attempts": 3, "mode": "standard"},
+            ),
+        )
+        super().__init__(index=index)
+
+    def _call(self, what: str, key: str, method: str, **kwargs: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return getattr(self._client, method)(Bucket=self.bucket, **kwargs)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("NoSuchKey", "404"):
+                return None
+            hint = " (create the bucket first)" if code == "NoSuchBucket" else ""
+            raise ArtifactError(f"cannot {what} {key} in {self.url}: {code or exc}{hint}") from exc
+        except BotoCoreError as exc:
+            raise ArtifactError(
+                f"cannot {what} {key} in {self.url}: {exc} (check SMOL_S3_ENDPOINT and AWS credentials)"
+            ) from exc
+
+    def _write(self, key: str, data: bytes) -> None:
+        self._call(
+            "write", key, "put_object", Key=self.prefix + key, Body=data, ContentType="application/json"
+        )
+
+    def _read(self, key: str) -> bytes | None:
+        response = self._call("read", key, "get_object", Key=self.prefix + key)
+        return None if response is None else response["Body"].read()
+
+    def keys(self) -> Iterator[str]:
+        token: dict[str, str] = {}
+        while True:
+            page = self._call("list", "keys", "list_objects_v2", Prefix=self.prefix, MaxKeys=S3_PAGE, **token)
+            for entry in page.get("Contents", ()):
+                if entry["Key"].endswith(SUFFIX):
+                    yield entry["Key"][len(self.prefix) :]
+            if not page.get("IsTruncated"):
+                return
+            token = {"ContinuationToken": page["NextContinuationToken"]}
+
+    def close(self) -> None:
+        if not self.closed:
+            self._client.close()
+        super().close()
+
+
+def open_store(url: str | None = None, *, index: RunIndex | None = None) -> ArtifactStore:
+    """The store at ``url``: a directory path, or ``s3://bucket/prefix`` (default: config's).
+
+    Without ``index``, the store opens the run index at ``config.index_path()`` and closes
+    it with itself.
+    """
+    url = url or config.store_url()
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme == "s3":
+        return S3Store(parsed.netloc, parsed.path, index=index)
+    if parsed.scheme == "file":
+        return FileStore(urllib.parse.unquote(parsed.path), index=index)
+    if parsed.scheme and len(parsed.scheme) > 1:
+        raise UsageError(f"unknown artifact store {url!r}: give a directory or s3://bucket/prefix")
+    return FileStore(url, index=index)
+
+
+__all__ = ["ArtifactStore", "FileStore", "S3Store", "decode_stored", "key_of", "open_store", "segment"]

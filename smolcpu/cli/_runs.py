@@ -1,0 +1,147 @@
+"""``smol runs`` and ``smol trace RUN_ID``: what ran, and each run's artifacts as a lineage tree."""
+
+from __future__ import annotations
+
+import datetime
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+from rich.tree import Tree
+
+from smolcpu.artifact import ERROR, ArtifactRecord, RunIndex, RunInfo, open_store
+from smolcpu.cli._app import app, console
+from smolcpu.errors import UsageError
+
+_STATUS_STYLE = {"ok": "green", "running": "yellow", "error": "red", "cancelled": "magenta"}
+
+
+def _when(ns: int | None) -> str:
+    if ns is None:
+        return "—"
+    return datetime.datetime.fromtimestamp(ns / 1e9).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _status(run: RunInfo) -> str:
+    return f"[{_STATUS_STYLE.get(run.status, 'dim')}]{escape(run.status)}[/]"
+
+
+def resolve_run(index: RunIndex, run_id: str) -> RunInfo:
+    """The run a user means by ``run_id`` (a whole id or an unambiguous prefix).
+
+    Raises:
+        UsageError: no run, or several, match.
+    """
+    found = index.run(run_id)
+    if found is not None:
+        return found
+    matches = index.find_runs(run_id) if run_id else []
+    if len(matches) == 1 and (found := index.run(matches[0])) is not None:
+        return found
+    if matches:
+        raise UsageError(f"run id {run_id!r} is ambiguous: {', '.join(matches[:5])}; give more of it")
+    raise UsageError(f"no run {run_id!r} in {index.path}; `smol runs` lists the runs there")
+
+
+def _label(record: ArtifactRecord) -> str:
+    who = "/".join(part for part in (record.origin, record.role) if part) or "?"
+    style = "red" if record.type == ERROR else "cyan"
+    return (
+        f"[dim]{record.id[:8]}[/] [{style}]{escape(record.type)}[/] [bold]{escape(who)}[/]"
+        f"  {escape(record.preview)}"
+    )
+
+
+def trace_tree(run_id: str, *, index: RunIndex | None = None) -> Tree:
+    """A run's artifacts as a Rich tree: each under the artifact it was made from.
+
+    Roots are artifacts with no parent inside the run. An artifact with several parents
+    sits under the first one the tree reaches, and is pointed to from the others.
+
+    Raises:
+        UsageError: unknown run id.
+    """
+    own = index is None
+    index = index or RunIndex()
+    try:
+        run = resolve_run(index, run_id)
+        records = index.artifacts(run.id)
+    finally:
+        if own:
+            index.close()
+    by_id = {record.id: record for record in records}
+    children: dict[str, list[ArtifactRecord]] = {}
+    roots = []
+    for record in records:
+        inside = [parent for parent in record.parents if parent in by_id]
+        if inside:
+            for parent in inside:
+                children.setdefault(parent, []).append(record)
+        else:
+            roots.append(record)
+    title = (
+        f"[bold]run {escape(run.id)}[/] {_status(run)} · {_when(run.started_ns)}"
+        f" · {run.artifact_count} artifacts"
+    )
+    if run.finished_ns is not None:
+        title += f" · took {(run.finished_ns - run.started_ns) / 1e9:.2f}s"
+    if run.program:
+        title += f"\n[italic]{escape(run.program)}[/]"
+    if run.input_summary:
+        title += f"\n[dim]input:[/] {escape(run.input_summary)}"
+    tree = Tree(title)
+    shown: set[str] = set()
+    stack: list[tuple[Tree, ArtifactRecord]] = [(tree, record) for record in reversed(roots + records)]
+    while stack:
+        branch, record = stack.pop()
+        if record.id in shown:
+            if branch is not tree:
+                branch.add(f"[dim]↪ {record.id[:8]} (shown above)[/]")
+            continue
+        shown.add(record.id)
+        node = branch.add(_label(record))
+        stack.extend((node, child) for child in reversed(children.get(record.id, ())))
+    if not records:
+        tree.add("[dim]no artifacts recorded[/]")
+    return tree
+
+
+@app.command()
+def runs(
+    limit: int = typer.Option(20, "--limit", "-n", min=1, help="Show at most this many runs (newest first)."),
+    rebuild: bool = typer.Option(
+        False, "--rebuild", help="First index the artifact store afresh (after a crash or a copy)."
+    ),
+) -> None:
+    """List runs: id, start, status, how many artifacts, program."""
+    with RunIndex() as index:
+        if rebuild:
+            with open_store(index=index) as store:
+                result = index.rebuild(store)
+            console.print(f"indexed {result.indexed} artifacts from {store.url}")
+            for key, reason in result.corrupt:
+                console.print(f"[red]corrupt[/] {escape(key)}: {escape(reason)}", highlight=False)
+        found = index.runs(limit=limit)
+    if not found:
+        console.print("no runs yet (run a program, or `smol runs --rebuild` to index the store)")
+        return
+    table = Table(box=None, header_style="bold")
+    table.add_column("run", no_wrap=True)
+    table.add_column("started", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("artifacts", justify="right", no_wrap=True)
+    table.add_column("program", max_width=60)
+    for run in found:
+        program = " ".join(run.program.split())
+        program = program if len(program) <= 120 else program[:119] + "…"
+        table.add_row(escape(run.id), _when(run.started_ns), _status(run), str(run.artifact_count), escape(program))
+    console.print(table)
+
+
+@app.command()
+def trace(run_id: str = typer.Argument(..., help="A run id from `smol runs` (a unique prefix will do).")) -> None:
+    """Show a run's artifacts as a lineage tree: type, origin/role and a short preview of each."""
+    console.print(trace_tree(run_id))
+
+
+__all__ = ["resolve_run", "trace_tree"]

@@ -1,0 +1,247 @@
+"""What the worker names of a program stand for: ``use``, ``import`` and ``smol`` lines.
+
+``use NAME = UNIT ["instruction"] [with key = value, ...]`` binds a worker name to a kind
+of unit from the unit registry, with the constructor parameters it takes; the string is
+the worker's instruction (the system prompt of an ``llm``). ``import "other.smol"`` brings
+the declarations of another file (relative to this one) into scope. ``smol >= 0.1`` states
+the Smol versions the program runs on. A name with no declaration runs as the default
+neural worker, the local LLM told its role by the name, and the checker says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import Version as PackageVersion
+
+import smolcpu
+from smolcpu.errors import FlowSyntaxError
+from smolcpu.lang._ast import Import, Program, Use, Version
+from smolcpu.lang._diagnostics import Diagnostic, did_you_mean, error, warning
+from smolcpu.lang._parser import parse
+
+IDENTITY = "identity"
+"""The trivial unit: its output is its input. The optimiser removes steps bound to it."""
+
+DEFAULT_UNIT = "llm"
+"""The unit an undeclared worker name runs on (LANGUAGE.md §5)."""
+
+
+@dataclass(frozen=True, slots=True)
+class UnitInfo:
+    """What the checker needs to know of a kind of unit."""
+
+    name: str
+    deterministic: bool
+    parameters: tuple[str, ...] | None = None  # None: not known, not checked
+
+
+class UnitCatalog:
+    """The kinds of unit a program may name; by default, the unit registry's."""
+
+    def __init__(self, units: Iterable[UnitInfo]) -> None:
+        self.units = {u.name: u for u in units}
+        self.units.setdefault(IDENTITY, UnitInfo(IDENTITY, deterministic=True, parameters=()))
+        self.units.setdefault(DEFAULT_UNIT, UnitInfo(DEFAULT_UNIT, deterministic=False))
+
+    @classmethod
+    def from_registry(cls) -> UnitCatalog:
+        """The kinds registered in ``smolcpu.units`` (tools are deterministic, the rest not)."""
+        from smolcpu.units import Tool
+        from smolcpu.units._registry import unit_kinds
+
+        return cls(
+            UnitInfo(
+                k.name,
+                deterministic=isinstance(k.factory, type) and issubclass(k.factory, Tool),
+                parameters=tuple(k.parameters),
+            )
+            for k in unit_kinds()
+        )
+
+    def get(self, name: str) -> UnitInfo | None:
+        return self.units.get(name)
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """A worker name bound to a unit: what the executor spawns for it."""
+
+    name: str
+    unit: str
+    instruction: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    deterministic: bool = False
+    declared: bool = True
+    path: str = ""
+    line: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "unit": self.unit,
+            "instruction": self.instruction,
+            "params": dict(self.params),
+            "deterministic": self.deterministic,
+            "declared": self.declared,
+            "path": self.path,
+            "line": self.line,
+        }
+
+
+@dataclass
+class Scope:
+    """Every declaration in reach of a program, and what was wrong with them."""
+
+    bindings: dict[str, Binding] = field(default_factory=dict)
+    requirements: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    failed: set[str] = field(default_factory=set)  # declared, but the declaration is broken
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def binding(self, worker: str) -> Binding:
+        """The binding of ``worker``: its declaration, or the default neural worker."""
+        found = self.bindings.get(worker)
+        if found is not None:
+            return found
+        return Binding(worker, DEFAULT_UNIT, instruction=None, deterministic=False, declared=False)
+
+
+Loader = Callable[[Path], str]
+
+
+def declarations(
+    program: Program,
+    *,
+    path: str | Path = "<flow>",
+    catalog: UnitCatalog,
+    load: Loader = Path.read_text,
+) -> Scope:
+    """Resolve the declarations of ``program`` and of every file it imports."""
+    scope = Scope()
+    _Resolver(scope, catalog, load).file(program, Path(path), chain=())
+    return scope
+
+
+class _Resolver:
+    def __init__(self, scope: Scope, catalog: UnitCatalog, load: Loader) -> None:
+        self.scope = scope
+        self.catalog = catalog
+        self.load = load
+        self.done: set[Path] = set()
+        self.depth: dict[str, int] = {}
+
+    def file(self, program: Program, path: Path, *, chain: tuple[Path, ...]) -> None:
+        self.scope.files.append(str(path))
+        local: dict[str, Use] = {}
+        for node in program.declarations:
+            where = {"path": str(path), "line": node.line, "column": node.column}
+            if isinstance(node, Version):
+                self.version(node, where)
+            elif isinstance(node, Import):
+                self.import_(node, path, chain, where)
+            elif isinstance(node, Use):
+                if node.name in local:
+                    self.report(error(
+                        "duplicate-use",
+                        f"`{node.name}` is declared twice in this file (first on line {local[node.name].line})",
+                        hint="keep one `use` line per worker name",
+                        **where,
+                    ))
+                    continue
+                local[node.name] = node
+                self.use(node, path, len(chain), where)
+
+    def version(self, node: Version, where: dict[str, Any]) -> None:
+        try:
+            specifier = SpecifierSet(node.specifier)
+        except InvalidSpecifier:
+            self.report(error("bad-version", f"`smol {node.specifier}` is not a version requirement", **where))
+            return
+        self.scope.requirements.append(str(specifier))
+        if not specifier.contains(PackageVersion(smolcpu.__version__), prereleases=True):
+            self.report(error(
+                "version",
+                f"this program needs smol {specifier}; this is smol {smolcpu.__version__}",
+                hint="upgrade Smol, or relax the `smol` line if the program does not need the newer one",
+                **where,
+            ))
+
+    def import_(self, node: Import, path: Path, chain: tuple[Path, ...], where: dict[str, Any]) -> None:
+        target = (path.parent / node.path).resolve()
+        if target in chain or target == path.resolve():
+            cycle = " → ".join(p.name for p in (*chain, path.resolve(), target))
+            self.report(error("import-cycle", f"import cycle: {cycle}", **where))
+            return
+        if target in self.done:
+            return
+        self.done.add(target)
+        try:
+            source = self.load(target)
+        except OSError as exc:
+            self.report(error("import", f"cannot read {node.path!r}: {exc.strerror or exc}", **where))
+            return
+        try:
+            imported = parse(source, path=target)
+        except FlowSyntaxError as exc:
+            self.report(error("import", f"{node.path!r} does not parse:\n{exc}", **where))
+            return
+        if imported.chain is not None:
+            self.report(warning(
+                "import-flow",
+                f"{node.path!r} has a flow of its own; an import only brings its declarations",
+                **where,
+            ))
+        self.file(imported, target, chain=(*chain, path.resolve()))
+
+    def use(self, node: Use, path: Path, depth: int, where: dict[str, Any]) -> None:
+        unit = self.catalog.get(node.unit)
+        if unit is None:
+            self.scope.failed.add(node.name)
+            self.report(error(
+                "unknown-unit",
+                f"no unit kind `{node.unit}` for `{node.name}`",
+                hint=did_you_mean(node.unit, self.catalog.units) or f"known: {', '.join(sorted(self.catalog.units))}",
+                **where,
+            ))
+            return
+        for param in node.params:
+            if unit.parameters is not None and param.name not in unit.parameters:
+                takes = ", ".join(unit.parameters) or "no parameters"
+                self.report(error(
+                    "unknown-param",
+                    f"unit `{unit.name}` has no parameter `{param.name}` (it takes {takes})",
+                    hint=did_you_mean(param.name, unit.parameters),
+                    path=str(path),
+                    line=param.line,
+                    column=param.column,
+                ))
+        previous = self.scope.bindings.get(node.name)
+        if previous is not None:
+            if self.depth[node.name] < depth:
+                return  # a declaration nearer the program wins over an imported one
+            self.report(warning(
+                "shadowed",
+                f"`{node.name}` is also declared in {previous.path}:{previous.line}; this declaration wins",
+                **where,
+            ))
+        self.depth[node.name] = depth
+        self.scope.bindings[node.name] = Binding(
+            node.name,
+            unit.name,
+            instruction=node.instruction,
+            params={p.name: p.value for p in node.params},
+            deterministic=unit.deterministic,
+            path=str(path),
+            line=node.line,
+        )
+
+    def report(self, diagnostic: Diagnostic) -> None:
+        self.scope.diagnostics.append(diagnostic)
+
+
+__all__ = ["DEFAULT_UNIT", "IDENTITY", "Binding", "Scope", "UnitCatalog", "UnitInfo", "declarations"]

@@ -1,0 +1,396 @@
+"""The compiled form of a flow program: a graph of steps and blocks (the Neuro-Net).
+
+Every node has a stable id that traces and drawings use: a block is named by its label
+(``step2``) or by its kind and ordinal (``switch1``, ``match2``), a step by its block and
+worker (``step2.analyze``; a repeated worker gets ``#2``), a match case by its match and
+pattern (``match1.default``), a join branch that is a longer chain by its join and place
+(``join1.2``), and the whole program is the chain ``main``.
+
+Control is explicit and resolved: each :class:`Outcome` either enters a node
+(``target``), leaves a block (``exit``: the block's output is the step's output, or its
+input for ``continue``), or neither (``cancel``). In a ``select``, ``next``/``back``/
+``continue`` target the select itself: back to its chooser. ``Chain.children`` and
+``Block.children`` list nodes in the order data moves through them. :meth:`Graph.edges`
+derives the data and control edges for drawings; :func:`flow` derives where control can
+go after a node, for the checker and the optimiser.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from smolcpu.lang._declarations import Binding
+
+BLOCK_KINDS = ("switch", "select", "match", "join")
+SOURCE, SINK, CANCEL = "in", "out", "cancel"
+
+
+@dataclass
+class Outcome:
+    """One resolved alternative: where control goes when a step takes it."""
+
+    kind: str  # next, back, continue, send, cancel, timeout, jump
+    count: int = 1
+    target: str | None = None  # the node entered
+    exit: str | None = None  # the block left
+    written: str = ""  # as in the source, e.g. "back * 2", "[step2.analyze.jump]"
+    line: int = 0
+    column: int = 0
+
+    def __str__(self) -> str:
+        if self.target is not None:
+            return f"{self.written}->{self.target}"
+        if self.exit is not None:
+            return f"{self.written}->exit:{self.exit}"
+        return self.written if self.kind == "cancel" else f"{self.written}->?"
+
+
+@dataclass
+class Node:
+    """What every node has: id, parent, where it was written, what the optimiser did to it."""
+
+    id: str
+    parent: str | None
+    line: int = 0
+    column: int = 0
+    parallel: str | None = None  # id of the group it may run concurrently with
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__.lower()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, **asdict(self)}
+
+
+@dataclass
+class Step(Node):
+    """A worker run on an input, with its ordered outcomes."""
+
+    worker: str = ""
+    binding: Binding | None = None
+    limit: int | None = None
+    bind: str | None = None  # the reference as written, e.g. "step2.analyze.out"
+    bind_target: str | None = None  # the node whose latest output is the input
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def deterministic(self) -> bool:
+        return self.binding is not None and self.binding.deterministic
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        data["binding"] = self.binding.to_dict() if self.binding else None
+        data["deterministic"] = self.deterministic
+        return data
+
+
+@dataclass
+class Case(Node):
+    """A match case: the first whose pattern holds routes the input."""
+
+    pattern: str = ""
+    outcomes: list[Outcome] = field(default_factory=list)
+
+
+@dataclass
+class Block(Node):
+    """A ``switch``, ``select``, ``match`` or ``join`` with its children in order."""
+
+    block: str = "switch"
+    label: str | None = None
+    limit: int | None = None
+    children: list[str] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        return self.block
+
+    @property
+    def head(self) -> str:
+        return self.block + (f"[{self.label}]" if self.label else "") + (
+            f"<{self.limit}>" if self.limit is not None else ""
+        )
+
+
+@dataclass
+class Chain(Node):
+    """Stages run one after another, each on the output of the one before."""
+
+    children: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Edge:
+    source: str
+    target: str
+    kind: str  # "data" or "control"
+    label: str = ""
+
+
+@dataclass
+class Graph:
+    """A compiled program: nodes by id, the bindings they run on, what the optimiser did."""
+
+    nodes: dict[str, Node] = field(default_factory=dict)
+    bindings: dict[str, Binding] = field(default_factory=dict)
+    path: str = "<flow>"
+    root: str = "main"
+    optimised: bool = False
+    optimisations: list[str] = field(default_factory=list)
+
+    def __getitem__(self, node_id: str) -> Node:
+        return self.nodes[node_id]
+
+    def steps(self) -> Iterator[Step]:
+        return (n for n in self.nodes.values() if isinstance(n, Step))
+
+    def children(self, node_id: str) -> list[str]:
+        node = self.nodes[node_id]
+        return node.children if isinstance(node, (Block, Chain)) else []
+
+    def walk(self, node_id: str | None = None, depth: int = 0) -> Iterator[tuple[Node, int]]:
+        """Every node under ``node_id`` (the root by default), parents first."""
+        node = self.nodes[node_id or self.root]
+        yield node, depth
+        for child in self.children(node.id):
+            yield from self.walk(child, depth + 1)
+
+    def ancestors(self, node_id: str) -> Iterator[Node]:
+        parent = self.nodes[node_id].parent
+        while parent is not None:
+            yield self.nodes[parent]
+            parent = self.nodes[parent].parent
+
+    # ---- edges: derived from the structure and the resolved outcomes ------------------
+
+    def edges(self) -> list[Edge]:
+        edges: list[Edge] = []
+        for node, _ in self.walk():
+            if isinstance(node, Chain):
+                stages = node.children
+                if node.id == self.root:
+                    stages = [SOURCE, *stages, SINK]
+                else:
+                    edges += [Edge(node.id, c, "control", "enter") for c in stages[:1]]
+                edges += [Edge(a, b, "data", "") for a, b in zip(stages, stages[1:])]
+            elif isinstance(node, Block):
+                edges += self._block_edges(node)
+            if isinstance(node, (Step, Case)):
+                edges += [self._outcome_edge(node.id, o) for o in node.outcomes]
+            if isinstance(node, Step) and node.bind_target:
+                edges.append(Edge(node.bind_target, node.id, "data", "ref"))
+        return edges
+
+    def _block_edges(self, node: Block) -> list[Edge]:
+        children = node.children
+        if node.block == "switch":
+            edges = [Edge(node.id, c, "control", "enter") for c in children[:1]]
+            nested = [(c, n) for c, n in zip(children, children[1:] + [node.id]) if not isinstance(self[c], Step)]
+            return edges + [Edge(c, n, "control", "next") for c, n in nested]
+        if node.block == "select":
+            return [Edge(node.id, c, "control", "choose") for c in children]
+        if node.block == "match":
+            return [Edge(node.id, c, "control", self[c].pattern) for c in children]  # type: ignore[attr-defined]
+        return [Edge(node.id, c, "data", "fork") for c in children] + [
+            Edge(c, node.id, "data", "fan-in") for c in children
+        ]
+
+    def _outcome_edge(self, node_id: str, outcome: Outcome) -> Edge:
+        target = outcome.target or outcome.exit or CANCEL
+        return Edge(node_id, target, "control", outcome.written)
+
+    # ---- forms: JSON, text dump, Graphviz, Mermaid -------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "root": self.root,
+            "optimised": self.optimised,
+            "optimisations": list(self.optimisations),
+            "bindings": {name: b.to_dict() for name, b in self.bindings.items()},
+            "nodes": [node.to_dict() for node, _ in self.walk()],
+            "edges": [asdict(e) for e in self.edges()],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+
+    def dump(self) -> str:
+        """The graph as indented text: one node a line, with what the optimiser did."""
+        lines = [f"flow {self.path}" + ("  (optimised)" if self.optimised else "")]
+        if self.bindings:
+            lines.append("bindings:")
+            for name, b in sorted(self.bindings.items()):
+                params = ", ".join(f"{k}={v!r}" for k, v in b.params.items())
+                lines.append(
+                    f"  {name} = {b.unit}"
+                    + (" (deterministic)" if b.deterministic else "")
+                    + (f" {b.instruction!r}" if b.instruction else "")
+                    + (f" with {params}" if params else "")
+                )
+        lines.append("nodes:")
+        for node, depth in self.walk():
+            lines.append("  " * (depth + 1) + _describe(node))
+        if self.optimisations:
+            lines.append("optimiser:")
+            lines += [f"  - {note}" for note in self.optimisations]
+        return "\n".join(lines) + "\n"
+
+    def to_dot(self) -> str:
+        """Graphviz: blocks are clusters around a port node that stands for their entry/exit."""
+        out = ["digraph flow {", "  rankdir=TB; compound=true;", '  node [fontname="Helvetica"];']
+        out += [
+            f'  "{SOURCE}" [shape=circle label="in"];',
+            f'  "{SINK}" [shape=doublecircle label="out"];',
+            f'  "{CANCEL}" [shape=octagon label="cancel" color=red];',
+        ]
+
+        def emit(node_id: str, indent: str) -> None:
+            node = self[node_id]
+            if isinstance(node, (Block, Chain)):
+                title = node.head if isinstance(node, Block) else f"chain {node.id}"
+                style = ' style="dashed" color="blue"' if node.parallel else ""
+                out.append(f'{indent}subgraph "cluster_{node.id}" {{ label="{_esc(title)}";{style}')
+                out.append(f'{indent}  "{node.id}" [shape=point width=0.12 xlabel="{_esc(node.id)}"];')
+                for child in node.children:
+                    emit(child, indent + "  ")
+                out.append(f"{indent}}}")
+            else:
+                shape = "diamond" if isinstance(node, Case) else "box"
+                extra = ' color="blue"' if node.parallel else ""
+                out.append(f'{indent}"{node.id}" [shape={shape} label="{_esc(_label(node))}"{extra}];')
+
+        emit(self.root, "  ")
+        for edge in self.edges():
+            style = "dotted" if edge.label == "ref" else ("solid" if edge.kind == "data" else "dashed")
+            out.append(f'  "{edge.source}" -> "{edge.target}" [label="{_esc(edge.label)}" style={style}];')
+        out.append("}")
+        return "\n".join(out) + "\n"
+
+    def to_mermaid(self) -> str:
+        """Mermaid flowchart (for the web UI): blocks are subgraphs, data edges are thick."""
+        out = ["flowchart TD", f'  {_mid(SOURCE)}(("in"))', f'  {_mid(SINK)}((("out")))', f"  {_mid(CANCEL)}{{{{cancel}}}}"]
+
+        def emit(node_id: str, indent: str) -> None:
+            node = self[node_id]
+            if isinstance(node, (Block, Chain)):
+                title = node.head if isinstance(node, Block) else f"chain {node.id}"
+                out.append(f'{indent}subgraph {_mid(node.id)}_box["{_mq(title)}"]')
+                out.append(f'{indent}  {_mid(node.id)}(["{_mq(node.id)}"])')
+                for child in node.children:
+                    emit(child, indent + "  ")
+                out.append(f"{indent}end")
+            elif isinstance(node, Case):
+                out.append(f'{indent}{_mid(node.id)}{{"{_mq(_label(node))}"}}')
+            else:
+                out.append(f'{indent}{_mid(node.id)}["{_mq(_label(node))}"]')
+
+        emit(self.root, "  ")
+        for edge in self.edges():
+            arrow = "==>" if edge.kind == "data" else ("-.->" if edge.label.startswith("back") or edge.label == "ref" else "-->")
+            label = f"|{_mq(edge.label)}|" if edge.label else ""
+            out.append(f"  {_mid(edge.source)} {arrow}{label} {_mid(edge.target)}")
+        return "\n".join(out) + "\n"
+
+
+def _describe(node: Node) -> str:
+    where = f"  @{node.line}:{node.column}" if node.line else ""
+    flags = (f"  parallel:{node.parallel}" if node.parallel else "") + "".join(f"  [{n}]" for n in node.notes)
+    if isinstance(node, Step):
+        binding = node.binding
+        unit = binding.unit + ("" if binding.declared else " (default)") if binding else "?"
+        parts = [f"{node.id}  step {node.worker}{f'<{node.limit}>' if node.limit else ''}  unit={unit}"]
+        if node.bind:
+            parts.append(f"input={node.bind}->{node.bind_target or '?'}")
+        parts.append("outcomes: " + " | ".join(str(o) for o in node.outcomes))
+        return "  ".join(parts) + where + flags
+    if isinstance(node, Case):
+        return f"{node.id}  case {node.pattern!r}  outcomes: " + " | ".join(str(o) for o in node.outcomes) + where + flags
+    if isinstance(node, Block):
+        return f"{node.id}  {node.head}" + where + flags
+    return f"{node.id}  chain: " + " <- ".join(reversed(node.children)) + where + flags  # type: ignore[attr-defined]
+
+
+def _label(node: Node) -> str:
+    if isinstance(node, Case):
+        return node.pattern
+    assert isinstance(node, Step)
+    unit = node.binding.unit if node.binding else "?"
+    limit = f"<{node.limit}>" if node.limit else ""
+    return f"{node.worker}{limit}\n{unit}" + ("\n∥" if node.parallel else "")
+
+
+def _esc(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _mid(node_id: str) -> str:
+    return "n_" + re.sub(r"[^A-Za-z0-9_]", "_", node_id)
+
+
+def _mq(text: str) -> str:
+    return text.replace('"', "#quot;").replace("\n", "<br/>")
+
+
+# ---- control flow: where control can go next, for the checker and the optimiser -----
+
+Place = tuple[str, str]  # ("enter", id) or ("exit", id)
+
+
+def flow(graph: Graph) -> dict[Place, set[Place]]:
+    """Every place control can move to from each place, all alternatives included."""
+    moves: dict[Place, set[Place]] = {}
+
+    def add(a: Place, b: Place) -> None:
+        moves.setdefault(a, set()).add(b)
+
+    for node, _ in graph.walk():
+        enter, leave = ("enter", node.id), ("exit", node.id)
+        moves.setdefault(enter, set())
+        if isinstance(node, (Step, Case)):
+            for outcome in node.outcomes:
+                if outcome.target is not None:
+                    add(enter, ("enter", outcome.target))
+                elif outcome.exit is not None:
+                    add(enter, ("exit", outcome.exit))
+        else:
+            children = graph.children(node.id)
+            fan_out = isinstance(node, Block) and node.block in ("select", "match", "join")
+            for child in children if fan_out else children[:1]:
+                add(enter, ("enter", child))
+            if not children:
+                add(enter, leave)
+        if node.parent is None:
+            add(leave, ("exit", SINK))
+            continue
+        parent = graph[node.parent]
+        siblings = graph.children(parent.id)
+        after = siblings[siblings.index(node.id) + 1] if node.id != siblings[-1] else None
+        if isinstance(parent, Block) and parent.block == "select":
+            add(leave, ("enter", parent.id))
+        elif isinstance(parent, Block) and parent.block == "join":
+            add(leave, ("exit", parent.id))
+        elif not isinstance(node, (Step, Case)):
+            add(leave, ("enter", after) if after else ("exit", parent.id))
+    return moves
+
+
+def reachable(moves: dict[Place, set[Place]], start: Place | list[Place]) -> set[Place]:
+    """The places reachable from ``start`` (a place or several)."""
+    todo = list(start) if isinstance(start, list) else [start]
+    seen: set[Place] = set(todo)
+    while todo:
+        for nxt in moves.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+__all__ = ["BLOCK_KINDS", "Block", "Case", "Chain", "Edge", "Graph", "Node", "Outcome", "Step", "flow", "reachable"]

@@ -1,0 +1,301 @@
+"""Source text to syntax tree: the Lark parser for ``flow.lark`` and its transformer.
+
+Lark's errors never leave this module: an ``UnexpectedInput`` becomes a
+:class:`~smolcpu.errors.FlowSyntaxError` whose message names the file, ``line:col``,
+shows the line with a caret, lists what could have come there in plain words, and, for
+the mistakes people make most, says how to fix it.
+"""
+
+from __future__ import annotations
+
+import ast as python_ast
+import dataclasses
+from contextvars import ContextVar
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
+
+from smolcpu.errors import FlowSyntaxError
+from smolcpu.lang._ast import (
+    Block,
+    Case,
+    Chain,
+    Constraint,
+    Import,
+    Io,
+    Jump,
+    Outcome,
+    Param,
+    Program,
+    Ref,
+    Step,
+    Use,
+    Version,
+    Worker,
+)
+
+_TERMINALS = {
+    "NAME": "a name",
+    "INT": "a whole number",
+    "NUMBER": "a number",
+    "STRING": 'a "string"',
+    "VERSION": "a version like 0.1",
+    "COMPARATOR": "a comparison like >=",
+    "BLOCK_KIND": "switch/select/join",
+    "MATCH": "match",
+    "OUTCOME": "an outcome (next, continue, send, cancel, timeout)",
+    "BACK": "back",
+    "IN": "in",
+    "OUT": "out",
+    "MIME": "a MIME type",
+    "$END": "the end of the file",
+}
+
+_COMMON_MISTAKES = {
+    "a step is written `worker => outcome`, with `=>` (data moves with `<=`)": [
+        "out <= switch <= ( a => next b -> send ) <= in",
+        "out <= switch <= ( a -> next ) <= in",
+        "out <= switch <= ( a = next ) <= in",
+        "out <= switch <= ( a : next ) <= in",
+    ],
+    "a block's body goes in parentheses: `switch <= ( step => next ) <= in`": [
+        "out <= switch <= a => next",
+        "out <= switch <= a <= in",
+        "out <= select <= [a.jump]",
+    ],
+    "separate alternative outcomes with `|` or `||`: `next | cancel`": [
+        "out <= switch <= ( a => next, cancel ) <= in",
+        "out <= switch <= ( a => next or cancel ) <= in",
+    ],
+    "a limit is a whole number in angle brackets: `reason<5>`, `switch[loop]<3>`": [
+        "out <= switch <= ( a<x> => next ) <= in",
+        "out <= switch<x> <= ( a => next ) <= in",
+        "out <= switch <= ( a<-1> => next ) <= in",
+    ],
+    "a jump is written `[label.jump]` or `[label.step.jump]`": [
+        "out <= switch <= ( a => [b] ) <= in",
+        "out <= switch <= ( a => [b.c] ) <= in",
+    ],
+    "a step needs at least one outcome after `=>`, e.g. `a => next`": [
+        "out <= switch <= ( a => ) <= in",
+        "out <= switch <= ( a =>",
+        "out <= switch <= ( a => b => next ) <= in",
+    ],
+}
+
+
+RESERVED = frozenset(
+    "in out switch select match join next back continue send cancel timeout use import smol with".split()
+)
+"""Words that cannot name a worker: where a step may start, they mean something else."""
+
+
+class _Reserved(Exception):
+    def __init__(self, name: str, line: int, column: int) -> None:
+        super().__init__(name)
+        self.name, self.line, self.column = name, line, column
+
+
+@v_args(meta=True)
+class _ToAst(Transformer[Token, Program]):
+    """Builds the nodes of ``_ast``; one method per grammar rule, named like it."""
+
+    def start(self, meta: Any, children: list[Any]) -> Program:
+        chain = children[-1] if children and isinstance(children[-1], Chain) else None
+        declarations = tuple(children[:-1] if chain is not None else children)
+        return Program(declarations=declarations, chain=chain, **_at(meta))
+
+    def version(self, meta: Any, children: list[Constraint]) -> Version:
+        return Version(tuple(children), **_at(meta))
+
+    def constraint(self, meta: Any, children: list[Token]) -> Constraint:
+        return Constraint(str(children[0]), str(children[1]), **_at(meta))
+
+    def import_(self, meta: Any, children: list[Token]) -> Import:
+        return Import(_string(children[0]), **_at(meta))
+
+    def use(self, meta: Any, children: list[Any]) -> Use:
+        name, unit, *rest = children
+        if str(name) in RESERVED:
+            raise _Reserved(str(name), name.line, name.column)
+        instruction = _string(rest.pop(0)) if rest and isinstance(rest[0], Token) else None
+        return Use(str(name), str(unit), instruction, tuple(rest), **_at(meta))
+
+    def param(self, meta: Any, children: list[Token]) -> Param:
+        name, value = children
+        return Param(str(name), _value(value), **_at(meta))
+
+    def chain(self, meta: Any, children: list[Any]) -> Chain:
+        return Chain(tuple(children), **_at(meta))
+
+    def group(self, meta: Any, children: list[Chain]) -> Chain:
+        return Chain(children[0].elements, **_at(meta))
+
+    def io(self, meta: Any, children: list[Token]) -> Io:
+        return Io(str(children[0]), **_at(meta))
+
+    def block(self, meta: Any, children: list[Any]) -> Block:
+        kind, *rest = children
+        label = rest.pop(0)[1] if rest and isinstance(rest[0], tuple) and rest[0][0] == "label" else None
+        limit = rest.pop(0)[1] if rest and isinstance(rest[0], tuple) and rest[0][0] == "limit" else None
+        return Block(str(kind), tuple(rest), label=label, limit=limit, **_at(meta))
+
+    def label(self, meta: Any, children: list[Token]) -> tuple[str, str]:
+        return ("label", str(children[0]))
+
+    def limit(self, meta: Any, children: list[Token]) -> tuple[str, int]:
+        return ("limit", int(children[0]))
+
+    def step(self, meta: Any, children: list[Any]) -> Step:
+        worker, *rest = children
+        bind = rest.pop(0) if isinstance(rest[0], Ref) else None
+        return Step(worker, rest[0], bind=bind, **_at(meta))
+
+    def worker(self, meta: Any, children: list[Any]) -> Worker:
+        if str(children[0]) in RESERVED:
+            raise _Reserved(str(children[0]), meta.line, meta.column)
+        limit = children[1][1] if len(children) > 1 else None
+        return Worker(str(children[0]), limit, **_at(meta))
+
+    def ref(self, meta: Any, children: list[Token]) -> Ref:
+        names = [str(c) for c in children[:-1]]
+        return Ref(names[0], names[1] if len(names) > 1 else None, **_at(meta))
+
+    def case(self, meta: Any, children: list[Any]) -> Case:
+        return Case(children[0], children[1], **_at(meta))
+
+    def pattern(self, meta: Any, children: list[Token]) -> str:
+        token = children[0]
+        return _string(token) if token.type == "STRING" else str(token)
+
+    def outcomes(self, meta: Any, children: list[Outcome]) -> tuple[Outcome, ...]:
+        return tuple(children)
+
+    def outcome(self, meta: Any, children: list[Any]) -> Outcome:
+        first = children[0]
+        if isinstance(first, Jump):
+            return Outcome("jump", jump=first, **_at(meta))
+        count = int(children[1]) if len(children) > 1 else 1
+        return Outcome(str(first), count, **_at(meta))
+
+    def jump(self, meta: Any, children: list[Token]) -> Jump:
+        names = [str(c) for c in children]
+        return Jump(names[0], names[1] if len(names) > 1 else None, **_at(meta))
+
+
+def _at(meta: Any) -> dict[str, int]:
+    if getattr(meta, "empty", True):
+        return {}
+    return {"line": meta.line, "column": meta.column, "end_line": meta.end_line}
+
+
+def _string(token: Token) -> str:
+    return str(python_ast.literal_eval(str(token)))
+
+
+def _value(token: Token) -> Any:
+    if token.type == "STRING":
+        return _string(token)
+    if token.type == "NUMBER":
+        return python_ast.literal_eval(str(token))
+    return {"true": True, "false": False}.get(str(token), str(token))
+
+
+_comments: ContextVar[list[Token]] = ContextVar("_comments")
+
+
+@cache
+def _lark() -> Lark:
+    grammar = resources.files("smolcpu.lang").joinpath("flow.lark").read_text()
+    return Lark(
+        grammar,
+        parser="lalr",
+        propagate_positions=True,
+        lexer_callbacks={"COMMENT": lambda token: _comments.get().append(token)},
+    )
+
+
+def parse(source: str, *, path: str | Path = "<flow>") -> Program:
+    """Parse a flow program into its syntax tree, comments kept for the printer.
+
+    Raises:
+        FlowSyntaxError: the text is not a flow program; the message points at the spot.
+    """
+    comments: list[Token] = []
+    reset = _comments.set(comments)
+    try:
+        tree = _lark().parse(source)
+        program = _ToAst().transform(tree)
+    except UnexpectedInput as exc:
+        raise FlowSyntaxError(_describe(exc, source, str(path))) from None
+    except VisitError as exc:
+        if isinstance(exc.orig_exc, _Reserved):
+            raise FlowSyntaxError(_reserved(exc.orig_exc, source, str(path))) from None
+        # a literal Python cannot read, e.g. a bad escape in a string
+        raise FlowSyntaxError(f"{path}: {exc.orig_exc}") from None
+    finally:
+        _comments.reset(reset)
+    return dataclasses.replace(program, comments=tuple((c.line, str(c)) for c in comments))
+
+
+def _describe(exc: UnexpectedInput, source: str, path: str) -> str:
+    """The one message a person needs: where, what was found, what would fit, how to fix."""
+    if isinstance(exc, UnexpectedCharacters):
+        found = f"unexpected character {source[exc.pos_in_stream]!r}"
+        expected = exc.allowed
+    elif isinstance(exc, UnexpectedEOF):
+        found = "the file ends too early"
+        expected = set(exc.expected)
+    else:
+        assert isinstance(exc, UnexpectedToken)
+        found = "the file ends too early" if exc.token.type == "$END" else f"unexpected {str(exc.token)!r}"
+        expected = exc.accepts or exc.expected
+    line, column = max(exc.line, 1), max(exc.column, 1)
+    lines = [f"{path}:{line}:{column}: syntax error: {found}", exc.get_context(source).rstrip("\n")]
+    words = sorted({_friendly(name) for name in expected})
+    if words:
+        lines.append("expected " + _or(words))
+    hint = _hint(exc)
+    if hint:
+        lines.append(f"hint: {hint}")
+    return "\n".join(lines)
+
+
+def _reserved(exc: _Reserved, source: str, path: str) -> str:
+    text = source.splitlines()[exc.line - 1]
+    return (
+        f"{path}:{exc.line}:{exc.column}: syntax error: `{exc.name}` is a reserved word, not a worker name\n"
+        f"{text}\n{' ' * (exc.column - 1)}^\n"
+        f"hint: call the worker something else, e.g. `{exc.name}_step`"
+    )
+
+
+def _friendly(terminal: str) -> str:
+    if terminal in _TERMINALS:
+        return _TERMINALS[terminal]
+    try:
+        pattern = _lark().get_terminal(terminal).pattern
+    except KeyError:
+        return terminal
+    return f"'{pattern.value}'"
+
+
+def _or(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _hint(exc: UnexpectedInput) -> str | None:
+    try:
+        return exc.match_examples(_lark().parse, _COMMON_MISTAKES, use_accepts=True)
+    except (UnexpectedInput, AssertionError):
+        return None

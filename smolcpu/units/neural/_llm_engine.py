@@ -1,0 +1,248 @@
+"""llama.cpp (through xllamacpp) behind one small, blocking interface.
+
+:class:`LLMEngine` loads a GGUF model on first use and answers chat requests with token
+streaming, JSON-schema or grammar-constrained output, and a chooser that can only answer
+one of the options it is given. Every generation has a deadline, and a prompt or answer
+that does not fit the context is a :class:`~smolcpu.errors.BudgetError` with the token
+counts, never a silent truncation. The calls block: the LLM unit runs them in a thread
+of its worker process.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from smolcpu import config
+from smolcpu.errors import BudgetError, RequestTimeout, UnitError, UsageError
+from smolcpu.models import model_path
+
+Message = dict[str, Any]
+TokenCallback = Callable[[str], None]
+
+CHOOSE_SYSTEM = "Answer with exactly one of the options given, and nothing else."
+"""System prompt of :meth:`LLMEngine.choose` (the grammar enforces it; this helps the model)."""
+
+
+class EngineState(enum.Enum):
+    NEW = "new"
+    LOADED = "loaded"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One answer: its text, why it ended, and what it cost."""
+
+    text: str
+    finish_reason: str
+    prompt_tokens: int
+    completion_tokens: int
+    tokens_per_second: float
+    tool_calls: tuple[dict[str, Any], ...] = ()
+
+
+def gbnf_literal(text: str) -> str:
+    """``text`` as a GBNF string literal (quotes, backslashes and control bytes escaped)."""
+    escaped = "".join(
+        "\\" + char if char in '"\\' else f"\\x{ord(char):02x}" if ord(char) < 0x20 else char for char in text
+    )
+    return f'"{escaped}"'
+
+
+def choice_grammar(options: Sequence[str]) -> str:
+    """A GBNF grammar whose only sentences are ``options``."""
+    return "root ::= " + " | ".join(gbnf_literal(option) for option in options)
+
+
+def server_params(file: Path, *, context: int, threads: int) -> Any:
+    """llama.cpp's parameters for one model file: one slot, no context shift, quiet.
+
+    ``no_extra_bufts`` keeps the weights in one buffer (less resident memory on CPU);
+    ``ctx_shift`` off makes an overflow an error instead of silently dropping the start.
+    """
+    import xllamacpp
+
+    params = xllamacpp.CommonParams()
+    params.model.path = str(file)
+    params.n_ctx = context
+    params.n_parallel = 1
+    params.cpuparams.n_threads = threads
+    params.cpuparams_batch.n_threads = threads
+    params.no_extra_bufts = True
+    params.ctx_shift = False
+    params.use_jinja = True
+    params.verbosity = -1
+    return params
+
+
+class LLMEngine:
+    """A GGUF model served by llama.cpp in this process; load once, ask many times."""
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        *,
+        context: int = config.LLM_CONTEXT,
+        threads: int = config.LLM_THREADS,
+        timeout: float = config.LLM_TIMEOUT_S,
+    ) -> None:
+        self.model = str(model or config.LLM_MODEL)
+        self.context = context
+        self.threads = threads
+        self.timeout = timeout
+        self.state = EngineState.NEW
+        self._server: Any = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<LLMEngine {self.model} {self.state.value} n_ctx={self.context}>"
+
+    def load(self) -> None:
+        """Load the model (finds it through the registry; a missing one names its install command)."""
+        with self._lock:
+            if self.state is EngineState.LOADED:
+                return
+            if self.state is EngineState.CLOSED:
+                raise UnitError(f"{self!r} is closed; make a new engine")
+            import xllamacpp
+
+            params = server_params(model_path(self.model), context=self.context, threads=self.threads)
+            try:
+                self._server = xllamacpp.Server(params)
+            except RuntimeError as exc:
+                raise UnitError(f"llama.cpp could not load {params.model.path}: {exc}") from exc
+            self.state = EngineState.LOADED
+
+    def close(self) -> None:
+        """Free the model; the engine cannot be used again."""
+        with self._lock:
+            self._server = None
+            self.state = EngineState.CLOSED
+
+    def chat(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int = config.LLM_MAX_TOKENS,
+        json_schema: dict[str, Any] | None = None,
+        grammar: str | None = None,
+        tools: Sequence[dict[str, Any]] | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
+        on_token: TokenCallback | None = None,
+    ) -> Completion:
+        """Answer ``messages`` (OpenAI chat format), calling ``on_token`` with each piece of text.
+
+        Raises:
+            UsageError: the request is malformed (e.g. a grammar that does not parse).
+            BudgetError: the prompt, or prompt and answer, do not fit the context.
+            RequestTimeout: the answer was not done within the engine's timeout.
+        """
+        if json_schema is not None and grammar is not None:
+            raise UsageError("give json_schema or grammar, not both")
+        request: dict[str, Any] = {"messages": list(messages), "max_tokens": max_tokens, "stream": True}
+        optional = {"json_schema": json_schema, "grammar": grammar, "tools": tools, "temperature": temperature, "seed": seed}
+        request.update({key: value for key, value in optional.items() if value is not None})
+        self.load()
+        return self._generate(request, on_token)
+
+    def choose(self, prompt: str, options: Sequence[str], *, system: str = CHOOSE_SYSTEM) -> str:
+        """The option the model picks for ``prompt``; constrained decoding makes it one of ``options``.
+
+        Raises:
+            UsageError: no options, or an empty one.
+        """
+        unique = list(dict.fromkeys(options))
+        if not unique or any(not isinstance(option, str) or not option for option in unique):
+            raise UsageError("choose needs at least one option, and every option must be a non-empty string")
+        listed = "\n".join(f"- {option}" for option in unique)
+        messages = [
+            {"role": "system", "content": system},
+            {"role": "user", "content": f"{prompt}\n\nOptions:\n{listed}"},
+        ]
+        longest = max(len(option.encode()) for option in unique)
+        answer = self.chat(messages, grammar=choice_grammar(unique), temperature=0.0, max_tokens=longest + 8)
+        if answer.text not in unique:
+            raise UnitError(f"the chooser answered {answer.text!r}, which is none of the options")
+        return answer.text
+
+    def _generate(self, request: dict[str, Any], on_token: TokenCallback | None) -> Completion:
+        deadline = time.monotonic() + self.timeout
+        pieces: list[str] = []
+        last: dict[str, Any] = {}
+        errors: list[dict[str, Any]] = []
+        tool_deltas: dict[int, dict[str, Any]] = {}
+        timed_out = False
+
+        def receive(chunk: dict[str, Any]) -> bool:
+            nonlocal last, timed_out
+            if "error" in chunk:
+                errors.append(chunk["error"])
+                return True
+            last = chunk
+            for choice in chunk.get("choices", ()):
+                delta = choice.get("delta") or {}
+                if delta.get("content"):
+                    pieces.append(delta["content"])
+                    if on_token is not None:
+                        on_token(delta["content"])
+                for call in delta.get("tool_calls") or ():
+                    merged = tool_deltas.setdefault(call.get("index", 0), {"name": "", "arguments": ""})
+                    function = call.get("function") or {}
+                    merged["name"] += function.get("name") or ""
+                    merged["arguments"] += function.get("arguments") or ""
+            timed_out = time.monotonic() > deadline
+            return timed_out
+
+        with self._lock:
+            if self.state is not EngineState.LOADED:
+                raise UnitError(f"{self!r} cannot generate")
+            self._server.handle_chat_completions(request, receive)
+        if errors:
+            raise _translated(errors[0])
+        if timed_out:
+            raise RequestTimeout(f"the LLM ({self.model}) did not finish within {self.timeout:g}s")
+        return self._completion("".join(pieces), last, tool_deltas, max_tokens=request["max_tokens"])
+
+    def _completion(
+        self, text: str, last: dict[str, Any], tool_deltas: dict[int, dict[str, Any]], *, max_tokens: int
+    ) -> Completion:
+        timings = last.get("timings") or {}
+        finish = next((choice.get("finish_reason") for choice in last.get("choices", ())), None) or "stop"
+        prompt_tokens = int(timings.get("prompt_n", 0)) + int(timings.get("cache_n", 0))
+        completion_tokens = int(timings.get("predicted_n", 0))
+        if finish == "length" and completion_tokens < max_tokens:
+            raise BudgetError(
+                f"the answer filled the LLM's context ({prompt_tokens} prompt + {completion_tokens} answer tokens,"
+                f" context {self.context}) before it ended; shorten the messages or raise SMOL_LLM_CONTEXT"
+            )
+        return Completion(
+            text=text,
+            finish_reason=finish,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            tokens_per_second=float(timings.get("predicted_per_second", 0.0)),
+            tool_calls=tuple(tool_deltas[index] for index in sorted(tool_deltas)),
+        )
+
+
+def _translated(error: dict[str, Any]) -> Exception:
+    """A llama.cpp server error as the Smol error that says who must act."""
+    message = str(error.get("message", error))
+    if error.get("type") == "exceed_context_size_error":
+        return BudgetError(
+            f"the prompt has {error.get('n_prompt_tokens')} tokens but the LLM's context holds {error.get('n_ctx')};"
+            " shorten the messages or raise SMOL_LLM_CONTEXT"
+        )
+    if error.get("code") == 400 or error.get("type") == "invalid_request_error":
+        return UsageError(f"the LLM refused the request: {message}")
+    return UnitError(f"the LLM failed: {message}")
+
+
+__all__ = ["CHOOSE_SYSTEM", "Completion", "EngineState", "LLMEngine", "choice_grammar", "gbnf_literal", "server_params"]

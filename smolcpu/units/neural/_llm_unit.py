@@ -1,0 +1,139 @@
+"""The LLM unit: the local language model as a unit that answers artifacts.
+
+Requests are JSON objects (plain text is one user message)::
+
+    {"op": "chat", "messages": [...], "json_schema": {...} | "grammar": "...",
+     "tools": [...], "max_tokens": 256, "temperature": 0.2, "stream": true}
+    {"op": "choose", "prompt": "...", "options": ["a", "b"]}
+
+A chat answer is text, or JSON when a schema was given; with ``tools`` it is a JSON
+object ``{"content": ..., "tool_calls": [{"name": ..., "arguments": {...}}]}``, the
+calls extracted from whatever shape the model wrote them in, and asked again under a
+schema when the model tried and failed. ``choose`` answers exactly one of the options.
+With ``"stream": true`` each piece of text is emitted as it is decoded. A request that
+cannot be served (bad fields, too long for the context) is answered with an error
+artifact; the model is loaded in ``init``, in the worker process the unit runs in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from smolcpu import config
+from smolcpu.artifact import JSON, TEXT, Artifact
+from smolcpu.errors import BudgetError, UsageError
+from smolcpu.runtime import Unit
+from smolcpu.units._registry import register
+from smolcpu.units.neural._llm_engine import Completion, LLMEngine
+from smolcpu.units.neural._llm_toolcalls import extract_tool_calls, tool_call_schema
+
+_CHAT_FIELDS = {"op", "messages", "json_schema", "grammar", "tools", "max_tokens", "temperature", "seed", "stream"}
+_CHOOSE_FIELDS = {"op", "prompt", "options"}
+
+
+def _request(artifact: Artifact) -> dict[str, Any]:
+    """The request an artifact carries, checked (plain text becomes one user message)."""
+    if artifact.type != JSON:
+        return {"op": "chat", "messages": [{"role": "user", "content": artifact.as_text()}]}
+    request = artifact.as_json()
+    if not isinstance(request, dict):
+        raise UsageError('the llm unit takes text or a JSON object such as {"op": "chat", "messages": [...]}')
+    op = request.setdefault("op", "chat")
+    allowed = {"chat": _CHAT_FIELDS, "choose": _CHOOSE_FIELDS}.get(op)
+    if allowed is None:
+        raise UsageError(f"the llm unit has no op {op!r}; use 'chat' or 'choose'")
+    unknown = set(request) - allowed
+    if unknown:
+        raise UsageError(f"llm {op} does not take {sorted(unknown)}; it takes {sorted(allowed - {'op'})}")
+    if op == "chat" and not (isinstance(request.get("messages"), list) and request["messages"]):
+        raise UsageError('llm chat needs "messages": a non-empty list of {"role": ..., "content": ...}')
+    if op == "choose" and not (isinstance(request.get("prompt"), str) and isinstance(request.get("options"), list)):
+        raise UsageError('llm choose needs "prompt" (text) and "options" (a list of texts)')
+    return request
+
+
+@register(name="llm", description="The local language model: chat, constrained JSON, tool calls, choosing.")
+class LLM(Unit):
+    """A GGUF model served by llama.cpp; give ``model`` as a registry name or a file path."""
+
+    def __init__(
+        self,
+        *,
+        model: str | None = None,
+        context: int = config.LLM_CONTEXT,
+        threads: int = config.LLM_THREADS,
+        timeout: float = config.LLM_TIMEOUT_S,
+    ) -> None:
+        self.engine = LLMEngine(model, context=context, threads=threads, timeout=timeout)
+
+    def __repr__(self) -> str:
+        return f"<LLM unit {self.engine!r}>"
+
+    async def init(self, ctx: Any) -> None:
+        await asyncio.to_thread(self.engine.load)
+
+    async def handle(self, ctx: Any, sender: Any, artifact: Artifact) -> Artifact:
+        attributes = {"model": self.engine.model}
+        if artifact.attr("run") is not None:
+            attributes["run"] = artifact.attr("run")
+        meta: dict[str, Any] = {"origin": "llm", "role": "assistant", "scope": artifact.scope, "parents": (artifact.id,)}
+        try:
+            request = _request(artifact)
+            if request["op"] == "choose":
+                choice = await asyncio.to_thread(self.engine.choose, request["prompt"], request["options"])
+                return Artifact.text(choice, attributes=attributes, **meta)
+            return await self._chat(ctx, request, attributes=attributes, meta=meta)
+        except (UsageError, BudgetError) as exc:
+            return Artifact.error(str(exc), kind=type(exc).__name__, attributes=attributes, **meta)
+
+    async def _chat(
+        self, ctx: Any, request: dict[str, Any], *, attributes: dict[str, str], meta: dict[str, Any]
+    ) -> Artifact:
+        options = {key: request[key] for key in ("json_schema", "grammar", "tools", "max_tokens", "temperature", "seed") if key in request}
+        on_token = self._emitter(ctx, meta, attributes) if request.get("stream") else None
+        completion = await asyncio.to_thread(self.engine.chat, request["messages"], on_token=on_token, **options)
+        attributes |= {
+            "finish_reason": completion.finish_reason,
+            "prompt_tokens": str(completion.prompt_tokens),
+            "completion_tokens": str(completion.completion_tokens),
+        }
+        if "tools" in request:
+            calls = await self._tool_calls(request, completion)
+            return Artifact.json({"content": completion.text, "tool_calls": calls}, attributes=attributes, **meta)
+        if "json_schema" in request:
+            return Artifact.create(completion.text.encode(), type=JSON, attributes=attributes, **meta)
+        return Artifact.create(completion.text.encode(), type=TEXT, attributes=attributes, **meta)
+
+    async def _tool_calls(self, request: dict[str, Any], completion: Completion) -> list[dict[str, Any]]:
+        """The calls in an answer; if the model tried (wrote ``{``) and none parsed, ask again under a schema."""
+        calls = [call.to_dict() for call in extract_tool_calls(completion.text)]
+        calls += [call.to_dict() for raw in completion.tool_calls for call in extract_tool_calls(json.dumps(raw))]
+        if calls or "{" not in completion.text or not request["tools"]:
+            return calls
+        retry = await asyncio.to_thread(
+            self.engine.chat,
+            request["messages"],
+            json_schema=tool_call_schema(request["tools"]),
+            max_tokens=request.get("max_tokens", config.LLM_MAX_TOKENS),
+            temperature=0.0,
+        )
+        return [call.to_dict() for call in extract_tool_calls(retry.text)]
+
+    @staticmethod
+    def _emitter(ctx: Any, meta: dict[str, Any], attributes: dict[str, str]) -> Any:
+        """A token callback (called on the engine's thread) that emits each piece as a stream part."""
+        emit = getattr(ctx, "emit", None)
+        if emit is None:
+            return None
+        loop = asyncio.get_running_loop()
+        part_attributes = {**attributes, "part": "token"}
+
+        def on_token(piece: str) -> None:
+            loop.call_soon_threadsafe(emit, Artifact.text(piece, attributes=part_attributes, **meta))
+
+        return on_token
+
+
+__all__ = ["LLM"]

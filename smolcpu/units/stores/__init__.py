@@ -1,0 +1,26 @@
+"""Stores as units: the vector store and the graph store, local (embedded) or global (served)."""
+
+from smolcpu.units.stores._graph import LINK, PARENT, Graph, LocalGraph, load_lineage, load_links, remote_graph
+from smolcpu.units.stores._memory_search import Embedder, MemoryVectors
+from smolcpu.units.stores._service import RemoteStore, StoreService, StoreTool, serve
+from smolcpu.units.stores._vectors import LocalVectors, Vectors, fuse, remote_vectors
+
+__all__ = [
+    "LINK",
+    "PARENT",
+    "Embedder",
+    "Graph",
+    "LocalGraph",
+    "LocalVectors",
+    "MemoryVectors",
+    "RemoteStore",
+    "StoreService",
+    "StoreTool",
+    "Vectors",
+    "fuse",
+    "load_lineage",
+    "load_links",
+    "remote_graph",
+    "remote_vectors",
+    "serve",
+]

@@ -1,0 +1,260 @@
+"""Reading a markdown note the way Obsidian does: front matter, wikilinks, tags, headings.
+
+The parser keeps offsets into the note's text so that a rename can rewrite a link in
+place and leave every other byte alone. Code is masked first (fenced and indented blocks
+found by a CommonMark parser, then inline code spans), so a ``[[link]]`` or ``#tag`` shown
+as code is not one. Links in front matter values count (Obsidian's properties); tags
+and headings come from the body only, plus the ``tags:`` property.
+
+Resolution (:class:`Resolver`) follows Obsidian's rules, made deterministic:
+
+1. a target starting with ``./`` or ``../`` is relative to the linking note's folder;
+2. otherwise a vault-relative path matches exactly (``[[folder/Note]]``);
+3. otherwise the target matches a note whose path ends with it at a folder boundary,
+   and when several do (one name in two folders) the shortest path wins: fewest
+   folders, then alphabetical — Obsidian's "shortest path when possible".
+
+Names compare case-insensitively after Unicode NFC normalisation, and ``.md`` is
+optional in a link. A target with another extension (``![[diagram.png]]``) names an
+attachment file. ``[[#Heading]]`` links to its own note.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import posixpath
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+import yaml
+from markdown_it import MarkdownIt
+
+NOTE_SUFFIX = ".md"
+
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?\r?\n)?---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
+_WIKILINK = re.compile(r"(!?)\[\[([^\[\]\n]+)\]\]")
+_INLINE_CODE = re.compile(r"(?<!`)(`+)(?!`)((?:(?!\n[ \t]*\r?\n).)+?)(?<!`)\1(?!`)", re.DOTALL)
+_TAG = re.compile(r"(?<![^\s(\[{,;])#([\w/-]+)")
+_BLOCK_ID = re.compile(r"(?:^|\s)\^([A-Za-z0-9-]+)[ \t]*\r?$", re.MULTILINE)
+_MARKDOWN = MarkdownIt("commonmark")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Link:
+    """One ``[[target#fragment|alias]]`` (or ``![[...]]`` embed) at ``start:end`` of a note."""
+
+    target: str
+    fragment: str = ""
+    alias: str | None = None
+    embed: bool = False
+    start: int = 0
+    end: int = 0
+    line: int = 1
+    escaped_pipe: bool = False
+
+    @property
+    def key(self) -> str:
+        """The folded target that resolution compares (see :func:`link_key`)."""
+        return link_key(self.target)
+
+    def render(self, target: str) -> str:
+        """This link's text pointing at ``target``, keeping embed, fragment and alias."""
+        fragment = f"#{self.fragment}" if self.fragment else ""
+        alias = "" if self.alias is None else ("\\|" if self.escaped_pipe else "|") + self.alias
+        return f"{'!' if self.embed else ''}[[{target}{fragment}{alias}]]"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "fragment": self.fragment,
+            "alias": self.alias,
+            "embed": self.embed,
+            "line": self.line,
+        }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Heading:
+    level: int
+    text: str
+    line: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ParsedNote:
+    """What a note says about itself and other notes."""
+
+    frontmatter: dict[str, Any]
+    links: tuple[Link, ...]
+    tags: tuple[str, ...]
+    headings: tuple[Heading, ...]
+    blocks: tuple[str, ...]
+
+
+def fold(name: str) -> str:
+    """A name as Obsidian compares it: NFC-normalised and case-folded."""
+    return unicodedata.normalize("NFC", name).casefold()
+
+
+def link_key(target: str) -> str:
+    """The folded link path with ``.md`` and a leading ``/`` dropped."""
+    key = fold(target.strip()).lstrip("/")
+    return key[: -len(NOTE_SUFFIX)] if key.endswith(NOTE_SUFFIX) else key
+
+
+def _mask(text: str, spans: Iterable[tuple[int, int]]) -> str:
+    """``text`` with each span blanked out, newlines kept, so offsets and lines stay put."""
+    chars = list(text)
+    for start, end in spans:
+        for i in range(start, end):
+            if chars[i] not in "\r\n":
+                chars[i] = " "
+    return "".join(chars)
+
+
+def _line_starts(text: str) -> list[int]:
+    starts = [0]
+    starts.extend(m.end() for m in re.finditer("\n", text))
+    return starts
+
+
+def _front_matter(text: str) -> tuple[dict[str, Any], int]:
+    """The parsed YAML front matter (empty if absent or broken) and where the body starts."""
+    match = _FRONT_MATTER.match(text)
+    if not match:
+        return {}, 0
+    try:
+        data = yaml.safe_load(match.group(1) or "")
+    except yaml.YAMLError:
+        data = None
+    return (data if isinstance(data, dict) else {}), match.end()
+
+
+def _links(text: str, masked: str, starts: list[int]) -> list[Link]:
+    links = []
+    for match in _WIKILINK.finditer(masked):
+        inner = text[match.start(2) : match.end(2)]
+        head, pipe, alias = inner.partition("|")
+        escaped = bool(pipe) and head.endswith("\\")
+        head = head[:-1] if escaped else head
+        target, _, fragment = head.partition("#")
+        if not target.strip() and not fragment.strip():
+            continue
+        line = _line_of(starts, match.start())
+        links.append(
+            Link(
+                target=target.strip(),
+                fragment=fragment.strip(),
+                alias=alias if pipe else None,
+                embed=bool(match.group(1)),
+                start=match.start(),
+                end=match.end(),
+                line=line,
+                escaped_pipe=escaped,
+            )
+        )
+    return links
+
+
+def _line_of(starts: list[int], offset: int) -> int:
+    low, high = 0, len(starts)
+    while low + 1 < high:
+        middle = (low + high) // 2
+        if starts[middle] <= offset:
+            low = middle
+        else:
+            high = middle
+    return low + 1
+
+
+def _front_matter_tags(frontmatter: dict[str, Any]) -> list[str]:
+    value = frontmatter.get("tags", frontmatter.get("tag"))
+    if isinstance(value, str):
+        value = re.split(r"[,\s]+", value)
+    if not isinstance(value, list):
+        return []
+    return [str(tag).strip().lstrip("#") for tag in value if tag is not None and str(tag).strip("# ")]
+
+
+def _body_tags(masked_body: str) -> list[str]:
+    tags = []
+    for match in _TAG.finditer(masked_body):
+        tag = match.group(1).rstrip("/")
+        if re.search(r"[^\d/_-]", tag):
+            tags.append(tag)
+    return tags
+
+
+def parse_note(text: str) -> ParsedNote:
+    """Parse one note's markdown; offsets in the result index into ``text``."""
+    frontmatter, body_start = _front_matter(text)
+    body = _mask(text, [(0, body_start)])
+    lines = _line_starts(text)
+    code: list[tuple[int, int]] = []
+    headings = []
+    tokens = _MARKDOWN.parse(body)
+    for index, token in enumerate(tokens):
+        if token.type in ("fence", "code_block") and token.map:
+            begin, end = token.map
+            code.append((lines[begin], lines[end] if end < len(lines) else len(text)))
+        elif token.type == "heading_open" and token.map:
+            headings.append(Heading(int(token.tag[1]), tokens[index + 1].content.strip(), token.map[0] + 1))
+    masked = _mask(text, code)
+    masked = _mask(masked, [m.span(2) for m in _INLINE_CODE.finditer(masked)])
+    links = _links(text, masked, lines)
+    masked_body = _mask(masked, [(0, body_start), *((link.start, link.end) for link in links)])
+    tags = list(dict.fromkeys([*_front_matter_tags(frontmatter), *_body_tags(masked_body)]))
+    blocks = [match.group(1) for match in _BLOCK_ID.finditer(masked_body)]
+    return ParsedNote(frontmatter, tuple(links), tuple(tags), tuple(headings), tuple(blocks))
+
+
+class Resolver:
+    """Which file of the vault a link names, by the rules in this module's docstring."""
+
+    def __init__(self, paths: Iterable[str]) -> None:
+        self._by_key: dict[str, str] = {}
+        self._by_tail: dict[str, list[str]] = defaultdict(list)
+        for path in sorted(paths, key=lambda p: (not p.endswith(NOTE_SUFFIX), p)):
+            key = file_key(path)
+            self._by_key.setdefault(key, path)
+            self._by_tail[key.rpartition("/")[2]].append(path)
+
+    def resolve(self, target: str, *, source: str) -> str | None:
+        """The vault-relative path ``target`` links to from note ``source``, or None."""
+        if not target.strip():
+            return source
+        written = unicodedata.normalize("NFC", target.strip())
+        if written.startswith(("./", "../")):
+            joined = posixpath.normpath(posixpath.join(posixpath.dirname(source), written))
+            return None if joined.startswith("../") else self._by_key.get(link_key(joined))
+        key = link_key(written)
+        if key in self._by_key:
+            return self._by_key[key]
+        candidates = [
+            path for path in self._by_tail.get(key.rpartition("/")[2], ()) if file_key(path).endswith("/" + key)
+        ]
+        if not candidates:
+            return None
+        return min(candidates, key=lambda path: (path.count("/"), fold(path), path))
+
+    def shortest_link(self, path: str, *, source: str) -> str:
+        """The shortest link text that resolves to ``path`` from ``source``."""
+        name = path[: -len(NOTE_SUFFIX)] if path.endswith(NOTE_SUFFIX) else path
+        parts = name.split("/")
+        for first in range(len(parts) - 1, -1, -1):
+            candidate = "/".join(parts[first:])
+            if self.resolve(candidate, source=source) == path:
+                return candidate
+        return name
+
+
+def file_key(path: str) -> str:
+    """The folded key of a vault file: a note without ``.md``, an attachment as is."""
+    key = fold(path)
+    return key[: -len(NOTE_SUFFIX)] if key.endswith(NOTE_SUFFIX) else key
+
+
+__all__ = ["NOTE_SUFFIX", "Heading", "Link", "ParsedNote", "Resolver", "file_key", "fold", "link_key", "parse_note"]

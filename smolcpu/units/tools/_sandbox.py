@@ -1,0 +1,439 @@
+"""The code sandbox: run a Python snippet in a fresh, confined child process.
+
+Each snippet gets its own interpreter (``python -I -S``: no site-packages, no user
+environment), started inside the strongest jail this host allows (see
+``_sandbox_jail``), in a scratch directory that is removed afterwards. Before the snippet
+runs, its interpreter lowers its own resource limits (address space, CPU seconds,
+processes, file size, open files), which it can then never raise again. The runtime
+kills the whole process group at the wall-clock deadline, caps what it reads back, and
+never follows a link the snippet left in its scratch directory.
+
+A snippet that fails is not a tool failure: its traceback is in ``stderr`` and its exit
+status says so. Only what stops the sandbox itself from running it (bad input, no
+isolation available) comes back as an error artifact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import dataclasses
+import math
+import os
+import resource
+import signal
+import stat
+import time
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from smolcpu import config
+from smolcpu.artifact import JSON
+from smolcpu.errors import UsageError
+from smolcpu.units._registry import register
+from smolcpu.units._tool import Tool, ToolFailed
+from smolcpu.units.tools._sandbox_jail import (
+    NOBODY,
+    Jail,
+    choose_jail,
+    is_root,
+    scratch_directory,
+    scratch_tree,
+    scrubbed_environment,
+)
+
+MAX_TIMEOUT_S = 300.0
+"""The longest wall-clock deadline a caller may ask for."""
+
+MAX_PROCESSES = 32
+"""Processes (and threads) the snippet's uid may have at once: a fork bomb stops here."""
+
+MAX_FILE_BYTES = 16 * 1024**2
+"""Largest file the snippet may write."""
+
+MAX_OPEN_FILES = 64
+"""File descriptors the snippet may hold open."""
+
+MAX_OUTPUT_BYTES = 1024**2
+"""stdout (and, apart, stderr) kept per snippet; more kills it (``killed_by: output_limit``)."""
+
+MAX_CODE_BYTES = 100_000
+"""Largest snippet accepted (it travels as one command-line argument)."""
+
+MAX_RETURNED_FILES = 50
+"""Files written in scratch that a result lists; the rest are only counted, under the name ``...``."""
+
+MAX_RETURNED_FILE_BYTES = 256 * 1024
+"""Bytes of one written file a result carries; longer ones are cut and marked truncated."""
+
+MAX_RETURNED_BYTES = 2 * 1024**2
+"""Bytes of all written files a result carries together, so that a reply stays a message."""
+
+SETTLE_TIMEOUT_S = 5.0
+"""How long, after a kill, the runtime waits for the snippet's pipes to close and its exit."""
+
+ALWAYS = ("rlimits", "wall-clock-kill", "process-group", "clean-env", "scratch-dir")
+"""The layers every jail adds to its own."""
+
+SNIPPET = "<snippet>"
+
+# Runs first in the snippet's interpreter: lower the limits, then run the code with a
+# clean namespace and tracebacks that start at the snippet's own line. Importing
+# linecache costs 30 ms, so only a failing snippet pays for it.
+_BOOTSTRAP = """\
+import resource, sys
+for _limit, _value in {limits!r}:
+    resource.setrlimit(_limit, _value)
+_code = sys.argv.pop(1)
+sys.argv[0] = {name!r}
+try:
+    exec(compile(_code, {name!r}, "exec"), {{"__name__": "__main__", "__builtins__": __builtins__}})
+except SystemExit:
+    raise
+except BaseException as _error:
+    import linecache, traceback
+    linecache.cache[{name!r}] = (len(_code), None, _code.splitlines(True), {name!r})
+    traceback.print_exception(_error.with_traceback(_error.__traceback__.tb_next))
+    sys.exit(1)
+"""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SandboxResult:
+    """What one snippet did: its output, how it ended, what it wrote, how it was confined."""
+
+    stdout: str
+    stderr: str
+    exit_status: int
+    """The process's exit status; ``-N`` when signal N ended it."""
+    duration_s: float
+    files: dict[str, dict[str, Any]]
+    """Each file written in scratch: ``size`` and ``text`` (UTF-8) or ``base64``; ``truncated`` if cut."""
+    isolation: tuple[str, ...]
+    killed_by: str | None
+    """``timeout``, ``output_limit``, ``cpu_limit``, ``signal SIGSEGV``...; ``None`` when it ended by itself."""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the snippet ran to the end and exited 0."""
+        return self.exit_status == 0 and self.killed_by is None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result as the sandbox tool's JSON reply."""
+        return {**dataclasses.asdict(self), "isolation": list(self.isolation)}
+
+
+def rlimits(*, timeout_s: float, memory_bytes: int) -> list[tuple[int, tuple[int, int]]]:
+    """The resource limits a snippet runs under; CPU seconds follow the wall-clock deadline."""
+    cpu = max(1, math.ceil(timeout_s))
+    return [
+        (resource.RLIMIT_AS, (memory_bytes, memory_bytes)),
+        (resource.RLIMIT_CPU, (cpu, cpu + 1)),
+        (resource.RLIMIT_NPROC, (MAX_PROCESSES, MAX_PROCESSES)),
+        (resource.RLIMIT_FSIZE, (MAX_FILE_BYTES, MAX_FILE_BYTES)),
+        (resource.RLIMIT_NOFILE, (MAX_OPEN_FILES, MAX_OPEN_FILES)),
+        (resource.RLIMIT_CORE, (0, 0)),
+    ]
+
+
+async def run_snippet(
+    code: str,
+    *,
+    timeout_s: float | None = None,
+    files: Mapping[str, str] | None = None,
+    stdin: str = "",
+    isolation: str | None = None,
+    memory_bytes: int | None = None,
+) -> SandboxResult:
+    """Run ``code`` in a fresh confined Python process and report what it did.
+
+    Args:
+        code: the Python source to run as ``__main__``.
+        timeout_s: wall-clock deadline; the whole process group is killed at it.
+        files: text files to put in the scratch directory first (relative name → content).
+        stdin: what the snippet reads on standard input.
+        isolation: ``auto`` (the strongest jail that works here), ``bwrap``, ``unshare`` or ``rlimits``.
+        memory_bytes: address-space limit of the snippet's process.
+
+    Raises:
+        UsageError: empty or oversized code, a bad file name, a deadline out of range.
+        ToolFailed: no isolation works here, or the interpreter could not be started.
+    """
+    timeout_s = _checked_timeout(config.SANDBOX_TIMEOUT_S if timeout_s is None else timeout_s)
+    _check_code(code)
+    seeds = _checked_files(files or {})
+    jail = await asyncio.to_thread(choose_jail, isolation or config.SANDBOX_ISOLATION)
+    limits = rlimits(timeout_s=timeout_s, memory_bytes=memory_bytes or config.SANDBOX_MEMORY_BYTES)
+    python_args = ["-I", "-S", "-u", "-X", "utf8", "-c", _BOOTSTRAP.format(limits=limits, name=SNIPPET), code]
+    with scratch_directory(jail) as scratch:
+        _seed(scratch, seeds)
+        run = _Run(jail, scratch, timeout_s)
+        await run.start(jail.command(python_args, scratch))
+        await run.finish(stdin.encode())
+        written = _written_files(scratch, seeds)
+    return run.result(written)
+
+
+def _checked_timeout(timeout_s: float) -> float:
+    if not isinstance(timeout_s, int | float) or not 0 < timeout_s <= MAX_TIMEOUT_S:
+        raise UsageError(f"timeout_s must be a number of seconds in (0, {MAX_TIMEOUT_S:g}], not {timeout_s!r}")
+    return float(timeout_s)
+
+
+def _check_code(code: Any) -> None:
+    if not isinstance(code, str) or not code.strip():
+        raise UsageError("the sandbox needs Python code to run: give it as 'code' (a non-empty string)")
+    if len(code.encode()) > MAX_CODE_BYTES:
+        raise UsageError(f"the code is {len(code.encode()):,} bytes; the sandbox takes at most {MAX_CODE_BYTES:,}")
+    if "\0" in code:
+        raise UsageError("the code contains a NUL character; send plain Python source")
+
+
+def _checked_files(files: Mapping[str, str]) -> dict[str, str]:
+    if not isinstance(files, Mapping):
+        raise UsageError("files must be an object mapping relative file names to their text")
+    for name, content in files.items():
+        path = PurePosixPath(name)
+        if not name or path.is_absolute() or ".." in path.parts or "\0" in name:
+            raise UsageError(f"file name {name!r} must be a relative path inside the scratch directory")
+        if not isinstance(content, str):
+            raise UsageError(f"file {name!r} must be given as text, not {type(content).__name__}")
+        if len(content.encode()) > MAX_FILE_BYTES:
+            raise UsageError(f"file {name!r} is larger than the {MAX_FILE_BYTES:,} bytes a snippet may write")
+    return dict(files)
+
+
+def _seed(scratch: Path, seeds: Mapping[str, str]) -> None:
+    """Write the seed files before the snippet starts, owned by the uid it will run as."""
+    for name, content in seeds.items():
+        path = scratch / name
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content)
+        except OSError as exc:
+            raise UsageError(f"cannot create file {name!r} in the scratch directory: {exc.strerror}") from exc
+        if is_root():
+            for made in (path, *path.relative_to(scratch).parents[:-1]):
+                os.chown(scratch / made, NOBODY, NOBODY)
+
+
+class _Run:
+    """One started snippet: its process, what it has written to its pipes, why it was killed."""
+
+    def __init__(self, jail: Jail, scratch: Path, timeout_s: float) -> None:
+        self.jail = jail
+        self.scratch = scratch
+        self.timeout_s = timeout_s
+        self.process: asyncio.subprocess.Process | None = None
+        self.output = {"stdout": bytearray(), "stderr": bytearray()}
+        self.cut: set[str] = set()
+        self.killed_by: str | None = None
+        self.exit_fd: int | None = None
+        self.started = self.ended = 0.0
+
+    async def start(self, command: list[str]) -> None:
+        user = self.jail.user
+        try:
+            self.process = await asyncio.create_subprocess_exec(
+                *command, cwd=self.scratch, env=scrubbed_environment(self.jail, self.scratch),
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                start_new_session=True, user=user, group=user, extra_groups=[] if user is not None else None,
+            )
+        except OSError as exc:
+            raise ToolFailed(f"the sandbox could not start {command[0]}: {exc}") from exc
+        self.started = time.perf_counter()
+        with contextlib.suppress(ProcessLookupError):
+            self.exit_fd = os.pidfd_open(self.process.pid)
+
+    async def finish(self, stdin: bytes) -> None:
+        """Feed stdin, read both pipes and wait, within the deadline; kill what is left.
+
+        Raises:
+            CancelledError: after killing the snippet, when the request was cancelled.
+        """
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(self._feed(stdin))
+                    group.create_task(self._read("stdout"))
+                    group.create_task(self._read("stderr"))
+                    group.create_task(self._wait())
+        except TimeoutError:
+            self._kill("timeout")
+            await self._settle()
+        except asyncio.CancelledError:
+            self._kill("cancelled")
+            await self._settle()
+            raise
+        finally:
+            if self.exit_fd is not None:
+                os.close(self.exit_fd)
+
+    async def _settle(self) -> None:
+        """After a kill: read the pipes to their end (asyncio reports an exit only then) and reap."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(SETTLE_TIMEOUT_S):
+                await asyncio.gather(self._read("stdout"), self._read("stderr"), self._wait())
+
+    async def _feed(self, data: bytes) -> None:
+        assert self.process is not None and self.process.stdin is not None
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.process.stdin.write(data)
+            await self.process.stdin.drain()
+            self.process.stdin.close()
+
+    async def _read(self, name: str) -> None:
+        """Keep the first MAX_OUTPUT_BYTES of a pipe; read on to its end, discarding the rest."""
+        stream = getattr(self.process, name)
+        buffer = self.output[name]
+        while chunk := await stream.read(65536):
+            room = MAX_OUTPUT_BYTES - len(buffer)
+            buffer += chunk[:room]
+            if len(chunk) > room:
+                self.cut.add(name)
+                self._kill("output_limit")
+
+    async def _wait(self) -> None:
+        """Wait for the snippet's own process, end what it left in its group, then reap it."""
+        assert self.process is not None
+        if self.exit_fd is not None and self.process.returncode is None:
+            loop = asyncio.get_running_loop()
+            exited = loop.create_future()
+            loop.add_reader(self.exit_fd, lambda: exited.done() or exited.set_result(None))
+            try:
+                await exited
+            finally:
+                loop.remove_reader(self.exit_fd)
+        self.ended = self.ended or time.perf_counter()
+        # Children it left behind in its group would hold the pipes open: end them too.
+        self._kill(None)
+        await self.process.wait()
+
+    def _kill(self, reason: str | None) -> None:
+        """SIGKILL the snippet's whole process group; the first reason given is the one reported."""
+        assert self.process is not None
+        if reason and self.killed_by is None and self.process.returncode is None:
+            self.killed_by = reason
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+    def result(self, files: dict[str, dict[str, Any]]) -> SandboxResult:
+        assert self.process is not None
+        returncode = self.process.returncode
+        status, signum = self._status(-signal.SIGKILL if returncode is None else returncode)
+        killed_by = self.killed_by
+        if killed_by is None and signum is not None:
+            killed_by = "cpu_limit" if signum == signal.SIGXCPU else f"signal {signal.Signals(signum).name}"
+        return SandboxResult(
+            stdout=_text(self.output["stdout"], cut="stdout" in self.cut),
+            stderr=_text(self.output["stderr"], cut="stderr" in self.cut),
+            exit_status=status,
+            duration_s=round((self.ended or time.perf_counter()) - self.started, 4),
+            files=files,
+            isolation=(*self.jail.layers, *ALWAYS),
+            killed_by=killed_by,
+        )
+
+    def _status(self, returncode: int) -> tuple[int, int | None]:
+        """The exit status and the signal that ended the snippet, if one did.
+
+        A jail whose snippet runs under bwrap or a shell reports signal N as status 128 + N.
+        """
+        if returncode < 0:
+            return returncode, -returncode
+        if self.jail.signals_as_status and 128 < returncode < 128 + signal.NSIG:
+            with contextlib.suppress(ValueError):
+                return -(returncode - 128), signal.Signals(returncode - 128)
+        return returncode, None
+
+
+def _text(data: bytes | bytearray, *, cut: bool) -> str:
+    text = bytes(data).decode("utf-8", "replace")
+    if cut:
+        text += f"\n[output cut at {MAX_OUTPUT_BYTES:,} bytes]"
+    return text
+
+
+def _written_files(scratch: Path, seeds: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """The regular files the snippet left in scratch (seeds it did not change are left out).
+
+    Links are never followed and files with other names elsewhere are skipped, so a snippet
+    cannot make the runtime read a file for it.
+    """
+    found: dict[str, dict[str, Any]] = {}
+    skipped = 0
+    budget = MAX_RETURNED_BYTES
+    for path, is_directory in sorted(scratch_tree(scratch)):
+        relative = str(path.relative_to(scratch))
+        entry = None if is_directory else _read_written(path, limit=min(MAX_RETURNED_FILE_BYTES, budget))
+        if entry is None or (relative in seeds and seeds[relative] == entry.get("text")):
+            continue
+        if len(found) >= MAX_RETURNED_FILES:
+            skipped += 1
+            continue
+        budget -= entry.pop("read")
+        found[relative] = entry
+    if skipped:
+        found["..."] = {"size": 0, "text": f"{skipped} more files not returned", "truncated": True}
+    return found
+
+
+def _read_written(path: Path, *, limit: int) -> dict[str, Any] | None:
+    """A regular file's size and first ``limit`` bytes (as text or base64); ``None`` for anything else."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+            return None
+        data = handle.read(limit + 1)
+    entry: dict[str, Any] = {"size": info.st_size}
+    if len(data) > limit:
+        data = data[:limit]
+        entry["truncated"] = True
+    try:
+        entry["text"] = data.decode("utf-8")
+    except UnicodeDecodeError:
+        entry["base64"] = base64.b64encode(data).decode("ascii")
+    entry["read"] = len(data)
+    return entry
+
+
+@register
+class SandboxTool(Tool):
+    """Runs Python code in a fresh isolated process; the unit form of :func:`run_snippet`."""
+
+    name = "sandbox"
+    description = (
+        "Run Python code (standard library only) in a fresh isolated process with no network; "
+        "returns stdout, stderr, exit_status, duration_s, the files it wrote in its working directory, "
+        "the isolation layers in force and killed_by (timeout, output_limit, cpu_limit, signal) if it was stopped."
+    )
+    inputs = {
+        "code": {"type": "string", "description": "Python source to run as __main__; print what you need back."},
+        "timeout_s": {"type": "number", "description": "Wall-clock limit in seconds.", "nullable": True},
+        "files": {"type": "object", "description": "Text files to create first: relative name → content.",
+                  "nullable": True},
+        "stdin": {"type": "string", "description": "Text for the code's standard input.", "nullable": True},
+    }
+    output = JSON
+
+    def __init__(self, *, isolation: str | None = None, memory_bytes: int | None = None) -> None:
+        self.isolation = isolation
+        self.memory_bytes = memory_bytes
+
+    async def forward(
+        self, code: str, timeout_s: float | None = None, files: dict[str, str] | None = None, stdin: str | None = None
+    ) -> dict[str, Any]:
+        result = await run_snippet(
+            code, timeout_s=timeout_s, files=files, stdin=stdin or "",
+            isolation=self.isolation, memory_bytes=self.memory_bytes,
+        )
+        return result.to_dict()
+
+
+__all__ = ["MAX_OUTPUT_BYTES", "SandboxResult", "SandboxTool", "rlimits", "run_snippet"]

@@ -1,0 +1,657 @@
+"""The InstructionExecutor: runs a compiled flow graph on the runtime, by every rule of LANGUAGE.md.
+
+One :class:`Executor` holds a graph, the units its workers run on (spawned on first use),
+a chooser and the recording; each :meth:`Executor.start` is one run, an :class:`Execution`
+owned by the executor's TaskGroup (a ``join``'s branches by a TaskGroup of their own), so
+cancelling a run stops every step it has running.
+
+How control moves: a container (the main chain, a ``switch``) runs its children in order;
+a step's chosen outcome names where control goes next (the compiler resolved every
+outcome to a node to enter or a block to leave). Going anywhere that is not a sibling is a
+jump: it unwinds, as ``_Jump``, to the nearest container that holds the target, which goes
+on from there. A ``select`` asks the chooser; a ``match`` takes the first case whose
+pattern holds (built-in conditions, the ``outcome``/``status``/``label`` attributes, MIME
+types) and asks the chooser among plain words no rule decides; a ``join`` runs its
+branches concurrently and fans their outputs into one JSON list. ``cancel``, an
+unrecoverable failure and the step budget end the run as ``_Stop``.
+
+A step's outcome: the one its output names in its ``outcome`` attribute, else the first
+listed. A failure (the unit raised or replied with an error artifact, the named outcome is
+not listed, a reference has no output yet) takes the alternative after the first; with
+none, the run ends ``error``. Overrunning the step's deadline takes ``timeout`` if listed
+(the block ends with a timeout-status artifact), else counts as a failure. Deterministic
+steps (tools) are memoised by input checksum for the executor's life.
+
+Every step's input and output is recorded under the run id (attribute ``run``) with the
+node id as ``node`` and as the output's ``origin``, so ``smol trace RUN_ID`` names each step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import fnmatch
+import json
+import uuid
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from smolcpu import config
+from smolcpu.artifact import BYTES, ERROR, JSON, Artifact, open_store
+from smolcpu.errors import RequestTimeout, SmolError, UsageError
+from smolcpu.lang import Block, Case, Chain, Graph, Node, Outcome, Step
+from smolcpu.runtime import ActorSystem, Recorder, Store
+from smolcpu.vm._chooser import Choice, Chooser, LlmChooser
+from smolcpu.vm._result import RunResult, Status, Visit
+from smolcpu.vm._workers import UnitSource, Workers
+
+BUILTIN_PATTERNS = ("done", "success", "error", "timeout", "empty")
+"""Match patterns that are conditions, not words (LANGUAGE.md §4)."""
+
+ROUTING_ATTRIBUTES = ("outcome", "status", "label")
+"""Attributes of the input a match pattern may equal."""
+
+
+@dataclass(slots=True)
+class _Move:
+    """Where control goes after a node: enter ``target``, leave block ``exit``, or (neither) on."""
+
+    artifact: Artifact
+    target: str | None = None
+    exit: str | None = None
+    jump: bool = False
+
+
+class _Jump(Exception):
+    """Control leaving for a node that is not a sibling; caught by the container holding it."""
+
+    def __init__(self, target: str, artifact: Artifact) -> None:
+        super().__init__(target)
+        self.target = target
+        self.artifact = artifact
+
+
+class _Stop(Exception):
+    """The run ends now: cancelled, failed beyond its alternatives, or out of budget."""
+
+    def __init__(self, status: Status, reason: str, artifact: Artifact | None = None) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.artifact = artifact
+
+
+class ExecutorState(enum.Enum):
+    NEW = "new"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Executor:
+    """Runs one compiled program, as many times as asked: ``async with Executor(graph) as ex``.
+
+    Args:
+        graph: the program (``compile_file(path).runnable()``).
+        system: the actor system to spawn units in; by default one of its own (not recording:
+            the executor records what a run means, step by step).
+        workers: worker name → unit (or unit factory) that replaces its binding (scripted
+            workers in tests).
+        chooser: decides selects and word matches; by default the LLM.
+        record: put every step's input and output into ``store`` under the run id.
+        store: where to record (default: the artifact store of the config).
+        step_timeout: the deadline of a step (default ``config.STEP_TIMEOUT_S``);
+            ``step_timeouts`` overrides it by worker name or node id.
+        budget: steps one run may take in all (default ``config.STEP_BUDGET``).
+    """
+
+    def __init__(
+        self,
+        graph: Graph,
+        *,
+        system: ActorSystem | None = None,
+        workers: Mapping[str, UnitSource] | None = None,
+        chooser: Chooser | None = None,
+        record: bool = True,
+        store: Store | None = None,
+        step_timeout: float | None = None,
+        step_timeouts: Mapping[str, float] | None = None,
+        budget: int | None = None,
+    ) -> None:
+        self.graph = graph
+        self.state = ExecutorState.NEW
+        self.record = record
+        self.step_timeout = config.STEP_TIMEOUT_S if step_timeout is None else step_timeout
+        self.step_timeouts = dict(step_timeouts or {})
+        self.budget = config.STEP_BUDGET if budget is None else budget
+        self.memo: dict[tuple[str, str, bytes], Artifact] = {}
+        self.inside = _subtrees(graph)
+        self._system = system
+        self._own_system: ActorSystem | None = None
+        self._overrides = workers
+        self._chooser = chooser
+        self._store = store
+        self._own_store: Any = None
+        self._tasks = asyncio.TaskGroup()
+        self.workers: Workers | None = None
+        self.chooser: Chooser | None = None
+        self.recorder: Recorder | None = None
+
+    def __repr__(self) -> str:
+        return f"<Executor {self.graph.path} {self.state.value}>"
+
+    async def __aenter__(self) -> Executor:
+        if self.state is not ExecutorState.NEW:
+            raise UsageError(f"this Executor is {self.state.value}; make a new one to run again")
+        await self._tasks.__aenter__()
+        if self._system is None:
+            self._system = self._own_system = ActorSystem(record=False)
+            await self._own_system.__aenter__()
+        self.workers = Workers(self._system, overrides=self._overrides)
+        self.chooser = self._chooser or LlmChooser(self.workers.llm, timeout=self.step_timeout)
+        if self.record:
+            if self._store is None:
+                self._store = self._own_store = open_store()
+            self.recorder = Recorder(self._store)
+        self.state = ExecutorState.OPEN
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        try:
+            await self._tasks.__aexit__(None, None, None)
+        finally:
+            self.state = ExecutorState.CLOSED
+            if self.workers is not None:
+                await self.workers.close()
+            if self.recorder is not None:
+                await self.recorder.close()
+            if self._own_system is not None:
+                await self._own_system.__aexit__(None, None, None)
+            if self._own_store is not None:
+                self._own_store.close()
+
+    def start(self, given: Artifact | str, *, run_id: str | None = None) -> Execution:
+        """Begin a run on ``given`` (text or an artifact); returns at once."""
+        if self.state is not ExecutorState.OPEN:
+            raise UsageError(f"the executor is {self.state.value}; use it inside `async with`")
+        execution = Execution(self, run_id or f"run-{uuid.uuid4().hex[:12]}", given)
+        execution.task = self._tasks.create_task(execution.drive(), name=f"run:{execution.run_id}")
+        return execution
+
+    async def run(self, given: Artifact | str, *, run_id: str | None = None) -> RunResult:
+        """Run the program on ``given`` to its end."""
+        return await self.start(given, run_id=run_id).result()
+
+    def timeout_of(self, step: Step) -> float:
+        return self.step_timeouts.get(step.id, self.step_timeouts.get(step.worker, self.step_timeout))
+
+    def keep(self, artifact: Artifact) -> None:
+        if self.recorder is not None:
+            self.recorder.record(artifact)
+
+    @property
+    def index(self) -> Any:
+        return getattr(self._store, "index", None) if self.record else None
+
+
+class Execution:
+    """One run of a program: its state, path and the latest output of each node."""
+
+    def __init__(self, executor: Executor, run_id: str, given: Artifact | str) -> None:
+        self.executor = executor
+        self.graph = executor.graph
+        self.run_id = run_id
+        self.given = Artifact.text(given) if isinstance(given, str) else given
+        self.task: asyncio.Task[RunResult] | None = None
+        self.path: list[Visit] = []
+        self.steps = 0
+        self.runs: Counter[str] = Counter()
+        self.entries: Counter[str] = Counter()
+        self.latest: dict[str, Artifact] = {}
+        self.started = False
+        self.abandoned = False  # a step was cancelled while its unit was working on it
+        self.cancel_reason: str | None = None
+
+    def __repr__(self) -> str:
+        state = "done" if self.task is not None and self.task.done() else "running"
+        return f"<Execution {self.run_id} {state} steps={self.steps}>"
+
+    def cancel(self, reason: str = "cancelled by the caller") -> None:
+        """Cancel the run: every running step is stopped; it ends ``cancelled`` with ``reason``."""
+        if self.cancel_reason is not None or self.task is None or self.task.done():
+            return
+        self.cancel_reason = reason
+        if self.started:
+            self.task.cancel()
+
+    async def result(self) -> RunResult:
+        assert self.task is not None
+        return await asyncio.shield(self.task)
+
+    # ---- the run as a whole -----------------------------------------------------------
+
+    def stamp(self, artifact: Artifact, node: str, **attributes: str) -> Artifact:
+        """``artifact`` as this run keeps it: run id, node id (also as origin), extra attributes."""
+        extra = {"run": self.run_id, "node": node, **attributes}
+        kept = tuple((k, v) for k, v in artifact.attributes if k not in extra)
+        stamped = artifact.replace(origin=node, attributes=(*kept, *extra.items()))
+        self.executor.keep(stamped)
+        return stamped
+
+    async def drive(self) -> RunResult:
+        executor = self.executor
+        index = executor.index
+        if index is not None:
+            summary = self.given.as_text()[:80] if self.given.type != BYTES else f"<{len(self.given.payload)} bytes>"
+            index.start_run(self.run_id, program=self.graph.path, input_summary=summary)
+        first = Artifact.create(
+            self.given.payload,
+            type=self.given.type,
+            origin="in",
+            role="input",
+            attributes=self.given.attributes,
+            parents=self.given.parents,
+        )
+        start = self.stamp(first, "in")
+        self.started = True
+        try:
+            if self.cancel_reason is not None:
+                raise _Stop(Status.CANCELLED, self.cancel_reason)
+            output = await self.container(self.graph[self.graph.root], start, None)
+            status, reason = _status_of(output), output.error_message
+        except _Stop as stop:
+            status, reason = stop.status, stop.reason
+            output = stop.artifact or Artifact.error(reason, kind=status.value, attributes={"status": status.value})
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if self.cancel_reason is None or task is None or task.uncancel() > 0:
+                raise
+            status, reason = Status.CANCELLED, f"cancelled: {self.cancel_reason}"
+            output = Artifact.error(reason, kind="cancelled", attributes={"status": "cancelled"})
+        if output.attr("run") != self.run_id:
+            output = self.stamp(output, "out")
+        if self.abandoned and executor.workers is not None:
+            await executor.workers.close()  # stop what the cancelled steps left running in the units
+        if index is not None:
+            index.finish_run(self.run_id, status.value)
+        return RunResult(self.run_id, status, output, list(self.path), self.steps, reason)
+
+    # ---- containers: the main chain, switch, select, match, join -------------------------
+
+    async def container(self, node: Node, artifact: Artifact, start: str | None) -> Artifact:
+        """Run a chain or switch: children in order, each outcome saying where to go."""
+        children = self.graph.children(node.id)
+        pos, sub = self.locate(node, start) if start else (0, None)
+        while pos < len(children):
+            try:
+                move = await self.visit(children[pos], artifact, sub)
+                sub, artifact = None, move.artifact
+                if move.exit == node.id:
+                    return artifact
+                if move.target is None:
+                    pos += 1
+                elif move.target in children:
+                    pos = children.index(move.target)
+                else:
+                    raise _Jump(move.target, artifact)
+            except _Jump as jump:
+                if jump.target not in self.executor.inside[node.id]:
+                    raise
+                artifact = jump.artifact
+                if jump.target == node.id:
+                    if not self.enter(node):
+                        return artifact
+                    pos, sub = 0, None
+                else:
+                    pos, sub = self.locate(node, jump.target)
+        return artifact
+
+    def locate(self, node: Node, target: str) -> tuple[int, str | None]:
+        """The child of ``node`` that holds ``target``, and ``target`` if it lies deeper."""
+        for pos, child in enumerate(self.graph.children(node.id)):
+            if child == target:
+                return pos, None
+            if target in self.executor.inside[child]:
+                return pos, target
+        raise AssertionError(f"{target} is not inside {node.id}")
+
+    def enter(self, node: Node) -> bool:
+        """Count an entry into a block; False once its limit is spent (it is passed over)."""
+        if not isinstance(node, Block):
+            return True
+        if node.limit is not None and self.entries[node.id] >= node.limit:
+            self.path.append(Visit(node.id, "skip"))
+            return False
+        self.entries[node.id] += 1
+        return True
+
+    def consumed(self, node_id: str) -> bool:
+        node = self.graph[node_id]
+        if isinstance(node, Step):
+            return node.limit is not None and self.runs[node_id] >= node.limit
+        if isinstance(node, Block):
+            return node.limit is not None and self.entries[node_id] >= node.limit
+        return False
+
+    async def visit(self, node_id: str, artifact: Artifact, start: str | None) -> _Move:
+        node = self.graph[node_id]
+        if isinstance(node, Step):
+            return await self.step(node, artifact)
+        if isinstance(node, Chain):
+            output = await self.container(node, artifact, start)
+            self.latest[node.id] = output
+            return _Move(output)
+        assert isinstance(node, Block), f"{node_id} is a {node.kind}, not a stage"
+        if start == node_id:
+            start = None
+        if not self.enter(node):
+            return _Move(artifact)
+        move = await self.block(node, artifact, start)
+        self.latest[node.id] = move.artifact
+        return move
+
+    async def block(self, node: Block, artifact: Artifact, start: str | None) -> _Move:
+        if node.block == "switch":
+            return _Move(await self.container(node, artifact, start))
+        if node.block == "select":
+            return _Move(await self.select(node, artifact, start))
+        if node.block == "match":
+            return await self.match(node, artifact)
+        return _Move(await self.join(node, artifact, start))
+
+    async def select(self, node: Block, artifact: Artifact, start: str | None) -> Artifact:
+        """The chooser picks an unconsumed child, again and again, until one sends or leaves."""
+        children = node.children
+        names = {_option(node.id, child): child for child in children}
+        pending = self.locate(node, start) if start else None
+        while True:
+            if pending is not None:
+                (pos, sub), pending = pending, None
+                child = children[pos]
+            else:
+                offered = tuple(name for name, child in names.items() if not self.consumed(child))
+                if not offered:
+                    return artifact  # every step is consumed: nothing is left to choose
+                picked = await self.choose("select", node, offered, artifact)
+                child, sub = names[picked], None
+            try:
+                move = await self.visit(child, artifact, sub)
+                artifact = move.artifact
+                if move.exit == node.id:
+                    return artifact
+                if move.target is None or (move.target == node.id and not move.jump):
+                    continue
+                raise _Jump(move.target, artifact)
+            except _Jump as jump:
+                if jump.target not in self.executor.inside[node.id]:
+                    raise
+                artifact = jump.artifact
+                if jump.target == node.id:
+                    if not self.enter(node):
+                        return artifact
+                else:
+                    pending = self.locate(node, jump.target)
+
+    async def match(self, node: Block, artifact: Artifact) -> _Move:
+        """Route the input by the first case whose pattern holds."""
+        case = await self.case(node, artifact)
+        if case is None:
+            raise _Stop(
+                Status.ERROR,
+                f"{node.id}: no case matches the input ({artifact.type}, status"
+                f" {artifact.attr('status') or 'ok'}) and there is no `default`",
+            )
+        return self.follow(case, case.outcomes[0], artifact, artifact)
+
+    async def case(self, node: Block, artifact: Artifact) -> Case | None:
+        cases = [self.graph[c] for c in node.children]
+        words: list[Case] = []
+        fallback = None
+        for case in cases:
+            assert isinstance(case, Case)
+            held = self.holds(case.pattern, artifact, node)
+            if held:
+                return case
+            if case.pattern == "default":
+                fallback = fallback or case
+            elif held is None:
+                words.append(case)
+        if words:
+            options = tuple(dict.fromkeys([c.pattern for c in words] + (["default"] if fallback else [])))
+            picked = await self.choose("match", node, options, artifact)
+            return next((c for c in words if c.pattern == picked), fallback)
+        return fallback
+
+    def holds(self, pattern: str, artifact: Artifact, node: Block) -> bool | None:
+        """Whether ``pattern`` holds for ``artifact``: True, False, or None for a word no rule decides."""
+        status = artifact.attr("status") or ("error" if artifact.is_error else "ok")
+        if pattern == "done":
+            return self.done(node)
+        if pattern == "success":
+            return status in ("ok", "success")
+        if pattern in ("error", "timeout"):
+            return status == pattern
+        if pattern == "empty":
+            return not artifact.payload.strip()
+        if pattern == "default":
+            return False
+        if any(artifact.attr(key) == pattern for key in ROUTING_ATTRIBUTES):
+            return True
+        if "/" in pattern:
+            return fnmatch.fnmatchcase(artifact.type, pattern)
+        return None
+
+    def done(self, node: Node) -> bool:
+        """``done``: the nearest enclosing limited block is on its last allowed entry."""
+        for block in [node, *self.graph.ancestors(node.id)]:
+            if isinstance(block, Block) and block.limit is not None:
+                return self.entries[block.id] >= block.limit
+        return False
+
+    async def join(self, node: Block, artifact: Artifact, start: str | None) -> Artifact:
+        """Every branch at once on the same input; a jump or stop in one cancels the others."""
+        results: list[Artifact | None] = [None] * len(node.children)
+
+        async def branch(i: int, child: str) -> None:
+            sub = start if start is not None and start in self.executor.inside[child] else None
+            move = await self.visit(child, artifact, None if sub == child else sub)
+            if move.target is not None:
+                raise _Jump(move.target, move.artifact)
+            results[i] = move.artifact
+
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                for i, child in enumerate(node.children):
+                    tasks.create_task(branch(i, child), name=f"{self.run_id}:{child}")
+        except BaseExceptionGroup as group:
+            raise _control(group) from None
+        outputs = [r for r in results if r is not None]
+        statuses = {r.attr("status") or ("error" if r.is_error else "ok") for r in outputs}
+        status = next((s for s in ("error", "timeout") if s in statuses), "ok")
+        fanned = Artifact.json(
+            [_value(r) for r in outputs],
+            role="join",
+            attributes={"status": status, "branches": ",".join(node.children)},
+            parents=[r.id for r in outputs],
+        )
+        return self.stamp(fanned, node.id)
+
+    async def choose(self, kind: str, node: Block, options: tuple[str, ...], artifact: Artifact) -> str:
+        chooser = self.executor.chooser
+        assert chooser is not None
+        history = tuple(str(v) for v in self.path)
+        try:
+            picked = await chooser.choose(Choice(kind, node.id, options, artifact, self.run_id, history))
+        except SmolError as exc:
+            raise _Stop(Status.ERROR, f"{node.id}: the chooser failed: {exc}") from exc
+        if picked not in options:
+            raise _Stop(Status.ERROR, f"{node.id}: the chooser answered {picked!r}, not one of {', '.join(options)}")
+        return picked
+
+    # ---- steps ------------------------------------------------------------------------
+
+    async def step(self, step: Step, artifact: Artifact) -> _Move:
+        if self.consumed(step.id):
+            self.path.append(Visit(step.id, "skip"))
+            return self.onward(step, artifact)
+        self.runs[step.id] += 1
+        self.steps += 1
+        if self.steps > self.executor.budget:
+            raise _Stop(
+                Status.BUDGET,
+                f"BudgetError: the run used its whole step budget ({self.executor.budget} steps) at {step.id};"
+                " a back or jump may loop forever: check the program, or give a bigger budget (--budget)",
+            )
+        source = artifact
+        if step.bind_target is not None:
+            bound = self.latest.get(step.bind_target)
+            if bound is None:
+                return self.fail(step, artifact, artifact, f"`{step.bind}` has no output yet in this run")
+            source = bound
+        output = await self.output(step, source)
+        if output.attr("status") == "timeout":
+            outcome = next((o for o in step.outcomes if o.kind == "timeout"), None)
+            if outcome is None:
+                return self.fail(step, artifact, output, output.error_message)
+            return self.take(step, outcome, output, artifact)
+        if output.is_error:
+            return self.fail(step, artifact, output, output.error_message)
+        named = output.attr("outcome")
+        regular = [o for o in step.outcomes if o.kind != "timeout"]
+        if named:
+            outcome = next((o for o in step.outcomes if named in (o.written, o.kind)), None)
+            if outcome is None:
+                listed = ", ".join(o.written for o in step.outcomes)
+                return self.fail(step, artifact, output, f"named outcome {named!r}, which is not listed ({listed})")
+        elif regular:
+            outcome = regular[0]
+        else:
+            return self.fail(step, artifact, output, "it lists no outcome but timeout")
+        return self.take(step, outcome, output, artifact)
+
+    async def output(self, step: Step, source: Artifact) -> Artifact:
+        """The step's output for ``source``: memoised, or from its unit within its deadline."""
+        executor = self.executor
+        workers = executor.workers
+        assert workers is not None
+        try:
+            memoisable = workers.memoisable(step)
+            ref = await workers.ref_for(step)
+        except SmolError as exc:
+            raise _Stop(Status.ERROR, f"{step.id}: cannot start worker `{step.worker}`: {exc}") from exc
+        key = (step.worker, source.type, source.checksum)
+        cached = executor.memo.get(key) if memoisable else None
+        if cached is not None:
+            return source.derive(cached.payload, type=cached.type, attributes={"memo": cached.id})
+        deadline = executor.timeout_of(step)
+        try:
+            async with asyncio.timeout(deadline):
+                output = await workers.call(step, ref, source, timeout=deadline)
+        except (TimeoutError, RequestTimeout):
+            return Artifact.error(
+                f"{step.id} overran its deadline of {deadline:g}s",
+                kind="timeout",
+                attributes={"status": "timeout"},
+                parents=(source.id,),
+            )
+        except SmolError as exc:
+            return Artifact.error(f"{type(exc).__name__}: {exc}", kind=type(exc).__name__, parents=(source.id,))
+        except asyncio.CancelledError:
+            self.abandoned = True
+            raise
+        if memoisable and not output.is_error:
+            executor.memo[key] = output
+        return output
+
+    def take(self, step: Step, outcome: Outcome, output: Artifact, given: Artifact, *, failed: bool = False) -> _Move:
+        """Follow ``outcome`` of ``step`` (recording its output and the path)."""
+        output = self.stamp(output, step.id, outcome=outcome.written)
+        self.latest[step.id] = output
+        return self.follow(step, outcome, output, given, failed=failed)
+
+    def fail(self, step: Step, given: Artifact, output: Artifact, why: str) -> _Move:
+        """A failed step takes the alternative after its first outcome, or ends the run."""
+        if not output.is_error and output.attr("status") != "timeout":
+            output = Artifact.error(f"{step.id} failed: {why}", kind="StepFailed", parents=(output.id,))
+        regular = [o for o in step.outcomes if o.kind != "timeout"]
+        if len(regular) < 2:
+            output = self.stamp(output, step.id, outcome="failed")
+            self.path.append(Visit(step.id, "failed", failed=True))
+            raise _Stop(Status.ERROR, f"{step.id} failed and has no alternative: {why}", output)
+        return self.take(step, regular[1], output, given, failed=True)
+
+    def follow(
+        self, node: Step | Case, outcome: Outcome, output: Artifact, given: Artifact, *, failed: bool = False
+    ) -> _Move:
+        self.path.append(Visit(node.id, outcome.written, failed))
+        if outcome.kind == "cancel":
+            reason = output.error_message or f"{node.id} chose cancel"
+            raise _Stop(Status.CANCELLED, f"{node.id} cancelled the run: {reason}", output)
+        carried = given if outcome.kind == "continue" else output
+        if outcome.target is None and outcome.exit is None:
+            raise _Stop(Status.ERROR, f"{node.id}: outcome `{outcome.written}` leads nowhere (the program has errors)")
+        return _Move(carried, outcome.target, outcome.exit, outcome.kind == "jump")
+
+    def onward(self, step: Step, artifact: Artifact) -> _Move:
+        """Where a consumed step passes its input: as ``continue``, to the step after it."""
+        siblings = self.graph.children(step.parent or "")
+        pos = siblings.index(step.id)
+        if pos + 1 < len(siblings):
+            return _Move(artifact, target=siblings[pos + 1])
+        return _Move(artifact, exit=step.parent)
+
+
+def _status_of(output: Artifact) -> Status:
+    status = output.attr("status") or ("error" if output.is_error else "ok")
+    return {"timeout": Status.TIMEOUT, "error": Status.ERROR, "cancelled": Status.CANCELLED}.get(status, Status.OK)
+
+
+def _option(block: str, child: str) -> str:
+    """How a select offers a child to the chooser: the worker name (``reason``, ``reason#2``)."""
+    return child[len(block) + 1 :] if child.startswith(block + ".") else child
+
+
+def _value(artifact: Artifact) -> Any:
+    """A branch output inside a join's JSON list."""
+    if artifact.type == ERROR:
+        return {"error": artifact.error_message, "status": artifact.attr("status") or "error"}
+    if artifact.type == JSON:
+        try:
+            return json.loads(artifact.payload)
+        except ValueError:
+            pass
+    if artifact.type == BYTES:
+        return {"bytes": len(artifact.payload), "id": artifact.id}
+    return artifact.as_text()
+
+
+def _control(group: BaseExceptionGroup) -> BaseException:
+    """The exception a failed join passes on: a stop first, then a jump, else the group itself."""
+    for kind in (_Stop, _Jump):
+        found, _ = group.split(kind)
+        if found is not None:
+            first: BaseException = found
+            while isinstance(first, BaseExceptionGroup):
+                first = first.exceptions[0]
+            return first
+    return group
+
+
+def _subtrees(graph: Graph) -> dict[str, frozenset[str]]:
+    """Every node's id with the ids of everything under it (jumps find their container so)."""
+    found: dict[str, frozenset[str]] = {}
+
+    def walk(node_id: str) -> frozenset[str]:
+        ids = {node_id}
+        for child in graph.children(node_id):
+            ids |= walk(child)
+        found[node_id] = frozenset(ids)
+        return found[node_id]
+
+    walk(graph.root)
+    return found
+
+
+__all__ = ["Execution", "Executor", "ExecutorState"]
+

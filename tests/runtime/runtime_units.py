@@ -1,0 +1,67 @@
+"""Units the runtime tests spawn; top-level so that worker processes can import them."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from smolcpu.artifact import Artifact
+from smolcpu.runtime import Unit, UnitRef
+
+
+class Upper(Unit):
+    """Replies with the text upper-cased, made from the request."""
+
+    async def handle(self, ctx: Any, sender: Any, artifact: Artifact) -> Artifact:
+        return artifact.derive(artifact.as_text().upper().encode(), origin=ctx.self().name)
+
+
+class Echo(Unit):
+    """Replies with the artifact it got (the cheapest possible unit)."""
+
+    async def handle(self, ctx: Any, sender: Any, artifact: Artifact) -> Artifact:
+        return artifact
+
+
+class Pid(Unit):
+    """Replies with its process id; exits the process abruptly on 'die'."""
+
+    async def handle(self, ctx: Any, sender: Any, artifact: Artifact) -> Artifact:
+        if artifact.as_text() == "die":
+            os._exit(9)
+        return artifact.derive(str(os.getpid()).encode())
+
+
+class Words(Unit):
+    """Streams each word of the text as a part, then replies with the word count."""
+
+    async def handle(self, ctx: Any, sender: Any, artifact: Artifact) -> Artifact:
+        words = artifact.as_text().split()
+        for word in words:
+            ctx.emit(artifact.derive(word.encode()))
+        return artifact.derive(str(len(words)).encode())
+
+
+class Broken(Unit):
+    """Fails in init, so spawning it fails."""
+
+    async def init(self, ctx: Any) -> None:
+        raise RuntimeError("no model file")
+
+
+class Publisher(Unit):
+    """Publishes every artifact it gets to its subscribers, and replies 'ok'."""
+
+    async def handle(self, ctx: Any, sender: Any, artifact: Artifact) -> Artifact:
+        await ctx.publish(artifact)
+        return artifact.derive(b"ok")
+
+
+class AskOracle(Unit):
+    """From a worker process, asks the parent's unit 'oracle' and thanks it with a send."""
+
+    async def handle(self, ctx: Any, sender: Any, artifact: Artifact) -> Artifact:
+        oracle = UnitRef("oracle", ctx.self().address)
+        answer = await oracle.request(artifact.derive(b"question"))
+        await oracle.send(artifact.derive(b"thanks"))
+        return answer.derive(b"oracle said " + answer.payload)

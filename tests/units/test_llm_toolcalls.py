@@ -1,0 +1,104 @@
+"""Tool-call extraction and JSON repair, on what small models really write (no model needed)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from smolcpu.units.neural import ToolCall, extract_tool_calls, repair_json, tool_call_schema
+
+WEATHER = ToolCall("get_weather", {"city": "Paris", "unit": "celsius"})
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        # Qwen's trained format (hermes tags)
+        '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}\n</tool_call>',
+        # what small Qwen models emit most: a fenced json block after some prose
+        'Sure! I will call the tool.\n```json\n{\n  "name": "get_weather",\n  "arguments": {\n    "city": "Paris",\n'
+        '    "unit": "celsius"\n  }\n}\n```\nLet me know if you need anything else.',
+        # a fence with no language, and a fence that never closes
+        '```\n{"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}\n```',
+        '```json\n{"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}',
+        # bare JSON in prose
+        'I need the weather. {"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}} That is all.',
+        # OpenAI's shape, with arguments as a JSON string
+        '{"type": "function", "function": {"name": "get_weather", "arguments": "{\\"city\\": \\"Paris\\", \\"unit\\": \\"celsius\\"}"}}',
+        # "parameters" instead of "arguments"
+        '{"name": "get_weather", "parameters": {"city": "Paris", "unit": "celsius"}}',
+    ],
+)
+def test_calls_are_found_in_every_shape(answer: str) -> None:
+    assert extract_tool_calls(answer) == [WEATHER]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        # trailing commas
+        '```json\n{"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius",},}\n```',
+        # Python-style quotes and literals
+        "<tool_call>{'name': 'get_weather', 'arguments': {'city': 'Paris', 'unit': 'celsius'}}</tool_call>",
+        # stopped before the last braces (max_tokens, or the model just stopped)
+        '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"',
+        # a stray closer
+        '{"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}}',
+    ],
+)
+def test_broken_json_is_repaired(answer: str) -> None:
+    assert extract_tool_calls(answer) == [WEATHER]
+
+
+def test_several_calls_in_order() -> None:
+    answer = (
+        '<tool_call>{"name": "add", "arguments": {"a": 1, "b": 2}}</tool_call>\n'
+        '<tool_call>{"name": "mul", "arguments": {"a": 3, "b": 4}}</tool_call>'
+    )
+    assert [call.name for call in extract_tool_calls(answer)] == ["add", "mul"]
+    listed = '```json\n[{"name": "add", "arguments": {"a": 1}}, {"name": "mul", "arguments": {"a": 2}}]\n```'
+    assert [call.to_dict() for call in extract_tool_calls(listed)] == [
+        {"name": "add", "arguments": {"a": 1}},
+        {"name": "mul", "arguments": {"a": 2}},
+    ]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "The weather in Paris is mild today.",
+        '```python\nprint({"a": 1})\n```',
+        '{"city": "Paris"}',
+        "<tool_call>not json at all</tool_call>",
+        "",
+    ],
+)
+def test_answers_without_calls_give_none(answer: str) -> None:
+    assert extract_tool_calls(answer) == []
+
+
+def test_strings_keep_their_braces_quotes_and_literals() -> None:
+    answer = '{"name": "note", "arguments": {"text": "it\'s {not} a brace, true or null"}}'
+    assert extract_tool_calls(answer) == [ToolCall("note", {"text": "it's {not} a brace, true or null"})]
+
+
+def test_repair_json() -> None:
+    assert repair_json('{"a": [1, 2,], }') == {"a": [1, 2]}
+    assert repair_json("{'a': true, 'b': null, 'c': False}") == {"a": True, "b": None, "c": False}
+    assert repair_json('{"a": {"b": [1, 2') == {"a": {"b": [1, 2]}}
+    assert repair_json('{"a": "unterminated') == {"a": "unterminated"}
+    with pytest.raises(ValueError, match="not JSON"):
+        repair_json("hello there")
+
+
+def test_tool_call_schema_admits_only_the_declared_tools() -> None:
+    tools = [
+        {"type": "function", "function": {"name": "add", "parameters": {"type": "object", "properties": {"a": {"type": "number"}}}}},
+        {"type": "function", "function": {"name": "mul", "parameters": {"type": "object"}}},
+    ]
+    schema = tool_call_schema(tools)
+    assert [variant["properties"]["name"]["const"] for variant in schema["oneOf"]] == ["add", "mul"]
+    single = tool_call_schema(tools[:1])
+    assert single["required"] == ["name", "arguments"]
+    assert json.loads(json.dumps(single)) == single

@@ -1,0 +1,144 @@
+"""The vision units on the real models in ../shared/models and real COCO photographs."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from smolcpu.artifact import BYTES, Artifact
+from smolcpu.errors import UsageError
+from smolcpu.units._registry import create_unit, unit_kind
+from smolcpu.units.neural import Classify, Detect
+from smolcpu.units.neural._vision import non_max_suppression, open_image
+from tests.conftest import SHARED
+from tests.units.onnx_models import MODELS, classifier, detector  # noqa: F401  (fixtures)
+
+PHOTOS = SHARED / "bench" / "coco_sample"
+BEAR = PHOTOS / "000000000285.jpg"
+LIVING_ROOM = PHOTOS / "000000000139.jpg"
+STOP_SIGN = PHOTOS / "000000000724.jpg"
+
+
+def encoded(picture: Image.Image, form: str, **options: object) -> bytes:
+    buffer = io.BytesIO()
+    picture.save(buffer, format=form, **options)
+    return buffer.getvalue()
+
+
+def test_classifies_a_bear_photo_as_a_brown_bear(classifier: Classify) -> None:
+    ranked = classifier.classify(BEAR, top_k=3)
+    assert ranked[0]["label"] == "brown bear"
+    assert ranked[0]["score"] > 0.9
+    assert len(ranked) == 3 and ranked[0]["score"] >= ranked[1]["score"] >= ranked[2]["score"]
+
+
+def test_classify_accepts_common_formats_and_modes(classifier: Classify) -> None:
+    bear = Image.open(BEAR)
+    for data in (
+        encoded(bear, "PNG"),
+        encoded(bear, "WEBP", quality=90),
+        encoded(bear, "BMP"),
+        encoded(bear.convert("RGBA"), "PNG"),
+        encoded(bear.convert("P"), "GIF"),
+        encoded(bear.resize((1600, 1200)), "JPEG"),
+    ):
+        assert classifier.classify(data, top_k=1)[0]["label"] == "brown bear"
+    grey = classifier.classify(encoded(bear.convert("L"), "PNG"), top_k=5)
+    assert "brown bear" in [hit["label"] for hit in grey]
+
+
+def test_batched_classification_matches_one_by_one(classifier: Classify) -> None:
+    photos = [BEAR, STOP_SIGN, LIVING_ROOM]
+    assert classifier.classify_many(photos, top_k=2) == [classifier.classify(p, top_k=2) for p in photos]
+
+
+def test_detects_objects_of_a_living_room(detector: Detect) -> None:
+    found = detector.detect(LIVING_ROOM)
+    labels = {hit["label"] for hit in found}
+    assert {"tvmonitor", "person", "chair"} <= labels
+    width, height = Image.open(LIVING_ROOM).size
+    for hit in found:
+        x1, y1, x2, y2 = hit["box"]
+        assert 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height
+        assert hit["score"] >= 0.3
+    television = next(hit for hit in found if hit["label"] == "tvmonitor")
+    assert television["box"][0] < 50 and television["box"][2] < 200  # the TV stands at the left edge
+
+
+def test_boxes_follow_the_image_size(detector: Detect) -> None:
+    photo = Image.open(STOP_SIGN)
+    small = detector.detect(encoded(photo, "PNG"), score_threshold=0.5)
+    large = detector.detect(encoded(photo.resize((photo.width * 2, photo.height * 2)), "PNG"), score_threshold=0.5)
+    assert [hit["label"] for hit in small][:1] == ["stop sign"] == [hit["label"] for hit in large][:1]
+    assert np.allclose(np.array(large[0]["box"]) / 2, small[0]["box"], atol=4)
+
+
+def test_score_threshold_filters(detector: Detect) -> None:
+    everything = detector.detect(LIVING_ROOM, score_threshold=0.05)
+    confident = detector.detect(LIVING_ROOM, score_threshold=0.6)
+    assert len(everything) > len(confident) > 0
+    assert all(hit["score"] >= 0.6 for hit in confident)
+
+
+def test_odd_sizes_are_fine(detector: Detect, classifier: Classify) -> None:
+    tiny = encoded(Image.new("RGB", (3, 2), "white"), "PNG")
+    banner = encoded(Image.open(BEAR).resize((2000, 60)), "JPEG")
+    for image in (tiny, banner):
+        assert isinstance(detector.detect(image), list)
+        assert len(classifier.classify(image, top_k=4)) == 4
+
+
+def test_non_max_suppression_drops_overlaps_only() -> None:
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30]], dtype=np.float32)
+    scores = np.array([0.9, 0.8, 0.7], dtype=np.float32)
+    assert non_max_suppression(boxes, scores, iou_threshold=0.45) == [0, 2]
+    assert non_max_suppression(boxes, scores, iou_threshold=0.95) == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("image", "message"),
+    [
+        (b"", "empty"),
+        (b"this is plain text, not a picture", "not an image"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(64), "not an image|corrupt"),
+        (BEAR.read_bytes()[:4000], "corrupt or truncated"),
+        ("/nowhere/photo.jpg", "no image file"),
+    ],
+)
+def test_bad_images_are_clear_errors(image: bytes | str, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        open_image(image)
+
+
+def test_unit_answers_bytes_and_json_and_reports_bad_input(classifier: Classify, detector: Detect) -> None:
+    photo = Artifact.create(STOP_SIGN.read_bytes(), type=BYTES, scope="test")
+    reply = asyncio.run(detector.handle(None, None, photo))
+    assert reply.parents == (photo.id,) and reply.origin == "detect"
+    assert reply.as_json()[0]["label"] == "stop sign"
+    request = Artifact.json({"image": str(BEAR), "top_k": 2})
+    assert asyncio.run(classifier.handle(None, None, request)).as_json()[0]["label"] == "brown bear"
+    broken = asyncio.run(classifier.handle(None, None, Artifact.create(b"GIF89a broken", type=BYTES)))
+    assert broken.is_error and "image" in broken.error_message
+    bad_k = asyncio.run(classifier.handle(None, None, Artifact.json({"image": str(BEAR), "top_k": 0})))
+    assert bad_k.is_error and "top_k" in bad_k.error_message
+
+
+def test_registered_kinds_make_working_units() -> None:
+    assert unit_kind("classify").output == "application/json"
+    assert "model_path" in unit_kind("detect").parameters
+    unit = create_unit("classify", model_path=MODELS / "efficientnet_lite0.onnx")
+    assert isinstance(unit, Classify) and "not loaded" in repr(unit)
+
+
+def test_missing_model_file_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="does not exist"):
+        Classify(model_path=tmp_path / "absent.onnx").classify(BEAR)
+    not_onnx = tmp_path / "fake.onnx"
+    not_onnx.write_bytes(b"not a model")
+    with pytest.raises(UsageError, match="cannot load ONNX model"):
+        Detect(model_path=not_onnx).detect(BEAR)

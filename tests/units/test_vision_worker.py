@@ -1,0 +1,61 @@
+"""The neural units in worker processes, as a program runs them: models from the registry."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+
+import psutil
+import pytest
+
+from smolcpu.artifact import BYTES, Artifact
+from smolcpu.models import install_model
+from smolcpu.runtime import ActorSystem
+from tests.conftest import SHARED
+
+PHOTO = SHARED / "bench" / "coco_sample" / "000000000285.jpg"
+WORKER_RSS_LIMIT = 400 * 1024**2
+"""A worker holding one of these models stays far below the 2 GB budget."""
+
+pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared is not beside this checkout")
+
+
+@pytest.fixture
+def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Install the three ONNX models into a fresh cache from the mirror, as ``smol models install`` does."""
+    monkeypatch.setenv("SMOL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("SMOL_MODELS_MIRROR", str(SHARED / "models"))
+    for name in ("efficientnet-lite0", "yolox-nano", "minilm"):
+        install_model(name, progress=False)
+
+
+async def ask_workers() -> dict[str, tuple[Artifact, int]]:
+    photo = Artifact.create(PHOTO.read_bytes(), type=BYTES)
+    requests = {
+        "smolcpu.units.neural:Classify": photo,
+        "smolcpu.units.neural:Detect": photo,
+        "smolcpu.units.neural:Embed": Artifact.text("a brown bear in the grass"),
+    }
+    answers = {}
+    async with ActorSystem(record=False) as system:
+        for factory, request in requests.items():
+            name = factory.rsplit(":", 1)[1].lower()
+            ref = await system.spawn(name, factory, process=True)
+            assert ref.pid != os.getpid()
+            reply = await ref.request(request, timeout=60)
+            answers[name] = (reply, psutil.Process(ref.pid).memory_info().rss)
+    return answers
+
+
+def test_vision_and_embed_units_answer_from_worker_processes(models: None) -> None:
+    answers = asyncio.run(ask_workers())
+    classified, detected, embedded = (answers[name][0] for name in ("classify", "detect", "embed"))
+    assert not classified.is_error, classified.error_message
+    assert classified.as_json()[0]["label"] == "brown bear"
+    assert detected.as_json()[0]["label"] == "bear"
+    assert len(embedded.as_json()["vector"]) == 384
+    rss = {name: rss for name, (_, rss) in answers.items()}
+    print("worker RSS MB:", json.dumps({name: round(value / 1024**2) for name, value in rss.items()}))
+    assert all(value < WORKER_RSS_LIMIT for value in rss.values()), rss
