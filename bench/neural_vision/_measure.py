@@ -21,11 +21,13 @@ SENTENCES = [
 ]
 
 
-def _rss_mb() -> float:
+def rss_mb() -> float:
+    """This process's resident memory, in MB."""
     return psutil.Process().memory_info().rss / 1024**2
 
 
-def _median_ms(call: Any, items: list[Any]) -> float:
+def median_ms(call: Any, items: list[Any]) -> float:
+    """The median time of ``call(item)`` over ``items``, in milliseconds."""
     times = []
     for item in items:
         start = time.perf_counter()
@@ -50,14 +52,14 @@ def measure(kind: str, model: str, images: list[str], *, lean: bool, batch: int)
     import onnxruntime  # noqa: F401  (its libraries count as the process's base, not the model's)
 
     items: list[Any] = SENTENCES * 10 if kind == "embed" else [Path(p).read_bytes() for p in images]
-    base = _rss_mb()
+    base = rss_mb()
     tool: Any = {"classify": Classify, "detect": Detect, "embed": Embed}[kind](model_path=model)
     tool.session = onnx_session(Path(model), lean=lean)
     end_to_end = getattr(tool, kind)
     for item in items[:3]:
         end_to_end(item)
-    result: dict[str, Any] = {"rss_base_mb": base, "rss_serving_mb": _rss_mb()}
-    result["e2e_ms"] = _median_ms(end_to_end, items)
+    result: dict[str, Any] = {"rss_base_mb": base, "rss_serving_mb": rss_mb()}
+    result["e2e_ms"] = median_ms(end_to_end, items)
     if kind == "embed":
         result["model_ms"] = result["e2e_ms"]
         result["serial_per_s"] = _throughput(tool.embed, items, len(items))
@@ -66,7 +68,7 @@ def measure(kind: str, model: str, images: list[str], *, lean: bool, batch: int)
         return result
     prepare = classifier_input if kind == "classify" else (lambda picture: detector_input(picture)[0])
     tensors = [prepare(open_image(item))[None] for item in items]
-    result["model_ms"] = _median_ms(tool.infer, tensors)
+    result["model_ms"] = median_ms(tool.infer, tensors)
     result["serial_per_s"] = _throughput(tool.infer, tensors, len(tensors))
     if tool.session.get_inputs()[0].shape[0] != 1:
         stacked = [np.concatenate(tensors[i : i + batch]) for i in range(0, len(tensors), batch)]

@@ -6,15 +6,14 @@ Graph: SQLite recursive queries (Smol's local store) against networkx in memory.
 
 from __future__ import annotations
 
-import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import psutil
 
+from bench.neural_vision._measure import median_ms, rss_mb
 from smolcpu.units.stores import LocalGraph, LocalVectors
 
 DIM = 384
@@ -22,19 +21,6 @@ QUERIES = 50
 CHUNK = 1000
 EDGES_PER_NODE = 5
 WORDS = ["cat", "budget", "paris", "python", "launch", "museum", "dog", "revenue", "plan", "tower"]
-
-
-def _rss_mb() -> float:
-    return psutil.Process().memory_info().rss / 1024**2
-
-
-def _median_ms(call: Any, items: list[Any]) -> float:
-    times = []
-    for item in items:
-        start = time.perf_counter()
-        call(item)
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def _vectors(count: int, seed: int) -> np.ndarray:
@@ -45,7 +31,7 @@ def _vectors(count: int, seed: int) -> np.ndarray:
 def vectors(backend: str, count: int) -> dict[str, Any]:
     """Load ``count`` random unit vectors, then time top-10 searches; RSS over the process before."""
     queries = list(_vectors(QUERIES, seed=1))
-    base = _rss_mb()
+    base = rss_mb()
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
         if backend == "sqlite-vec":
@@ -63,16 +49,16 @@ def vectors(backend: str, count: int) -> dict[str, Any]:
                     ]
                 )
             load_s = time.perf_counter() - start
-            search_ms = _median_ms(lambda q: store.search(q, k=10), queries)
-            hybrid_ms = _median_ms(lambda q: store.search(q, text="budget plan", k=10), queries)
+            search_ms = median_ms(lambda q: store.search(q, k=10), queries)
+            hybrid_ms = median_ms(lambda q: store.search(q, text="budget plan", k=10), queries)
         else:
             matrix = np.concatenate(
                 [_vectors(min(CHUNK, count - first), seed=first) for first in range(0, count, CHUNK)]
             )
             load_s = time.perf_counter() - start
-            search_ms = _median_ms(lambda q: np.argpartition(-(matrix @ q), 10)[:10], queries)
+            search_ms = median_ms(lambda q: np.argpartition(-(matrix @ q), 10)[:10], queries)
             hybrid_ms = float("nan")
-        return {"load_s": load_s, "query_ms": search_ms, "hybrid_ms": hybrid_ms, "rss_mb": _rss_mb() - base}
+        return {"load_s": load_s, "query_ms": search_ms, "hybrid_ms": hybrid_ms, "rss_mb": rss_mb() - base}
 
 
 def _edges(nodes: int, first: int) -> list[tuple[str, str]]:
@@ -83,7 +69,7 @@ def _edges(nodes: int, first: int) -> list[tuple[str, str]]:
 def graph(backend: str, nodes: int) -> dict[str, Any]:
     """A random graph (``nodes`` nodes, 5 edges each); time 3-hop reachability; RSS over the process before."""
     starts = [f"n{int(i)}" for i in np.random.default_rng(0).integers(0, nodes, QUERIES)]
-    base = _rss_mb()
+    base = rss_mb()
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
         if backend == "sqlite":
@@ -91,7 +77,7 @@ def graph(backend: str, nodes: int) -> dict[str, Any]:
             for first in range(0, nodes, CHUNK):
                 store.add_edges(_edges(nodes, first))
             load_s = time.perf_counter() - start
-            reach_ms = _median_ms(lambda n: store.reachable(n, depth=3), starts)
+            reach_ms = median_ms(lambda n: store.reachable(n, depth=3), starts)
         else:
             import networkx
 
@@ -99,5 +85,5 @@ def graph(backend: str, nodes: int) -> dict[str, Any]:
             for first in range(0, nodes, CHUNK):
                 store.add_edges_from(_edges(nodes, first))
             load_s = time.perf_counter() - start
-            reach_ms = _median_ms(lambda n: networkx.single_source_shortest_path_length(store, n, cutoff=3), starts)
-        return {"load_s": load_s, "query_ms": reach_ms, "hybrid_ms": float("nan"), "rss_mb": _rss_mb() - base}
+            reach_ms = median_ms(lambda n: networkx.single_source_shortest_path_length(store, n, cutoff=3), starts)
+        return {"load_s": load_s, "query_ms": reach_ms, "hybrid_ms": float("nan"), "rss_mb": rss_mb() - base}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.markup import escape
@@ -13,7 +14,9 @@ from smolcpu.artifact import BYTES, Artifact
 from smolcpu.cli._app import app, console, err_console
 from smolcpu.cli._lang import _compile
 from smolcpu.errors import UsageError
-from smolcpu.vm import Executor, RunResult, Status, parse_chooser
+from smolcpu.lang import Graph
+from smolcpu.runtime import ActorSystem
+from smolcpu.vm import Executor, Lifecycle, RunResult, Status, parse_chooser
 
 _STATUS_STYLE = {Status.OK: "green", Status.CANCELLED: "magenta", Status.TIMEOUT: "yellow"}
 
@@ -39,9 +42,11 @@ def read_input(value: str | None) -> Artifact:
         return Artifact.create(data, type=BYTES, origin="cli", role="input")
 
 
-async def _execute(executor: Executor, given: Artifact) -> RunResult:
-    async with executor:
-        return await executor.run(given)
+async def _execute(graph: Graph, given: Artifact, **options: Any) -> RunResult:
+    """Run on an actor system of its own, neural units under a Lifecycle (the memory budget)."""
+    async with ActorSystem(record=False) as system, Lifecycle(system) as lifecycle:
+        async with Executor(graph, system=system, lifecycle=lifecycle, **options) as executor:
+            return await executor.run(given)
 
 
 @app.command()
@@ -50,15 +55,17 @@ def run(
     input: str | None = typer.Option(None, "--input", "-i", help="Input text, or @FILE to read it (default: stdin)."),
     record: bool = typer.Option(True, "--record/--no-record", help="Store every step's input and output."),
     chooser: str = typer.Option("llm", "--chooser", help="Who decides select/match: llm, first, scripted:A,B,..."),
-    budget: int | None = typer.Option(None, "--budget", min=1, help="Steps the run may take (default: SMOL_STEP_BUDGET)."),
+    budget: int | None = typer.Option(
+        None, "--budget", min=1, help="Steps the run may take (default: SMOL_STEP_BUDGET)."
+    ),
     step_timeout: float | None = typer.Option(
         None, "--step-timeout", min=0.001, help="Seconds one step may take (default: SMOL_STEP_TIMEOUT)."
     ),
 ) -> None:
     """Run a program on an input: print its output, how it ended, the run id and the path it took.
 
-    A program with errors is not run: its diagnostics are printed and the command exits 1,
-    as it does for any run that does not end ok.
+    A program with errors is not run: its diagnostics are printed and the command exits 1, as it
+    does for any run that does not end ok.
     """
     compilation = _compile(file)
     if not compilation.ok:
@@ -67,14 +74,8 @@ def run(
     if compilation.warnings:
         count = len(compilation.warnings)
         err_console.print(f"[dim]{count} warning{'s' * (count > 1)} (smol check {escape(str(file))} shows them)[/]")
-    executor = Executor(
-        compilation.runnable(),
-        chooser=parse_chooser(chooser),
-        record=record,
-        budget=budget,
-        step_timeout=step_timeout,
-    )
-    result = asyncio.run(_execute(executor, read_input(input)))
+    options = {"chooser": parse_chooser(chooser), "record": record, "budget": budget, "step_timeout": step_timeout}
+    result = asyncio.run(_execute(compilation.runnable(), read_input(input), **options))
     output = result.output
     shown = output.error_message if output.is_error else (
         f"<{len(output.payload)} bytes of {output.type}>" if output.type == BYTES else output.as_text()

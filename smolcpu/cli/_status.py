@@ -2,8 +2,9 @@
 
 Each ``smol`` command is a process of its own, so status reads the files that Lifecycle
 writes under ``<SMOL_HOME>/lifecycle/`` (one per process hosting model workers), checks
-that their processes still live, and measures their memory afresh (PSS). Files left by a
-process that is gone (killed before it could clean up) are reported and removed.
+that their processes still live, and measures their memory afresh (every page counted
+once across the processes). Files left by a process that is gone (killed before it could
+clean up) are reported and removed.
 """
 
 from __future__ import annotations
@@ -31,10 +32,15 @@ def _table(status: LiveStatus) -> Table:
     table = Table(
         title=f"smol process {status.owner}",
         caption=f"total [{colour}]{megabytes(total)}[/] of {megabytes(budget)} budget"
-        f" (PSS; peak {megabytes(data.get('peak', 0))})",
+        f" (resident, shared pages once; peak {megabytes(data.get('peak', 0))})",
     )
-    for column in ("unit", "model", "pid", "memory", "state", "last used", "restarts"):
-        table.add_column(column, justify="right" if column in ("pid", "memory", "restarts") else "left")
+    table.add_column("unit", no_wrap=True)
+    table.add_column("model")
+    for column in ("pid", "memory"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("state")
+    table.add_column("used")
+    table.add_column("restarts", justify="right")
     table.add_row("(main process)", "", str(status.owner), megabytes(data.get("main", 0)), "", "", "")
     for worker in data.get("workers", []):
         state = "busy" if worker.get("busy") else "idle"

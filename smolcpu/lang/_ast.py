@@ -9,7 +9,7 @@ round trip promises. Passes dispatch on :attr:`Node.kind` through :class:`Visito
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar, Union
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -146,7 +146,7 @@ class Block(Node):
     """``KIND[label]<limit> <= ( BODY )``; a match's body holds cases, the others steps and chains."""
 
     kind: str
-    body: tuple[Union[Step, "Chain", Case], ...]
+    body: tuple[Step | Chain | Case, ...]
     label: str | None = None
     limit: int | None = None
 
@@ -155,7 +155,7 @@ class Block(Node):
 class Chain(Node):
     """``a <= b <= c`` as written, left to right; data moves right to left."""
 
-    elements: tuple[Union[Block, "Chain", Io, Worker], ...]
+    elements: tuple[Block | Chain | Io | Worker, ...]
 
 
 @dataclass(frozen=True, slots=True)

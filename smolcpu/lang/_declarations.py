@@ -50,14 +50,13 @@ class UnitCatalog:
 
     @classmethod
     def from_registry(cls) -> UnitCatalog:
-        """The kinds registered in ``smolcpu.units`` (tools are deterministic, the rest not)."""
-        from smolcpu.units import Tool
-        from smolcpu.units._registry import unit_kinds
+        """The kinds registered in ``smolcpu.units``, each saying whether it is deterministic."""
+        from smolcpu.units import unit_kinds
 
         return cls(
             UnitInfo(
                 k.name,
-                deterministic=isinstance(k.factory, type) and issubclass(k.factory, Tool),
+                deterministic=k.deterministic,
                 parameters=tuple(k.parameters),
             )
             for k in unit_kinds()

@@ -21,6 +21,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from smolcpu.lang._declarations import Binding
@@ -178,7 +179,7 @@ class Graph:
                     stages = [SOURCE, *stages, SINK]
                 else:
                     edges += [Edge(node.id, c, "control", "enter") for c in stages[:1]]
-                edges += [Edge(a, b, "data", "") for a, b in zip(stages, stages[1:])]
+                edges += [Edge(a, b, "data", "") for a, b in pairwise(stages)]
             elif isinstance(node, Block):
                 edges += self._block_edges(node)
             if isinstance(node, (Step, Case)):
@@ -191,7 +192,8 @@ class Graph:
         children = node.children
         if node.block == "switch":
             edges = [Edge(node.id, c, "control", "enter") for c in children[:1]]
-            nested = [(c, n) for c, n in zip(children, children[1:] + [node.id]) if not isinstance(self[c], Step)]
+            after = pairwise([*children, node.id])
+            nested = [(c, n) for c, n in after if not isinstance(self[c], Step)]
             return edges + [Edge(c, n, "control", "next") for c, n in nested]
         if node.block == "select":
             return [Edge(node.id, c, "control", "choose") for c in children]
@@ -275,7 +277,12 @@ class Graph:
 
     def to_mermaid(self) -> str:
         """Mermaid flowchart (for the web UI): blocks are subgraphs, data edges are thick."""
-        out = ["flowchart TD", f'  {_mid(SOURCE)}(("in"))', f'  {_mid(SINK)}((("out")))', f"  {_mid(CANCEL)}{{{{cancel}}}}"]
+        out = [
+            "flowchart TD",
+            f'  {_mid(SOURCE)}(("in"))',
+            f'  {_mid(SINK)}((("out")))',
+            f"  {_mid(CANCEL)}{{{{cancel}}}}",
+        ]
 
         def emit(node_id: str, indent: str) -> None:
             node = self[node_id]
@@ -293,7 +300,8 @@ class Graph:
 
         emit(self.root, "  ")
         for edge in self.edges():
-            arrow = "==>" if edge.kind == "data" else ("-.->" if edge.label.startswith("back") or edge.label == "ref" else "-->")
+            backwards = edge.label.startswith("back") or edge.label == "ref"
+            arrow = "==>" if edge.kind == "data" else ("-.->" if backwards else "-->")
             label = f"|{_mq(edge.label)}|" if edge.label else ""
             out.append(f"  {_mid(edge.source)} {arrow}{label} {_mid(edge.target)}")
         return "\n".join(out) + "\n"
@@ -305,13 +313,14 @@ def _describe(node: Node) -> str:
     if isinstance(node, Step):
         binding = node.binding
         unit = binding.unit + ("" if binding.declared else " (default)") if binding else "?"
-        parts = [f"{node.id}  step {node.worker}{f'<{node.limit}>' if node.limit else ''}  unit={unit}"]
+        parts = [f"{node.id}  step {node.worker}{f'<{node.limit}>' if node.limit is not None else ''}  unit={unit}"]
         if node.bind:
             parts.append(f"input={node.bind}->{node.bind_target or '?'}")
         parts.append("outcomes: " + " | ".join(str(o) for o in node.outcomes))
         return "  ".join(parts) + where + flags
     if isinstance(node, Case):
-        return f"{node.id}  case {node.pattern!r}  outcomes: " + " | ".join(str(o) for o in node.outcomes) + where + flags
+        outcomes = " | ".join(str(o) for o in node.outcomes)
+        return f"{node.id}  case {node.pattern!r}  outcomes: {outcomes}{where}{flags}"
     if isinstance(node, Block):
         return f"{node.id}  {node.head}" + where + flags
     return f"{node.id}  chain: " + " <- ".join(reversed(node.children)) + where + flags  # type: ignore[attr-defined]
@@ -322,7 +331,7 @@ def _label(node: Node) -> str:
         return node.pattern
     assert isinstance(node, Step)
     unit = node.binding.unit if node.binding else "?"
-    limit = f"<{node.limit}>" if node.limit else ""
+    limit = f"<{node.limit}>" if node.limit is not None else ""
     return f"{node.worker}{limit}\n{unit}" + ("\n∥" if node.parallel else "")
 
 

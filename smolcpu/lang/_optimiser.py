@@ -95,9 +95,8 @@ def _follow(outcome: Outcome, onward: Outcome) -> None:
 
 
 def _mark_parallel(graph: Graph) -> None:
-    targets = {  # entered out of order: by a jump or from a later step
-        o.target for n in graph.nodes.values() if isinstance(n, (Step, Case)) for o in n.outcomes if o.kind in ("back", "jump")
-    }
+    outcomes = [o for n in graph.nodes.values() if isinstance(n, (Step, Case)) for o in n.outcomes]
+    targets = {o.target for o in outcomes if o.kind in ("back", "jump")}  # entered out of order
     for block in [n for n in graph.nodes.values() if isinstance(n, Block)]:
         if block.block == "join" and len(block.children) > 1:
             for child in block.children:

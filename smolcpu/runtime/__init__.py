@@ -6,7 +6,7 @@ process of its own); a ``UnitRef`` reaches one with ``send``, ``request``, ``str
 """
 
 from smolcpu.runtime._mailbox import Envelope, Mailbox
-from smolcpu.runtime._recorder import Recorder, Store
+from smolcpu.runtime._recorder import Recorder, Store, StoreProcess
 from smolcpu.runtime._ref import UnitRef
 from smolcpu.runtime._supervision import Decider, Directive, Failure, OneForOne, restart_always
 from smolcpu.runtime._system import (
@@ -31,6 +31,7 @@ __all__ = [
     "OneForOne",
     "Recorder",
     "Store",
+    "StoreProcess",
     "SystemState",
     "Unit",
     "UnitFactory",

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from smolcpu import config
 from smolcpu.artifact import Artifact
-from smolcpu.errors import ArtifactError, SmolError, UnitStopped
+from smolcpu.errors import ArtifactError, RequestTimeout, SmolError, UnitStopped
 from smolcpu.runtime._mailbox import Envelope, Reply
 from smolcpu.runtime._ref import UnitRef
 
@@ -37,6 +37,10 @@ HEADER = struct.Struct("<IBQHH")
 
 WRITE_BUFFER_LIMIT = 1 << 20
 """Bytes queued for the socket beyond which a sender waits (back-pressure across processes)."""
+
+CORK_FRAMES = 64
+"""Frames held for one system call at most; past it they go out at once (a sender that
+never yields to the event loop must still reach the socket and feel its back-pressure)."""
 
 
 class Kind(enum.IntEnum):
@@ -157,6 +161,8 @@ class Link(asyncio.Protocol):
         outgoing.append(encode(kind, corr=corr, target=target, sender=sender, artifact=artifact))
         if len(outgoing) == 1:
             self._loop.call_soon(self._flush)
+        elif len(outgoing) >= CORK_FRAMES:
+            self._flush()
 
     def _flush(self) -> None:
         outgoing, self._outgoing = self._outgoing, []
@@ -177,8 +183,13 @@ class Link(asyncio.Protocol):
             raise UnitStopped(f"unit {name!r} is unreachable: its process link is closed")
         self._write_envelope(name, envelope)
         if not self._writable.is_set():
-            async with asyncio.timeout(timeout):
-                await self._writable.wait()
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._writable.wait()
+            except TimeoutError:
+                raise RequestTimeout(
+                    f"unit {name!r}: its worker took nothing from the socket for {timeout}s"
+                ) from None
 
     def _write_envelope(self, name: str, envelope: Envelope) -> None:
         sender = envelope.sender.name if envelope.sender is not None else ""
@@ -223,17 +234,19 @@ class Link(asyncio.Protocol):
     def _parse(self) -> None:
         buffer = self._buffer
         header_size = HEADER.size
+        offset = 0
         try:
-            while len(buffer) >= header_size and not self._waiting:
-                size, kind, corr, target_len, sender_len = HEADER.unpack_from(buffer)
-                end = header_size + size
+            while not self._waiting and len(buffer) - offset >= header_size:
+                size, kind, corr, target_len, sender_len = HEADER.unpack_from(buffer, offset)
+                body = offset + header_size
+                end = body + size
                 if len(buffer) < end:
-                    return
-                start = header_size + target_len + sender_len
-                target = buffer[header_size : header_size + target_len].decode()
-                sender = buffer[header_size + target_len : start].decode()
+                    break
+                start = body + target_len + sender_len
+                target = buffer[body : body + target_len].decode()
+                sender = buffer[body + target_len : start].decode()
                 artifact = Artifact.from_bytes(bytes(buffer[start:end])) if end > start else None
-                del buffer[:end]
+                offset = end
                 waiting = self._dispatch(Kind(kind), corr, target, sender, artifact)
                 if waiting is not None:
                     self._wait_for(waiting)
@@ -241,6 +254,8 @@ class Link(asyncio.Protocol):
             log.error("corrupt frame from pid %s (%s); closing the link", self.remote_pid, exc)
             if self.transport is not None:
                 self.transport.abort()
+        finally:
+            del buffer[:offset]
 
     def _wait_for(self, waiting: Awaitable[None]) -> None:
         """Stop reading until ``waiting`` is done, then go on with the frames after it."""

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from smolcpu import config
-from smolcpu.artifact import Artifact, ArtifactStore, open_store
+from smolcpu.artifact import Artifact, open_store
 from smolcpu.errors import UnitError, UnitNameExists, UnitStopped, UsageError
 from smolcpu.runtime._mailbox import POISON, Envelope, Mailbox
 from smolcpu.runtime._recorder import Recorder, Store
@@ -348,7 +348,7 @@ class ActorSystem:
 
     Args:
         store: where recorded artifacts go (anything with ``put(artifact)``); by default the
-            artifact store of ``config.store_url()``.
+            artifact store of ``config.store_url()``, which the system opens and closes.
         record: record every artifact that crosses the runtime (off for benchmarks).
         supervisor: the default supervision of units spawned without one.
         mailbox_size: the default mailbox capacity.
@@ -372,7 +372,6 @@ class ActorSystem:
         self.recorder: Recorder | None = None
         self.tasks = asyncio.TaskGroup()
         self._store = store
-        self._opened_store: ArtifactStore | None = None
         self._record = record
         self._cells: dict[str, Any] = {}
 
@@ -385,8 +384,9 @@ class ActorSystem:
         await self.tasks.__aenter__()
         if self._record:
             if self._store is None:
-                self._store = self._opened_store = open_store()
-            self.recorder = Recorder(self._store)
+                self.recorder = Recorder(open_store(), close_store=True)
+            else:
+                self.recorder = Recorder(self._store)
         ROUTERS[self.address] = self
         self.state = SystemState.RUNNING
         return self
@@ -405,26 +405,26 @@ class ActorSystem:
             return
         self.state = SystemState.STOPPING
         try:
-            if drain:
-                await self._quiesce()
-            await asyncio.gather(*(cell.stop(drain=False) for cell in list(self._cells.values())))
+            # After a calm, poison: a worker may still hold sends the parent cannot see.
+            calm = drain and await self._quiesce()
+            await asyncio.gather(*(cell.stop(drain=calm) for cell in list(self._cells.values())))
         finally:
             if self.recorder is not None:
                 await self.recorder.close()
-            if self._opened_store is not None:
-                self._opened_store.close()
             ROUTERS.pop(self.address, None)
             self.state = SystemState.CLOSED
 
-    async def _quiesce(self) -> None:
+    async def _quiesce(self) -> bool:
+        """Wait until every unit is idle with an empty mailbox; False if that took too long."""
         deadline = time.monotonic() + config.SHUTDOWN_TIMEOUT_S
         calm = 0
         while calm < 2:
             calm = calm + 1 if all(cell.idle for cell in self._cells.values()) else 0
             if time.monotonic() > deadline:
                 log.warning("units still busy after %ss; stopping them anyway", config.SHUTDOWN_TIMEOUT_S)
-                return
+                return False
             await asyncio.sleep(_IDLE_POLL_S)
+        return True
 
     async def spawn(
         self,

@@ -9,7 +9,7 @@ error artifact.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from smolcpu.artifact import Artifact
@@ -17,6 +17,11 @@ if TYPE_CHECKING:
 
 class Unit:
     """Base class of every unit; override :meth:`handle`, and :meth:`init` if it needs setup."""
+
+    deterministic: ClassVar[bool] = False
+    """True when the reply depends on nothing but the input artifact, so a program may reuse
+    an earlier reply to the same input. Off by default: reads of state (storage, registers,
+    memory) and anything with side effects must not be memoised."""
 
     async def init(self, ctx: Any) -> None:
         """Called once the unit is spawned (and after each restart), before any message."""

@@ -13,7 +13,6 @@ import asyncio
 import importlib
 import logging
 import os
-import signal
 import socket
 import sys
 from collections.abc import Awaitable
@@ -21,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from smolcpu import config
 from smolcpu.artifact import Artifact
-from smolcpu.errors import UnitError, UnitStopped, UsageError, WorkerCrashed
+from smolcpu.errors import RequestTimeout, UnitError, UnitStopped, UsageError, WorkerCrashed
 from smolcpu.runtime._link import Kind, Link
 from smolcpu.runtime._mailbox import Envelope
 from smolcpu.runtime._ref import UnitRef
@@ -215,6 +214,7 @@ class WorkerCell:
                     self.system.escalate(self, failure)
                 if directive in (Directive.ESCALATE, Directive.STOP):
                     return f"{directive.value} after {error}"
+                # RESTART, or RESUME: a dead process cannot go on as it was, so it restarts.
                 self.system.emit_event(self, "restarting", error=str(error))
                 try:
                     await self._launch()
@@ -232,9 +232,13 @@ class WorkerCell:
         if not self._live.is_set():
             if self.state is UnitState.STOPPED or self.stopping:
                 raise UnitStopped(f"unit {self.name!r} is stopped")
-            async with asyncio.timeout(timeout):
-                await self._live.wait()
-        assert self.link is not None
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._live.wait()
+            except TimeoutError:
+                raise RequestTimeout(f"the worker of unit {self.name!r} was not back within {timeout}s") from None
+        if self.link is None:
+            raise UnitStopped(f"unit {self.name!r} never started")
         await self.link.deliver(self.name, envelope, timeout=timeout)
 
     def put_system(self, envelope: Envelope) -> None:
@@ -246,7 +250,7 @@ class WorkerCell:
         """Kill the worker now (used when a parent stops or a stop times out)."""
         self.stopping = True
         if self.process is not None and self.process.returncode is None:
-            self.process.send_signal(signal.SIGKILL)
+            self.process.kill()
         if self.task is not None and not self.task.done():
             self.task.cancel()
 
@@ -267,7 +271,7 @@ class WorkerCell:
 
     def _close(self, reason: str) -> None:
         self.state = UnitState.STOPPED
-        self._live.clear()
+        self._live.set()  # wakes senders waiting for a restart: the closed link refuses them
         if self.process is not None and self.process.returncode is None:
             self.process.kill()
         if self.link is not None:

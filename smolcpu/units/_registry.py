@@ -60,6 +60,11 @@ class UnitKind:
             if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
         ]
 
+    @property
+    def deterministic(self) -> bool:
+        """Whether a program may reuse this kind's earlier reply to the same input."""
+        return bool(getattr(self.factory, "deterministic", False))
+
     def create(self, **parameters: Any) -> Unit:
         """A new unit of this kind, configured with ``parameters``."""
         try:

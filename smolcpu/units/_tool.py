@@ -1,4 +1,4 @@
-"""Tool units: a deterministic function with a declared interface, wrapped as a unit.
+"""Tool units: a function with a declared interface, wrapped as a unit.
 
 A tool declares ``name``, ``description``, ``inputs`` (argument name → JSON-schema-like
 spec with ``type`` and ``description``) and ``output`` (MIME type), checked when the class

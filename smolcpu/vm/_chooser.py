@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 from smolcpu.artifact import Artifact
 from smolcpu.errors import FlowError, UsageError
-from smolcpu.runtime import UnitRef
 
 
 @dataclass(frozen=True)
@@ -87,11 +86,15 @@ class ScriptedChooser(Chooser):
         return f"<ScriptedChooser left={left}>"
 
 
+Ask = Callable[..., Awaitable[Artifact]]
+"""``await ask(request, timeout=...)``: a request to the LLM unit, its reply."""
+
+
 class LlmChooser(Chooser):
     """Asks the LLM unit to pick exactly one option (its ``choose`` op decodes under a grammar)."""
 
-    def __init__(self, unit: Callable[[], Awaitable[UnitRef]], *, timeout: float) -> None:
-        self.unit = unit
+    def __init__(self, ask: Ask, *, timeout: float) -> None:
+        self.ask = ask
         self.timeout = timeout
 
     async def choose(self, choice: Choice) -> str:
@@ -108,8 +111,7 @@ class LlmChooser(Chooser):
             attributes={"run": choice.run} if choice.run else None,
             parents=(choice.artifact.id,),
         )
-        ref = await self.unit()
-        reply = await ref.request(request, timeout=self.timeout)
+        reply = await self.ask(request, timeout=self.timeout)
         if reply.is_error:
             raise FlowError(f"the LLM chooser failed at {choice.block}: {reply.error_message}")
         return reply.as_text().strip()

@@ -19,8 +19,8 @@ A step's outcome: the one its output names in its ``outcome`` attribute, else th
 listed. A failure (the unit raised or replied with an error artifact, the named outcome is
 not listed, a reference has no output yet) takes the alternative after the first; with
 none, the run ends ``error``. Overrunning the step's deadline takes ``timeout`` if listed
-(the block ends with a timeout-status artifact), else counts as a failure. Deterministic
-steps (tools) are memoised by input checksum for the executor's life.
+(the block ends with a timeout-status artifact), else counts as a failure. Steps whose
+unit kind says it is deterministic are memoised by input checksum for the executor's life.
 
 Every step's input and output is recorded under the run id (attribute ``run``) with the
 node id as ``node`` and as the output's ``origin``, so ``smol trace RUN_ID`` names each step.
@@ -29,6 +29,7 @@ node id as ``node`` and as the output's ``origin``, so ``smol trace RUN_ID`` nam
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import fnmatch
 import json
@@ -39,13 +40,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from smolcpu import config
-from smolcpu.artifact import BYTES, ERROR, JSON, Artifact, open_store
+from smolcpu.artifact import BYTES, ERROR, JSON, Artifact, RunIndex
 from smolcpu.errors import RequestTimeout, SmolError, UsageError
 from smolcpu.lang import Block, Case, Chain, Graph, Node, Outcome, Step
-from smolcpu.runtime import ActorSystem, Recorder, Store
+from smolcpu.runtime import ActorSystem, Recorder, Store, StoreProcess, UnitRef
 from smolcpu.vm._chooser import Choice, Chooser, LlmChooser
+from smolcpu.vm._lifecycle import Lifecycle
 from smolcpu.vm._result import RunResult, Status, Visit
-from smolcpu.vm._workers import UnitSource, Workers
+from smolcpu.vm._workers import Route, UnitSource, Workers
 
 BUILTIN_PATTERNS = ("done", "success", "error", "timeout", "empty")
 """Match patterns that are conditions, not words (LANGUAGE.md §4)."""
@@ -99,8 +101,10 @@ class Executor:
         workers: worker name → unit (or unit factory) that replaces its binding (scripted
             workers in tests).
         chooser: decides selects and word matches; by default the LLM.
+        lifecycle: runs the neural units (under the memory budget); else they are spawned here.
         record: put every step's input and output into ``store`` under the run id.
-        store: where to record (default: the artifact store of the config).
+        store: where to record (default: the artifact store of the config, written by a
+            process of its own so that storing does not slow the steps).
         step_timeout: the deadline of a step (default ``config.STEP_TIMEOUT_S``);
             ``step_timeouts`` overrides it by worker name or node id.
         budget: steps one run may take in all (default ``config.STEP_BUDGET``).
@@ -113,6 +117,7 @@ class Executor:
         system: ActorSystem | None = None,
         workers: Mapping[str, UnitSource] | None = None,
         chooser: Chooser | None = None,
+        lifecycle: Lifecycle | None = None,
         record: bool = True,
         store: Store | None = None,
         step_timeout: float | None = None,
@@ -126,13 +131,16 @@ class Executor:
         self.step_timeouts = dict(step_timeouts or {})
         self.budget = config.STEP_BUDGET if budget is None else budget
         self.memo: dict[tuple[str, str, bytes], Artifact] = {}
+        self.executions: set[Execution] = set()  # the runs going on
         self.inside = _subtrees(graph)
         self._system = system
         self._own_system: ActorSystem | None = None
         self._overrides = workers
         self._chooser = chooser
+        self._lifecycle = lifecycle
         self._store = store
-        self._own_store: Any = None
+        self._index: RunIndex | None = None
+        self._own_index: RunIndex | None = None
         self._tasks = asyncio.TaskGroup()
         self.workers: Workers | None = None
         self.chooser: Chooser | None = None
@@ -148,16 +156,23 @@ class Executor:
         if self._system is None:
             self._system = self._own_system = ActorSystem(record=False)
             await self._own_system.__aenter__()
-        self.workers = Workers(self._system, overrides=self._overrides)
-        self.chooser = self._chooser or LlmChooser(self.workers.llm, timeout=self.step_timeout)
+        self.workers = Workers(self._system, overrides=self._overrides, lifecycle=self._lifecycle)
+        self.chooser = self._chooser or LlmChooser(self.workers.ask_llm, timeout=self.step_timeout)
         if self.record:
-            if self._store is None:
-                self._store = self._own_store = open_store()
-            self.recorder = Recorder(self._store)
+            if self._store is None:  # the default store is written by a process of its own (see Recorder)
+                self._index = self._own_index = RunIndex()
+                store = StoreProcess(config.store_url(), index_path=self._own_index.path)
+                self.recorder = Recorder(store, close_store=True)
+            else:
+                self._index = getattr(self._store, "index", None)
+                self.recorder = Recorder(self._store)
         self.state = ExecutorState.OPEN
         return self
 
-    async def __aexit__(self, *exc: Any) -> None:
+    async def __aexit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
+        if exc_type is not None:
+            for execution in self.executions:
+                execution.cancel(f"the executor closed on {exc_type.__name__}")
         try:
             await self._tasks.__aexit__(None, None, None)
         finally:
@@ -168,8 +183,8 @@ class Executor:
                 await self.recorder.close()
             if self._own_system is not None:
                 await self._own_system.__aexit__(None, None, None)
-            if self._own_store is not None:
-                self._own_store.close()
+            if self._own_index is not None:
+                self._own_index.close()
 
     def start(self, given: Artifact | str, *, run_id: str | None = None) -> Execution:
         """Begin a run on ``given`` (text or an artifact); returns at once."""
@@ -177,6 +192,8 @@ class Executor:
             raise UsageError(f"the executor is {self.state.value}; use it inside `async with`")
         execution = Execution(self, run_id or f"run-{uuid.uuid4().hex[:12]}", given)
         execution.task = self._tasks.create_task(execution.drive(), name=f"run:{execution.run_id}")
+        self.executions.add(execution)
+        execution.task.add_done_callback(lambda _: self.executions.discard(execution))
         return execution
 
     async def run(self, given: Artifact | str, *, run_id: str | None = None) -> RunResult:
@@ -191,8 +208,9 @@ class Executor:
             self.recorder.record(artifact)
 
     @property
-    def index(self) -> Any:
-        return getattr(self._store, "index", None) if self.record else None
+    def index(self) -> RunIndex | None:
+        """Where runs are started and finished (None when not recording, or a store without one)."""
+        return self._index
 
 
 class Execution:
@@ -235,7 +253,7 @@ class Execution:
         """``artifact`` as this run keeps it: run id, node id (also as origin), extra attributes."""
         extra = {"run": self.run_id, "node": node, **attributes}
         kept = tuple((k, v) for k, v in artifact.attributes if k not in extra)
-        stamped = artifact.replace(origin=node, attributes=(*kept, *extra.items()))
+        stamped = _restamped(artifact, node, (*kept, *extra.items()))
         self.executor.keep(stamped)
         return stamped
 
@@ -256,19 +274,11 @@ class Execution:
         start = self.stamp(first, "in")
         self.started = True
         try:
-            if self.cancel_reason is not None:
-                raise _Stop(Status.CANCELLED, self.cancel_reason)
-            output = await self.container(self.graph[self.graph.root], start, None)
-            status, reason = _status_of(output), output.error_message
-        except _Stop as stop:
-            status, reason = stop.status, stop.reason
-            output = stop.artifact or Artifact.error(reason, kind=status.value, attributes={"status": status.value})
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if self.cancel_reason is None or task is None or task.uncancel() > 0:
-                raise
-            status, reason = Status.CANCELLED, f"cancelled: {self.cancel_reason}"
-            output = Artifact.error(reason, kind="cancelled", attributes={"status": "cancelled"})
+            status, reason, output = await self.outcome(start)
+        except BaseException as exc:  # a bug, or the executor torn down: the index still says how it ended
+            if index is not None:
+                index.finish_run(self.run_id, "cancelled" if isinstance(exc, asyncio.CancelledError) else "error")
+            raise
         if output.attr("run") != self.run_id:
             output = self.stamp(output, "out")
         if self.abandoned and executor.workers is not None:
@@ -276,6 +286,22 @@ class Execution:
         if index is not None:
             index.finish_run(self.run_id, status.value)
         return RunResult(self.run_id, status, output, list(self.path), self.steps, reason)
+
+    async def outcome(self, start: Artifact) -> tuple[Status, str, Artifact]:
+        """Run the main chain: how the run ended, why, and its output."""
+        try:
+            if self.cancel_reason is not None:
+                raise _Stop(Status.CANCELLED, self.cancel_reason)
+            output = await self.container(self.graph[self.graph.root], start, None)
+            return _status_of(output), output.error_message, output
+        except _Stop as stop:
+            return stop.status, stop.reason, stop.artifact or _ended(stop.status, stop.reason)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if self.cancel_reason is None or task is None or task.uncancel() > 0:
+                raise
+            reason = f"cancelled: {self.cancel_reason}"
+            return Status.CANCELLED, reason, _ended(Status.CANCELLED, reason)
 
     # ---- containers: the main chain, switch, select, match, join -------------------------
 
@@ -495,14 +521,14 @@ class Execution:
         if self.consumed(step.id):
             self.path.append(Visit(step.id, "skip"))
             return self.onward(step, artifact)
-        self.runs[step.id] += 1
-        self.steps += 1
-        if self.steps > self.executor.budget:
+        if self.steps >= self.executor.budget:
             raise _Stop(
                 Status.BUDGET,
                 f"BudgetError: the run used its whole step budget ({self.executor.budget} steps) at {step.id};"
                 " a back or jump may loop forever: check the program, or give a bigger budget (--budget)",
             )
+        self.runs[step.id] += 1
+        self.steps += 1
         source = artifact
         if step.bind_target is not None:
             bound = self.latest.get(step.bind_target)
@@ -536,18 +562,49 @@ class Execution:
         workers = executor.workers
         assert workers is not None
         try:
-            memoisable = workers.memoisable(step)
-            ref = await workers.ref_for(step)
+            route = workers.route(step)
         except SmolError as exc:
-            raise _Stop(Status.ERROR, f"{step.id}: cannot start worker `{step.worker}`: {exc}") from exc
+            raise _cannot_start(step, exc) from exc
         key = (step.worker, source.type, source.checksum)
-        cached = executor.memo.get(key) if memoisable else None
-        if cached is not None:
-            return source.derive(cached.payload, type=cached.type, attributes={"memo": cached.id})
+        if route.memo:
+            cached = executor.memo.get(key)
+            if cached is not None:
+                return source.derive(cached.payload, type=cached.type, attributes={"memo": cached.id})
         deadline = executor.timeout_of(step)
+        if route.managed:
+            output = await self.held_call(step, route, source, deadline)
+        else:
+            try:
+                ref = workers.refs.get(route.key) or await workers.ref(route)
+            except SmolError as exc:
+                raise _cannot_start(step, exc) from exc
+            output = await self.call(step, route, ref, source, deadline)
+        if output.id == source.id:  # the unit passed its input on: the step's output is still its own
+            output = source.derive(source.payload)
+        if route.memo and not output.is_error:
+            executor.memo[key] = output
+        return output
+
+    async def held_call(self, step: Step, route: Route, source: Artifact, deadline: float) -> Artifact:
+        """:meth:`call` with the unit held from the Lifecycle for the step (never evicted meanwhile)."""
+        workers = self.executor.workers
+        assert workers is not None and step.binding is not None
+        async with contextlib.AsyncExitStack() as held:
+            try:
+                ref = await held.enter_async_context(workers.hold(route, step.binding))
+            except SmolError as exc:
+                raise _cannot_start(step, exc) from exc
+            return await self.call(step, route, ref, source, deadline)
+
+    async def call(self, step: Step, route: Route, ref: UnitRef, source: Artifact, deadline: float) -> Artifact:
+        """The reply of ``step``'s unit within ``deadline``; failures come back as error artifacts."""
+        workers = self.executor.workers
+        assert workers is not None
         try:
+            if not route.converse:  # one request: its own deadline is the step's
+                return await workers.call(step, route, ref, source, timeout=deadline)
             async with asyncio.timeout(deadline):
-                output = await workers.call(step, ref, source, timeout=deadline)
+                return await workers.call(step, route, ref, source, timeout=deadline)
         except (TimeoutError, RequestTimeout):
             return Artifact.error(
                 f"{step.id} overran its deadline of {deadline:g}s",
@@ -560,9 +617,6 @@ class Execution:
         except asyncio.CancelledError:
             self.abandoned = True
             raise
-        if memoisable and not output.is_error:
-            executor.memo[key] = output
-        return output
 
     def take(self, step: Step, outcome: Outcome, output: Artifact, given: Artifact, *, failed: bool = False) -> _Move:
         """Follow ``outcome`` of ``step`` (recording its output and the path)."""
@@ -602,9 +656,39 @@ class Execution:
         return _Move(artifact, exit=step.parent)
 
 
+def _ended(status: Status, reason: str) -> Artifact:
+    """The output of a run that stopped without one: an error artifact whose status says how."""
+    return Artifact.error(reason, kind=status.value, attributes={"status": status.value})
+
+
+def _cannot_start(step: Step, exc: SmolError) -> _Stop:
+    """A unit that cannot be made is no failure of the step to route around: the run ends."""
+    return _Stop(Status.ERROR, f"{step.id}: cannot start worker `{step.worker}`: {exc}")
+
+
 def _status_of(output: Artifact) -> Status:
     status = output.attr("status") or ("error" if output.is_error else "ok")
     return {"timeout": Status.TIMEOUT, "error": Status.ERROR, "cancelled": Status.CANCELLED}.get(status, Status.OK)
+
+
+def _restamped(artifact: Artifact, origin: str, attributes: tuple[tuple[str, str], ...]) -> Artifact:
+    """``artifact.replace(origin=..., attributes=...)`` without ``dataclasses.replace``'s
+    introspection: this runs for every step, and the id and checksum stay as they are."""
+    return Artifact(
+        id=artifact.id,
+        checksum=artifact.checksum,
+        version=artifact.version,
+        type=artifact.type,
+        timestamp=artifact.timestamp,
+        origin=origin,
+        role=artifact.role,
+        scope=artifact.scope,
+        attributes=attributes,
+        payload=artifact.payload,
+        parents=artifact.parents,
+        pubkey=artifact.pubkey,
+        signature=artifact.signature,
+    )
 
 
 def _option(block: str, child: str) -> str:

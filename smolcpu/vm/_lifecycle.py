@@ -18,10 +18,10 @@ evicted, so reach units through those two when memory is tight; a ref kept from 
 may find its unit evicted later (``UnitStopped``), and ``ref()`` again restarts it.
 
 A crashed worker is restarted by the runtime's supervision; Lifecycle sees the new process
-(its pid, the ``restarting`` events) and accounts for it. Memory is measured as PSS (see
-:mod:`smolcpu.vm._lifecycle_status`) every ``config.MEMORY_SAMPLE_S`` seconds and after
-every change; the peak is kept, and the state is written to the status file that
-``smol status`` reads.
+(its pid, the ``restarting`` events) and accounts for it. Memory is measured, every page
+counted once (see :mod:`smolcpu.vm._lifecycle_status`), every ``config.MEMORY_SAMPLE_S``
+seconds and after every change; the peak is kept, and the state is written to the status
+file that ``smol status`` reads.
 """
 
 from __future__ import annotations
@@ -43,10 +43,11 @@ from smolcpu.errors import BudgetError, UnitStopped, UsageError
 from smolcpu.runtime import ActorSystem, UnitRef
 from smolcpu.vm._lifecycle_status import (
     load_footprints,
+    process_tree,
+    resident,
     save_footprints,
     started_at,
     status_dir,
-    tree_memory,
     write_json,
 )
 
@@ -86,7 +87,7 @@ class WorkerSpec:
 
 
 def neural_spec(kind: str) -> WorkerSpec:
-    """The spec of a registered neural unit kind: its class, and the model it loads by default.
+    """The spec of a registered unit kind (meant for the neural ones): its class, and the model it loads.
 
     Raises:
         UsageError: ``kind`` is not a registered unit kind.
@@ -119,6 +120,7 @@ class ModelWorker:
     ref: UnitRef
     pid: int
     pid_started: float | None
+    expected: int
     started: float
     last_used: float
     leases: int = 0
@@ -190,6 +192,7 @@ class Lifecycle:
         self.evictions: list[str] = []
         self._workers: dict[str, ModelWorker] = {}
         self._footprints = load_footprints()
+        self._unsaved: dict[str, int] = {}
         self._start_lock = asyncio.Lock()
         self._tasks = asyncio.TaskGroup()
         self._sampling: asyncio.Task[None] | None = None
@@ -270,6 +273,7 @@ class Lifecycle:
             BudgetError, UsageError, UnitError: as :meth:`ref`.
         """
         worker = await self._ensure(kind, lease=True)
+        worker.last_used = time.time()
         try:
             yield worker.ref
         finally:
@@ -302,16 +306,11 @@ class Lifecycle:
         self.sample(write=True)
 
     def measure(self) -> MemoryReport:
-        """Resident bytes (PSS) of this process, its workers and every other child, now."""
-        processes = tree_memory(os.getpid())
-        workers: dict[str, int] = {}
-        for kind, worker in self._workers.items():
-            tree = tree_memory(worker.pid)
-            workers[kind] = sum(tree.values())
-            for pid in tree:
-                processes.pop(pid, None)
-        main = sum(processes.values())
-        return MemoryReport(main=main, workers=workers, total=main + sum(workers.values()))
+        """Resident bytes of this process (with any other children), of each worker, and in all, now.
+
+        Every page counts once: see :func:`~smolcpu.vm._lifecycle_status.resident`.
+        """
+        return _report(_measure_pids(self._pids()))
 
     def sample(self, *, write: bool = False) -> MemoryReport:
         """Measure now: follow restarts, update each worker's figures and the peak, write the status.
@@ -319,22 +318,28 @@ class Lifecycle:
         The status file is written at most once a second unless ``write``.
         """
         self._follow_restarts()
-        report = self.measure()
+        return self._record(self.measure(), write=write)
+
+    def _pids(self) -> list[tuple[str, int]]:
+        """Each worker's kind and pid, oldest first (the order their shared pages are counted in)."""
+        return [(kind, worker.pid) for kind, worker in sorted(self._workers.items(), key=lambda item: item[1].started)]
+
+    def _record(self, report: MemoryReport, *, write: bool) -> MemoryReport:
+        """Take a measurement in: figures of the workers still running, the peak, what they taught."""
         self.peak = max(self.peak, report.total)
-        learned = {}
         for kind, memory in report.workers.items():
-            worker = self._workers[kind]
+            worker = self._workers.get(kind)
+            if worker is None:
+                continue
             worker.memory = memory
             if memory > worker.peak:
-                worker.peak = memory
-                learned[worker.spec.key] = memory
-        if learned:
-            self._footprints.update(learned)
+                worker.peak = self._footprints[worker.spec.key] = self._unsaved[worker.spec.key] = memory
         now = time.monotonic()
         if self.status_file is not None and (write or now - self._last_written >= 1.0):
             self._last_written = now
-            if learned:
-                save_footprints(learned)
+            if self._unsaved:
+                save_footprints(self._unsaved)
+                self._unsaved = {}
             write_json(self.status_file, self.snapshot(report))
         return report
 
@@ -388,10 +393,13 @@ class Lifecycle:
         await self._make_room(kind, need)
         ref = await self.system.spawn(f"lifecycle.{kind}", spec.factory, process=True)
         now = time.time()
-        worker = ModelWorker(spec, ref, ref.pid, started_at(ref.pid), started=now, last_used=now)
+        worker = ModelWorker(spec, ref, ref.pid, started_at(ref.pid), expected=need, started=now, last_used=now)
         self._workers[kind] = worker
         report = self.sample(write=True)
-        log.info("started %s (pid %d): %s measured, %s estimated", kind, worker.pid, megabytes(worker.memory), megabytes(need))
+        log.info(
+            "started %s (pid %d): %s measured, %s estimated",
+            kind, worker.pid, megabytes(worker.memory), megabytes(need),
+        )
         if report.total > self.budget:
             await self._shed(keep=kind)
         return worker
@@ -399,20 +407,30 @@ class Lifecycle:
     async def _make_room(self, kind: str, need: int) -> None:
         """Evict least recently used idle workers until ``need`` more bytes fit, or raise."""
         while True:
-            used = self.measure().total
+            used = self._reserved(self.measure())
             if used + need <= self.budget:
                 return
             idle = [worker for worker in self.workers if not worker.busy]
             if not idle:
                 busy = ", ".join(worker.spec.kind for worker in self._workers.values()) or "none"
-                model = f" with model {self.spec(kind).model}" if self.spec(kind).model else ""
+                model = self.spec(kind).model
+                smaller = " (e.g. SMOL_LLM_MODEL=qwen2.5-coder-0.5b)" if kind == "llm" else ""
                 raise BudgetError(
-                    f"cannot start unit {kind!r}{model}: it needs about {megabytes(need)} and Smol already"
-                    f" uses {megabytes(used)} of its {megabytes(self.budget)} memory budget, with no idle"
-                    f" worker left to evict (busy: {busy}); use a smaller model (e.g. SMOL_LLM_MODEL="
-                    f"qwen2.5-coder-0.5b) or a bigger budget (SMOL_MEMORY_BUDGET=<bytes>)"
+                    f"cannot start unit {kind!r}{f' with model {model}' if model else ''}: it needs about"
+                    f" {megabytes(need)} and Smol already uses {megabytes(used)} of its"
+                    f" {megabytes(self.budget)} memory budget, with no idle worker left to evict (busy:"
+                    f" {busy}); use a smaller model{smaller}, or a bigger budget (SMOL_MEMORY_BUDGET=<bytes>)"
                 )
             await self.evict(idle[0].spec.kind)
+
+    def _reserved(self, report: MemoryReport) -> int:
+        """What is in use, each worker counted at least at its footprint: a worker between two
+        requests holds less than while it computes, and will again."""
+        reserved = report.main
+        for kind, memory in report.workers.items():
+            worker = self._workers[kind]
+            reserved += max(memory, self._footprints.get(worker.spec.key, worker.expected))
+        return reserved
 
     async def _shed(self, *, keep: str) -> None:
         """After a worker measured bigger than estimated: evict idle others until back under the budget."""
@@ -448,9 +466,25 @@ class Lifecycle:
             )
 
     async def _sampler(self) -> None:
+        """Sample every ``sample_every`` seconds; reading ``smaps`` takes a while, so off the loop."""
         while True:
             await asyncio.sleep(self.sample_every)
-            self.sample()
+            self._follow_restarts()
+            report = _report(await asyncio.to_thread(_measure_pids, self._pids()))
+            self._record(report, write=False)
+
+
+def _measure_pids(workers: list[tuple[str, int]]) -> dict[str, int]:
+    """Resident bytes of each worker's process tree by kind, and of the rest of this process's under ``""``."""
+    trees = {kind: process_tree(pid) for kind, pid in workers}
+    owned = {pid for tree in trees.values() for pid in tree}
+    main = [pid for pid in process_tree(os.getpid()) if pid not in owned]
+    return resident({"": main, **trees})
+
+
+def _report(sizes: dict[str, int]) -> MemoryReport:
+    main = sizes.pop("")
+    return MemoryReport(main=main, workers=sizes, total=main + sum(sizes.values()))
 
 
 __all__ = [

@@ -8,15 +8,19 @@ reads every such file, checks that its owner and workers are still the processes
 ``footprints.json`` beside them keeps the measured size of each model worker for the next
 process to estimate with.
 
-Memory is PSS (proportional set size: a page shared by n processes counts 1/n in each), so
-summing over the main process and its workers counts shared libraries once; where PSS
-cannot be read (not Linux, or not permitted) RSS stands in for it.
+Memory is counted from ``/proc/PID/smaps`` so that every page counts once: each process's
+private pages, plus each shared file (a library, an mmapped model) once, at the most any of
+the processes holds of it. PSS would split a page shared with a process outside Smol (a
+model file another program also maps) and so undercount what Smol alone would hold; RSS
+would count shared libraries once per worker. Where ``smaps`` cannot be read (not Linux,
+not permitted), RSS stands in.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,25 +38,75 @@ def status_dir() -> Path:
     return config.home() / "lifecycle"
 
 
-def process_memory(pid: int) -> int:
-    """Resident bytes of process ``pid``: PSS where readable, else RSS; 0 if it is gone."""
-    try:
-        process = psutil.Process(pid)
-        try:
-            return int(process.memory_full_info().pss)
-        except (psutil.AccessDenied, AttributeError):
-            return int(process.memory_info().rss)
-    except (psutil.NoSuchProcess, psutil.ZombieProcess):
-        return 0
+def _mappings(pid: int) -> tuple[int, dict[Any, int]]:
+    """Private bytes of ``pid``, and its shared resident bytes by what they map (a file, else the region).
+
+    Raises:
+        OSError: the process is gone or its ``smaps`` cannot be read (not Linux, not permitted).
+    """
+    with open(f"/proc/{pid}/smaps", "rb") as file:
+        data = file.read()
+    private = sum(int(kib) for kib in _PRIVATE.findall(data))
+    shared: dict[Any, int] = {}
+    region: Any = None
+    for match in _SHARED.finditer(data):
+        start, device, inode, kib = match.groups()
+        if kib is None:
+            region = (device, inode) if inode != b"0" else (pid, start)
+        else:
+            shared[region] = shared.get(region, 0) + int(kib)
+    return private * 1024, {key: kib * 1024 for key, kib in shared.items()}
 
 
-def tree_memory(pid: int) -> dict[int, int]:
-    """Resident bytes of ``pid`` and of each of its descendants, by pid."""
+_PRIVATE = re.compile(rb"^Private_(?:Clean|Dirty):\s+(\d+)", re.MULTILINE)
+_SHARED = re.compile(
+    rb"^([0-9a-f]+)-[0-9a-f]+ \S+ \S+ (\S+) (\d+)|^Shared_(?:Clean|Dirty):\s+([1-9]\d*)", re.MULTILINE
+)
+"""A mapping's header (start address, device, inode; inode 0 for anonymous memory), or a
+non-zero shared figure of the mapping above it, in kB."""
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (empty if it is gone)."""
     try:
-        children = psutil.Process(pid).children(recursive=True)
+        return [pid, *(child.pid for child in psutil.Process(pid).children(recursive=True))]
     except psutil.NoSuchProcess:
-        return {}
-    return {p: process_memory(p) for p in (pid, *(child.pid for child in children))}
+        return []
+
+
+def resident(groups: dict[str, list[int]]) -> dict[str, int]:
+    """Resident bytes of each group of processes, every page counted once across all of them.
+
+    A process counts its private pages; a file (or region) mapped shared counts once, in the
+    first group that maps it, at the most any process holds of it. So the sum over the groups
+    is what the processes hold together, whoever else shares those pages. Where ``smaps``
+    cannot be read, a process counts its RSS.
+    """
+    counted: dict[Any, int] = {}
+    sizes = {}
+    for name, pids in groups.items():
+        size = 0
+        for pid in pids:
+            try:
+                private, shared = _mappings(pid)
+            except (OSError, ValueError, IndexError):
+                size += _rss(pid)
+                continue
+            size += private
+            for key, held in shared.items():
+                before = counted.get(key, 0)
+                if held > before:
+                    size += held - before
+                    counted[key] = held
+        sizes[name] = size
+    return sizes
+
+
+def _rss(pid: int) -> int:
+    try:
+        return int(psutil.Process(pid).memory_info().rss)
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return 0
 
 
 def started_at(pid: int) -> float | None:
@@ -128,11 +182,16 @@ def read_statuses() -> list[LiveStatus]:
             continue
         alive = is_same_process(int(data.get("owner", 0)), data.get("owner_started"))
         if alive:
-            memory = tree_memory(int(data["owner"]))
-            for worker in data.get("workers", []):
+            workers = data.get("workers", [])
+            for worker in workers:
                 worker["alive"] = is_same_process(worker["pid"], worker.get("pid_started"))
-                worker["memory"] = sum(tree_memory(worker["pid"]).values()) if worker["alive"] else 0
-            data["total"] = sum(memory.values())
+            trees = {w["unit"]: process_tree(w["pid"]) if w["alive"] else [] for w in workers}
+            owned = {pid for tree in trees.values() for pid in tree}
+            main = [pid for pid in process_tree(int(data["owner"])) if pid not in owned]
+            sizes = resident({"": main, **trees})
+            for worker in workers:
+                worker["memory"] = sizes[worker["unit"]]
+            data["main"], data["total"] = sizes[""], sum(sizes.values())
         found.append(LiveStatus(path, data, alive))
     return found
 
@@ -141,12 +200,12 @@ __all__ = [
     "LiveStatus",
     "is_same_process",
     "load_footprints",
-    "process_memory",
+    "process_tree",
     "read_json",
     "read_statuses",
     "save_footprints",
     "started_at",
     "status_dir",
-    "tree_memory",
+    "resident",
     "write_json",
 ]

@@ -3,8 +3,10 @@
 A worker name is bound (``use``) to a unit kind of the registry, or is undeclared and runs
 on the default neural worker. One unit is spawned per kind and parameters, the first time
 a step needs it, so a program whose LLM step never runs needs no model. Tools run in this
-process; other kinds (neural nets) in a worker process of their own. ``overrides`` replaces
-what a worker name stands for (tests give scripted workers so).
+process; other kinds (neural nets) in a worker process of their own: through the
+:class:`~smolcpu.vm.Lifecycle` when one is given (held for each step, so it is never
+evicted mid-step, and kept under the memory budget), else spawned here. ``overrides``
+replaces what a worker name stands for (tests give scripted workers so).
 
 A step on an ``llm`` unit is a conversation: the binding's instruction (or, undeclared,
 its role told by its name) is the system message, the input the user message. When the
@@ -14,9 +16,11 @@ step lists more than one outcome the LLM then picks one of exactly those (LANGUA
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from smolcpu import config
 from smolcpu.artifact import Artifact
@@ -24,8 +28,28 @@ from smolcpu.lang import DEFAULT_UNIT, Binding, Step
 from smolcpu.runtime import ActorSystem, Unit, UnitRef
 from smolcpu.units import Tool, unit_kind
 
+if TYPE_CHECKING:
+    from smolcpu.vm._lifecycle import Lifecycle
+
 UnitSource = Unit | Callable[[], Unit]
 """What an override gives for a worker name: a unit, or a factory of one."""
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """How a step reaches its unit.
+
+    ``key`` names the unit among this executor's (one per kind and parameters); ``make``
+    gives its factory and whether it runs in a worker process; ``managed``: the Lifecycle
+    runs it (reach it through :meth:`Workers.hold`); ``converse``: an LLM conversation;
+    ``memo``: its outputs may be reused for the same input (its kind says it is deterministic).
+    """
+
+    key: str
+    make: Callable[[], tuple[Any, bool]]
+    managed: bool = False
+    converse: bool = False
+    memo: bool = False
 
 
 def _key(binding: Binding) -> str:
@@ -36,55 +60,87 @@ def _key(binding: Binding) -> str:
 class Workers:
     """Spawns and reaches the units of one executor; stops them with it."""
 
-    def __init__(self, system: ActorSystem, *, overrides: Mapping[str, UnitSource] | None = None) -> None:
+    def __init__(
+        self,
+        system: ActorSystem,
+        *,
+        overrides: Mapping[str, UnitSource] | None = None,
+        lifecycle: Lifecycle | None = None,
+    ) -> None:
         self.system = system
+        self.lifecycle = lifecycle
         self.overrides = dict(overrides or {})
         self.prefix = f"vm-{uuid.uuid4().hex[:6]}"
         self.refs: dict[str, UnitRef] = {}
+        self._routes: dict[str, Route] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
-    def memoisable(self, step: Step) -> bool:
-        """Whether outputs of ``step`` may be reused for the same input: a deterministic kind
-        whose class does not say otherwise (``deterministic = False`` on a tool with side effects)."""
-        if step.worker in self.overrides or not step.deterministic or step.binding is None:
-            return False
-        return bool(getattr(unit_kind(step.binding.unit).factory, "deterministic", True))
+    def route(self, step: Step) -> Route:
+        """How ``step`` reaches its unit (worked out once per step).
 
-    async def unit(self, key: str, make: Callable[[], Any]) -> UnitRef:
-        """The ref of the unit ``key``, spawning it with ``make()`` (``(factory, process)``) once."""
-        ref = self.refs.get(key)
-        if ref is not None:
-            return ref
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            if key not in self.refs:
-                factory, process = make()
-                self.refs[key] = await self.system.spawn(f"{self.prefix}.{key}", factory, process=process)
-        return self.refs[key]
+        Raises:
+            SmolError: its unit kind is unknown.
+        """
+        route = self._routes.get(step.id)
+        if route is None:
+            route = self._routes[step.id] = self._route(step)
+        return route
 
-    async def ref_for(self, step: Step) -> UnitRef:
-        """The unit ``step`` runs on.
+    def _route(self, step: Step) -> Route:
+        override = self.overrides.get(step.worker)
+        if override is not None:
+            return Route(f"override.{step.worker}", lambda: (_factory(override), False))
+        binding = step.binding or Binding(step.worker, DEFAULT_UNIT, declared=False)
+        factory = unit_kind(binding.unit).factory
+        is_tool = isinstance(factory, type) and issubclass(factory, Tool)
+        return Route(
+            _key(binding),
+            lambda: _spawnable(binding),
+            managed=self.lifecycle is not None and not binding.params and not is_tool,
+            converse=binding.unit == DEFAULT_UNIT,
+            memo=step.deterministic,
+        )
+
+    async def ref(self, route: Route) -> UnitRef:
+        """The unit of ``route``, spawned the first time (not for a managed route: see :meth:`hold`).
 
         Raises:
             SmolError: the unit cannot be made (unknown kind, bad parameters, missing model).
         """
-        override = self.overrides.get(step.worker)
-        if override is not None:
-            source = override
-            return await self.unit(f"override.{step.worker}", lambda: (_factory(source), False))
-        binding = step.binding or Binding(step.worker, DEFAULT_UNIT, declared=False)
-        return await self.unit(_key(binding), lambda: _spawnable(binding))
+        ref = self.refs.get(route.key)
+        if ref is not None:
+            return ref
+        lock = self._locks.setdefault(route.key, asyncio.Lock())
+        async with lock:
+            if route.key not in self.refs:
+                factory, process = route.make()
+                self.refs[route.key] = await self.system.spawn(f"{self.prefix}.{route.key}", factory, process=process)
+        return self.refs[route.key]
 
-    async def llm(self) -> UnitRef:
-        """The default neural worker (for the LLM chooser)."""
+    @contextlib.asynccontextmanager
+    async def hold(self, route: Route, binding: Binding) -> AsyncIterator[UnitRef]:
+        """The Lifecycle's unit of a managed route, held (never evicted) until the block ends.
+
+        Raises:
+            SmolError: the unit cannot be made (missing model, no room under the memory budget).
+        """
+        assert self.lifecycle is not None
+        async with self.lifecycle.acquire(binding.unit) as ref:
+            yield ref
+
+    async def ask_llm(self, artifact: Artifact, *, timeout: float) -> Artifact:
+        """A request to the default neural worker (the LLM chooser asks through this)."""
+        if self.lifecycle is not None:
+            return await self.lifecycle.request(DEFAULT_UNIT, artifact, timeout=timeout)
         binding = Binding("chooser", DEFAULT_UNIT, declared=False)
-        return await self.unit(_key(binding), lambda: _spawnable(binding))
+        ref = await self.ref(Route(_key(binding), lambda: _spawnable(binding)))
+        return await ref.request(artifact, timeout=timeout)
 
-    async def call(self, step: Step, ref: UnitRef, artifact: Artifact, *, timeout: float) -> Artifact:
-        """Run ``step``'s worker (``ref``, from :meth:`ref_for`) on ``artifact``; the reply."""
-        binding = step.binding
-        if step.worker in self.overrides or binding is None or binding.unit != DEFAULT_UNIT:
+    async def call(self, step: Step, route: Route, ref: UnitRef, artifact: Artifact, *, timeout: float) -> Artifact:
+        """Run ``step``'s worker (``ref``) on ``artifact``; the reply."""
+        if not route.converse:
             return await ref.request(artifact, timeout=timeout)
+        binding = step.binding or Binding(step.worker, DEFAULT_UNIT, declared=False)
         return await _converse(ref, step, binding, artifact, timeout=timeout)
 
     async def close(self) -> None:
@@ -126,8 +182,9 @@ async def _converse(ref: UnitRef, step: Step, binding: Binding, artifact: Artifa
         " does with the input, and answer with its result only."
     )
     run = {"run": artifact.attr("run")} if artifact.attr("run") else None
+    messages = [{"role": "system", "content": role}, {"role": "user", "content": artifact.as_text()}]
     chat = Artifact.json(
-        {"op": "chat", "messages": [{"role": "system", "content": role}, {"role": "user", "content": artifact.as_text()}]},
+        {"op": "chat", "messages": messages},
         origin=step.id,
         role="request",
         attributes=run,
@@ -155,4 +212,4 @@ async def _converse(ref: UnitRef, step: Step, binding: Binding, artifact: Artifa
     return reply.replace(parents=(artifact.id,), attributes=(*reply.attributes, ("outcome", decided.as_text().strip())))
 
 
-__all__ = ["UnitSource", "Workers"]
+__all__ = ["Route", "UnitSource", "Workers"]

@@ -80,7 +80,7 @@ def test_mermaid_has_every_node_once(sketches: list[str]) -> None:
                     or line.strip().startswith(f"{mermaid_id}(") or line.strip().startswith(f"{mermaid_id}{{")]
         assert len(declared) == 1, node_id
     lines = [line.strip() for line in text.splitlines()]
-    assert sum(line.startswith("subgraph") for line in lines) == lines.count("end") == 7
+    assert sum(line.startswith("subgraph") for line in lines) == lines.count("end") == 9
 
 
 def test_optimiser_prunes_inlines_and_marks_parallel() -> None:
@@ -116,12 +116,17 @@ out <= switch <= (
 
 def test_imports_resolve_relative_to_the_file(tmp_path: Path) -> None:
     (tmp_path / "lib").mkdir()
-    (tmp_path / "lib" / "tools.smol").write_text('use calc = math\nuse think = llm "Think."\n')
+    (tmp_path / "lib" / "tools.smol").write_text(
+        'use calc = math\nuse same = identity\nuse think = llm "Think."\n'
+    )
     main = tmp_path / "main.smol"
-    main.write_text('import "lib/tools.smol"\nuse think = llm "Think harder."\nout <= think <= calc <= in\n')
+    main.write_text(
+        'import "lib/tools.smol"\nuse think = llm "Think harder."\nout <= think <= same <= calc <= in\n'
+    )
     compilation = compile_file(main)
     assert compilation.ok
-    assert compilation.scope.bindings["calc"].deterministic
+    assert compilation.scope.bindings["same"].deterministic
+    assert not compilation.scope.bindings["calc"].deterministic  # reads registers through $name
     assert compilation.scope.bindings["think"].instruction == "Think harder."
     assert _codes(compilation) == ["shadowed"]
 
@@ -136,4 +141,6 @@ def test_catalog_can_be_given() -> None:
 def test_registry_units_are_known() -> None:
     names = UnitCatalog.from_registry().units
     assert {"math", "llm", "identity"} <= set(names)
-    assert names["math"].deterministic and not names["llm"].deterministic
+    assert names["identity"].deterministic and names["classify"].deterministic
+    assert not names["math"].deterministic and not names["storage"].deterministic
+    assert not names["llm"].deterministic

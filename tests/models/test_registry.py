@@ -52,6 +52,8 @@ def test_defaults_are_pinned() -> None:
 def test_unknown_name_lists_the_known_ones() -> None:
     with pytest.raises(UsageError, match="no model named 'gpt-9'.*smollm2"):
         model_spec("gpt-9")
+    with pytest.raises(UsageError, match="no model named 'qwen2.5-coder-7b'"):
+        model_path("qwen2.5-coder-7b")
 
 
 def test_missing_model_names_the_install_command() -> None:
@@ -95,7 +97,7 @@ def test_parts_are_assembled_verified_and_found(registered, part_packages: Packa
     assert path.read_bytes() == PAYLOAD
     assert model_path("test-model") == path
     assert verify_model("test-model") == path
-    assert list(path.parent.iterdir()) == [path], "no temporary file is left behind"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["test-model.bin", "test-model.bin.verified"], "no temporary file left"
 
 
 def test_a_wrong_assembly_never_reaches_the_cache(registered, part_packages: PackagedParts) -> None:
@@ -103,6 +105,8 @@ def test_a_wrong_assembly_never_reaches_the_cache(registered, part_packages: Pac
     with pytest.raises(ChecksumMismatch, match="expected 0000"):
         install_model("test-model", progress=False)
     assert not any((config.cache_dir() / "models").iterdir())
+    with pytest.raises(UsageError, match="smol models install test-model"):
+        model_path("test-model")
 
 
 def test_verify_catches_a_file_changed_in_the_cache(registered, part_packages: PackagedParts) -> None:
@@ -111,6 +115,8 @@ def test_verify_catches_a_file_changed_in_the_cache(registered, part_packages: P
     path.write_bytes(PAYLOAD[:-4] + b"TAIL")
     with pytest.raises(ChecksumMismatch, match="smol models install test-model --force"):
         verify_model("test-model")
+    with pytest.raises(ChecksumMismatch, match="smol models install test-model --force"):
+        model_path("test-model")  # a file changed since its last check is hashed before it is loaded
     assert install_model("test-model", progress=False, force=True).read_bytes() == PAYLOAD
 
 

@@ -65,3 +65,11 @@ class AskOracle(Unit):
         answer = await oracle.request(artifact.derive(b"question"))
         await oracle.send(artifact.derive(b"thanks"))
         return answer.derive(b"oracle said " + answer.payload)
+
+
+class Appender(Unit):
+    """Appends the text of each artifact, as a line, to the file its 'path' attribute names."""
+
+    async def handle(self, ctx: Any, sender: Any, artifact: Artifact) -> None:
+        with open(str(artifact.attr("path")), "a") as file:
+            file.write(artifact.as_text() + "\n")

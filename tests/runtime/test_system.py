@@ -317,3 +317,20 @@ async def test_recording_goes_to_the_configured_store_by_default() -> None:
     with open_store() as store:
         assert store.get(reply.id).as_text() == "TO DISK"
         assert {record.id for record in store.index.artifacts("r3")} == {request.id, reply.id}
+
+
+async def test_a_store_process_records_everything_before_close_returns(tmp_path: Any) -> None:
+    from smolcpu.artifact import RunIndex, open_store
+    from smolcpu.runtime import StoreProcess
+
+    index_path = tmp_path / "index.sqlite"
+    store = StoreProcess(str(tmp_path / "artifacts"), index_path=index_path)
+    sent = [Artifact.text(str(i), attributes={"run": "r4"}) for i in range(300)]
+    async with ActorSystem(store=store) as system:
+        ref = await system.spawn("upper", Upper)
+        for artifact in sent:
+            await ref.send(artifact)
+    await asyncio.to_thread(store.close)
+    with RunIndex(index_path) as index, open_store(str(tmp_path / "artifacts"), index=index) as opened:
+        assert {record.id for record in index.artifacts("r4")} == {a.id for a in sent}
+        assert opened.get(sent[7].id).as_text() == "7"

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
+from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
-from runtime_units import AskOracle, Broken, Pid, Publisher, Upper, Words
+from runtime_units import Appender, AskOracle, Broken, Pid, Publisher, Upper, Words
 
 from smolcpu.artifact import Artifact
 from smolcpu.errors import UnitError, UnitStopped, UsageError
 from smolcpu.runtime import ActorSystem, Ctx, OneForOne, Unit, UnitRef, is_lifecycle_event
-from smolcpu.runtime._link import HEADER, Kind, encode
+from smolcpu.runtime._link import HEADER, Kind, Link, encode
 
 
 class Forwarder(Unit):
@@ -31,6 +33,18 @@ def test_frame_layout() -> None:
     assert (kind, corr, target_len, sender_len) == (Kind.REQUEST, 7, 3, 4)
     assert size == len(frame) - HEADER.size
     assert Artifact.from_bytes(frame[HEADER.size + 7 :]) == artifact
+
+
+async def test_a_corrupt_frame_closes_the_link_not_the_system() -> None:
+    async with ActorSystem(record=False) as system:
+        upper = await system.spawn("upper", Upper)
+        ours, theirs = socket.socketpair()
+        link = await Link.connect(ours, local=system, address=system.address, handlers={}, remote_pid=0)
+        theirs.sendall(HEADER.pack(3, Kind.SEND, 0, 0, 0) + b"bad")
+        await asyncio.wait_for(link.closed, 5)
+        assert theirs.recv(16) == b""  # closed from our side
+        theirs.close()
+        assert (await upper.request(Artifact.text("still here"))).as_text() == "STILL HERE"
 
 
 async def test_request_to_a_worker_unit() -> None:
@@ -150,3 +164,23 @@ async def test_a_worker_unit_reaches_units_of_the_parent() -> None:
         await asyncio.sleep(0.05)
     assert reply.as_text() == "oracle said 42"
     assert heard == [("asker", "question"), ("asker", "thanks")]
+
+
+async def test_sending_faster_than_a_worker_handles_is_held_back_not_lost() -> None:
+    async with ActorSystem(record=False) as system:
+        ref = await system.spawn("upper", Upper, process=True, mailbox_size=8)
+        big = Artifact.text("x" * 20_000)
+        for _ in range(400):  # ~8 MB: more than the socket and the link buffer hold
+            await ref.send(big)
+        reply = await ref.request(Artifact.text("last"))
+    assert reply.as_text() == "LAST"
+    assert system.dead_letters == 0
+
+
+async def test_leaving_drains_what_was_sent_to_a_worker(tmp_path: Path) -> None:
+    path = tmp_path / "lines.txt"
+    async with ActorSystem(record=False) as system:
+        ref = await system.spawn("appender", Appender, process=True)
+        for i in range(50):
+            await ref.send(Artifact.text(str(i), attributes={"path": str(path)}))
+    assert path.read_text().split() == [str(i) for i in range(50)]

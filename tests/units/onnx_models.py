@@ -1,18 +1,21 @@
 """The ONNX units on the reference models of ../shared/models, loaded once per test module.
 
-Import the fixtures a test module needs (``from tests.units.onnx_models import embedder``).
+A test module makes the fixtures it needs: ``embedder = onnx_unit(Embed, MINILM)``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from smolcpu.units.neural import Classify, Detect, Embed
 from tests.conftest import SHARED
 
 MODELS = SHARED / "models"
+EFFICIENTNET = "efficientnet_lite0.onnx"
+YOLOX = "yolox_nano.onnx"
+MINILM = "all-MiniLM-L6-v2.onnx"
 
 
 def reference_model(file: str) -> Path:
@@ -23,16 +26,11 @@ def reference_model(file: str) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def classifier() -> Classify:
-    return Classify(model_path=reference_model("efficientnet_lite0.onnx"))
+def onnx_unit(unit: type, file: str) -> Any:
+    """A module-scoped fixture: ``unit`` on the reference model ``file``, loaded once."""
 
+    @pytest.fixture(scope="module")
+    def loaded() -> Any:
+        return unit(model_path=reference_model(file))
 
-@pytest.fixture(scope="module")
-def detector() -> Detect:
-    return Detect(model_path=reference_model("yolox_nano.onnx"))
-
-
-@pytest.fixture(scope="module")
-def embedder() -> Embed:
-    return Embed(model_path=reference_model("all-MiniLM-L6-v2.onnx"))
+    return loaded

@@ -11,7 +11,9 @@ from smolcpu.artifact import Artifact
 from smolcpu.errors import UsageError
 from smolcpu.units._registry import create_unit
 from smolcpu.units.neural import Embed
-from tests.units.onnx_models import embedder, reference_model  # noqa: F401  (a fixture)
+from tests.units.onnx_models import MINILM, onnx_unit, reference_model
+
+embedder = onnx_unit(Embed, MINILM)
 
 
 def test_vectors_are_unit_length_and_384_wide(embedder: Embed) -> None:
@@ -53,6 +55,12 @@ def test_unit_replies_with_the_vector(embedder: Embed) -> None:
     assert np.allclose(body["vector"], embedder.embed(question.as_text()), atol=1e-5)
 
 
+def test_unit_embeds_a_json_list_in_one_batch(embedder: Embed) -> None:
+    texts = ["first text", "second, longer text", ""]
+    reply = asyncio.run(embedder.handle(None, None, Artifact.json(texts)))
+    assert np.allclose(reply.as_json()["vectors"], embedder.embed_many(texts), atol=1e-5)
+
+
 def test_registry_makes_an_embedder() -> None:
-    unit = create_unit("embed", model_path=reference_model("all-MiniLM-L6-v2.onnx"))
+    unit = create_unit("embed", model_path=reference_model(MINILM))
     assert isinstance(unit, Embed)

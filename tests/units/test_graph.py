@@ -8,9 +8,18 @@ from pathlib import Path
 import pytest
 
 from smolcpu.artifact import Artifact, RunIndex
-from smolcpu.errors import UsageError
+from smolcpu.errors import UnitError, UsageError
 from smolcpu.units._registry import create_unit
-from smolcpu.units.stores import PARENT, Graph, LocalGraph, load_lineage, load_links, remote_graph, serve
+from smolcpu.units.stores import (
+    PARENT,
+    Graph,
+    LocalGraph,
+    dispatch,
+    load_lineage,
+    load_links,
+    remote_graph,
+    serve,
+)
 
 LINKS = [("home", "projects"), ("projects", "smol"), ("smol", "home"), ("smol", "ideas"), ("ideas", "reading")]
 
@@ -105,3 +114,12 @@ def test_a_run_from_the_run_index_loads_its_lineage(tmp_path: Path) -> None:
     assert graph.ancestors(answer.id) == [question.id]
     assert graph.node(question.id)["attrs"] == {"type": "text/plain", "origin": "", "role": "", "run": "run-7"}
     assert graph.node(noise.id) is None
+
+
+def test_a_failing_database_is_a_unit_error_locally_and_remotely(tmp_path: Path) -> None:
+    graph = LocalGraph(tmp_path / "g.sqlite")
+    graph.close()
+    with pytest.raises(UnitError, match="LocalGraph failed in count"):
+        dispatch(graph, "count", {})
+    with serve(graph) as service, pytest.raises(UnitError, match="LocalGraph failed in count"):
+        remote_graph(service.url).count()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from smolcpu.artifact import JSON, Artifact
-from smolcpu.errors import BudgetError, RequestTimeout, UsageError
+from smolcpu.errors import BudgetError, RequestTimeout, UnitError, UsageError
 from smolcpu.models import model_path
 from smolcpu.units._registry import create_unit
 from smolcpu.units.neural import LLM, LLMEngine, choice_grammar
@@ -143,7 +143,7 @@ def test_context_overflow_is_a_budget_error_with_token_counts(engine: LLMEngine)
         engine.chat([{"role": "user", "content": "apple " * 1500}], max_tokens=8)
     with pytest.raises(BudgetError, match=r"filled the LLM's context \(\d+ prompt \+ \d+ answer tokens"):
         # a prompt that nearly fills the context, and a grammar that never lets the answer end
-        engine.chat([{"role": "user", "content": "apple " * 980}], max_tokens=200, grammar='root ::= ("apple ")+')
+        engine.chat([{"role": "user", "content": "apple " * 980}], max_tokens=200, grammar='root ::= "apple " root')
 
 
 @pytest.mark.slow
@@ -162,6 +162,8 @@ def test_unit_answers_text_json_and_choices(unit: LLM) -> None:
 
     person = ask(unit, {"messages": [{"role": "user", "content": "Invent a person."}], "json_schema": PERSON})
     assert person.type == JSON and set(person.as_json()) == {"name", "age"}
+    cut = ask(unit, {"messages": [{"role": "user", "content": "Invent a person."}], "json_schema": PERSON, "max_tokens": 3})
+    assert cut.is_error and "cut off at max_tokens" in cut.error_message
 
     choice = ask(unit, {"op": "choose", "prompt": "Is water wet?", "options": ["yes", "no"]})
     assert choice.as_text() in {"yes", "no"}
@@ -224,3 +226,18 @@ def test_the_unit_runs_in_a_worker_process_and_streams(smollm2: Path, monkeypatc
     assert tokens and all(part.attr("part") == "token" for part in tokens)
     assert "".join(part.as_text() for part in tokens) == final.as_text()
     assert final.attr("part") is None and int(final.attr("completion_tokens")) <= 12
+
+
+@pytest.mark.slow
+def test_a_cancelled_generation_stops_at_the_next_token(engine: LLMEngine) -> None:
+    pieces: list[str] = []
+
+    def on_token(piece: str) -> None:
+        pieces.append(piece)
+        if len(pieces) == 3:
+            engine.cancel()
+
+    with pytest.raises(UnitError, match="cancelled"):
+        engine.chat([{"role": "user", "content": "Tell me a long story."}], max_tokens=500, on_token=on_token)
+    assert len(pieces) == 3
+    assert engine.choose("Is ice cold?", ["yes", "no"]) in {"yes", "no"}, "the next request is served"

@@ -143,3 +143,13 @@ def test_smol_tool_call_runs_any_unit(tmp_path: Path) -> None:
     assert "contains '..'" in refused.stderr and "Traceback" not in refused.stderr
     unknown = smol("tool", "call", "stroage", "x")
     assert unknown.returncode == 2 and "did you mean storage" in unknown.stderr
+
+
+def test_identity_passes_its_input_on() -> None:
+    import asyncio
+
+    from smolcpu.artifact import Artifact
+    from smolcpu.units import create_unit
+
+    given = Artifact.text("unchanged")
+    assert asyncio.run(create_unit("identity").handle(None, None, given)) is given

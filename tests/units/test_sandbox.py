@@ -22,19 +22,23 @@ from smolcpu.units.tools._sandbox import (
     MAX_RETURNED_FILE_BYTES,
     MAX_RETURNED_FILES,
 )
-from smolcpu.units.tools._sandbox_jail import JAILS, choose_jail, probe
+from smolcpu.units.tools._sandbox_jail import JAILS, choose_jail, make_jail, probe
 
 
 def run(code: str, **options: object):
     return asyncio.run(run_snippet(code, **options))
 
 
-each_jail = pytest.mark.parametrize(
-    "jail",
-    [pytest.param(name, marks=pytest.mark.skipif(bool(probe(name)), reason=f"{name}: {probe(name)}"))
-     for name in JAILS],
-)
-"""Run a test once per isolation layer that works on this host."""
+def jails(*, separated: bool) -> pytest.MarkDecorator:
+    """Run a test once per isolation layer that works on this host (and separates the snippet from the runtime)."""
+    params = []
+    for name in JAILS:
+        reason = probe(name) or (separated and not make_jail(name).separated and "shares the runtime's uid")
+        params.append(pytest.param(name, marks=pytest.mark.skipif(bool(reason), reason=f"{name}: {reason}")))
+    return pytest.mark.parametrize("jail", params)
+
+
+each_jail = jails(separated=False)
 
 
 def test_bubblewrap_is_the_strongest_jail_and_works_here() -> None:

@@ -13,7 +13,7 @@ from smolcpu.errors import UnitError, UsageError
 from smolcpu.units._registry import create_unit
 from smolcpu.units.neural import Embed
 from smolcpu.units.stores import LocalVectors, Vectors, fuse, remote_vectors, serve
-from tests.units.onnx_models import embedder  # noqa: F401  (a fixture)
+from tests.units.onnx_models import MINILM, onnx_unit
 
 NOTES = {
     "cats": "Cats sleep most of the day and purr when content.",
@@ -22,6 +22,8 @@ NOTES = {
     "python": "Python lists are mutable sequences; tuples are not.",
     "paris": "The Eiffel tower in Paris was finished in 1889.",
 }
+
+embedder = onnx_unit(Embed, MINILM)
 
 
 def unit_vector(seed: int, dim: int = 8) -> np.ndarray:

@@ -11,7 +11,7 @@ from smolcpu.errors import UsageError
 from smolcpu.units.neural import Embed
 from smolcpu.units.stores import LocalGraph, LocalVectors, MemoryVectors, load_links, remote_vectors, serve
 from smolcpu.units.tools import Vault
-from tests.units.onnx_models import embedder  # noqa: F401  (a fixture)
+from tests.units.onnx_models import MINILM, onnx_unit
 
 NOTES = {
     "pets/Cats": "Our cats nap all afternoon on the sofa. See [[pets/Dogs]].",
@@ -20,6 +20,8 @@ NOTES = {
     "work/Plan": "Plan for the launch of Smol; budget owner is in [[work/Budget]].",
     "travel/Paris": "Visited the Eiffel tower and the Louvre museum in spring.",
 }
+
+embedder = onnx_unit(Embed, MINILM)
 
 
 @pytest.fixture

@@ -16,12 +16,16 @@ from smolcpu.units._registry import create_unit, unit_kind
 from smolcpu.units.neural import Classify, Detect
 from smolcpu.units.neural._vision import non_max_suppression, open_image
 from tests.conftest import SHARED
-from tests.units.onnx_models import MODELS, classifier, detector  # noqa: F401  (fixtures)
+from tests.units.onnx_models import EFFICIENTNET, YOLOX, onnx_unit, reference_model
 
 PHOTOS = SHARED / "bench" / "coco_sample"
 BEAR = PHOTOS / "000000000285.jpg"
 LIVING_ROOM = PHOTOS / "000000000139.jpg"
 STOP_SIGN = PHOTOS / "000000000724.jpg"
+
+
+classifier = onnx_unit(Classify, EFFICIENTNET)
+detector = onnx_unit(Detect, YOLOX)
 
 
 def encoded(picture: Image.Image, form: str, **options: object) -> bytes:
@@ -46,6 +50,8 @@ def test_classify_accepts_common_formats_and_modes(classifier: Classify) -> None
         encoded(bear.convert("RGBA"), "PNG"),
         encoded(bear.convert("P"), "GIF"),
         encoded(bear.resize((1600, 1200)), "JPEG"),
+        encoded(bear, "TIFF"),
+        encoded(bear.convert("CMYK"), "JPEG"),
     ):
         assert classifier.classify(data, top_k=1)[0]["label"] == "brown bear"
     grey = classifier.classify(encoded(bear.convert("L"), "PNG"), top_k=5)
@@ -131,7 +137,7 @@ def test_unit_answers_bytes_and_json_and_reports_bad_input(classifier: Classify,
 def test_registered_kinds_make_working_units() -> None:
     assert unit_kind("classify").output == "application/json"
     assert "model_path" in unit_kind("detect").parameters
-    unit = create_unit("classify", model_path=MODELS / "efficientnet_lite0.onnx")
+    unit = create_unit("classify", model_path=reference_model(EFFICIENTNET))
     assert isinstance(unit, Classify) and "not loaded" in repr(unit)
 
 

@@ -11,8 +11,8 @@ import pytest
 
 from smolcpu.units.stores import remote_graph
 from tests.conftest import SHARED
+from tests.units.onnx_models import MODELS
 
-MODELS = SHARED / "models"
 PHOTOS = SHARED / "bench" / "coco_sample"
 
 pytestmark = pytest.mark.skipif(not MODELS.is_dir(), reason="../shared is not beside this checkout")

@@ -13,6 +13,8 @@ import pytest
 from smolcpu.artifact import BYTES, Artifact
 from smolcpu.models import install_model
 from smolcpu.runtime import ActorSystem
+from smolcpu.units.stores import LocalVectors, MemoryVectors, embedder_of
+from smolcpu.units.tools import Vault
 from tests.conftest import SHARED
 
 PHOTO = SHARED / "bench" / "coco_sample" / "000000000285.jpg"
@@ -59,3 +61,18 @@ def test_vision_and_embed_units_answer_from_worker_processes(models: None) -> No
     rss = {name: rss for name, (_, rss) in answers.items()}
     print("worker RSS MB:", json.dumps({name: round(value / 1024**2) for name, value in rss.items()}))
     assert all(value < WORKER_RSS_LIMIT for value in rss.values()), rss
+
+
+async def search_memory_with_a_worker_embedder(vault: Vault) -> list[str]:
+    async with ActorSystem(record=False) as system:
+        ref = await system.spawn("embed", "smolcpu.units.neural:Embed", process=True)
+        memory = MemoryVectors(vault, LocalVectors(), embedder_of(ref, asyncio.get_running_loop()))
+        hits = await asyncio.to_thread(memory.search, "sleepy kitten", limit=2)
+    return [hit.name for hit in hits]
+
+
+def test_hybrid_memory_search_embeds_in_a_worker(models: None, tmp_path: Path) -> None:
+    vault = Vault(tmp_path / "vault")
+    vault.write("pets/Cats", "Our cats nap all afternoon on the sofa.")
+    vault.write("work/Budget", "Quarterly budget: revenue targets rose.")
+    assert asyncio.run(search_memory_with_a_worker_embedder(vault))[0] == "pets/Cats"

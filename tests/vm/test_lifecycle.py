@@ -11,11 +11,11 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
 
+from smolcpu import config
 from smolcpu.artifact import Artifact
 from smolcpu.errors import BudgetError, UnitStopped, UsageError
 from smolcpu.runtime import ActorSystem
@@ -77,6 +77,10 @@ def test_a_worker_starts_on_first_use_in_its_own_process() -> None:
         written = json.loads(lifecycle.status_file.read_text())
         assert written["owner"] == os.getpid()
         assert [(w["kind"], w["pid"]) for w in written["workers"]] == [("a", ref.pid)]
+        (worker,) = lifecycle.workers
+        later = Lifecycle(lifecycle.system, status=False)
+        assert later.estimate(WorkerSpec("x", BALLAST)) == worker.peak, "the next process estimates with the measure"
+        assert later.estimate(WorkerSpec("y", "smolcpu.testing:BigBallast")) == config.WORKER_OVERHEAD_BYTES
 
     run(test)
 

@@ -43,14 +43,16 @@ class Embed(OnnxTool):
     name = "embed"
     description = "Turn text into a 384-d unit vector (all-MiniLM-L6-v2); similar meaning, nearby vectors."
     inputs: ClassVar[dict[str, dict[str, Any]]] = {
-        "text": {"type": "string", "description": "the text to embed"},
+        "text": {"type": "string", "description": "the text to embed (a JSON list of texts embeds them all)"},
     }
     output = JSON
     model_name = "minilm"
 
-    async def forward(self, text: str) -> dict[str, Any]:
-        vector = await asyncio.to_thread(self.embed, text)
-        return {"model": "all-MiniLM-L6-v2", "dimensions": DIMENSIONS, "vector": [round(float(v), 6) for v in vector]}
+    async def forward(self, text: str | list[str]) -> dict[str, Any]:
+        texts = text if isinstance(text, list) else [text]
+        vectors = (await asyncio.to_thread(self.embed_many, texts)).round(6).tolist()
+        answer: dict[str, Any] = {"model": "all-MiniLM-L6-v2", "dimensions": DIMENSIONS}
+        return answer | ({"vectors": vectors} if isinstance(text, list) else {"vector": vectors[0]})
 
     def embed(self, text: str) -> np.ndarray:
         """The unit vector of one text."""

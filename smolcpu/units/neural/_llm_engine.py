@@ -99,6 +99,7 @@ class LLMEngine:
         self.state = EngineState.NEW
         self._server: Any = None
         self._lock = threading.Lock()
+        self._cancelled = threading.Event()
 
     def __repr__(self) -> str:
         return f"<LLMEngine {self.model} {self.state.value} n_ctx={self.context}>"
@@ -118,6 +119,10 @@ class LLMEngine:
             except RuntimeError as exc:
                 raise UnitError(f"llama.cpp could not load {params.model.path}: {exc}") from exc
             self.state = EngineState.LOADED
+
+    def cancel(self) -> None:
+        """Stop the generation under way (from another thread) at its next token."""
+        self._cancelled.set()
 
     def close(self) -> None:
         """Free the model; the engine cannot be used again."""
@@ -198,12 +203,15 @@ class LLMEngine:
                     merged["name"] += function.get("name") or ""
                     merged["arguments"] += function.get("arguments") or ""
             timed_out = time.monotonic() > deadline
-            return timed_out
+            return timed_out or self._cancelled.is_set()
 
         with self._lock:
             if self.state is not EngineState.LOADED:
                 raise UnitError(f"{self!r} cannot generate")
+            self._cancelled.clear()
             self._server.handle_chat_completions(request, receive)
+        if self._cancelled.is_set():
+            raise UnitError(f"the generation of {self.model} was cancelled")
         if errors:
             raise _translated(errors[0])
         if timed_out:

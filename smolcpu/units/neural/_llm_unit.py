@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 from smolcpu import config
 from smolcpu.artifact import JSON, TEXT, Artifact
-from smolcpu.errors import BudgetError, UsageError
+from smolcpu.errors import BudgetError, UnitError, UsageError
 from smolcpu.runtime import Unit
 from smolcpu.units._registry import register
 from smolcpu.units.neural._llm_engine import Completion, LLMEngine
@@ -74,6 +75,14 @@ class LLM(Unit):
     async def init(self, ctx: Any) -> None:
         await asyncio.to_thread(self.engine.load)
 
+    async def _blocking(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run an engine call in a thread; if this unit is cancelled, so is the generation."""
+        try:
+            return await asyncio.to_thread(call, *args, **kwargs)
+        except asyncio.CancelledError:
+            self.engine.cancel()
+            raise
+
     async def handle(self, ctx: Any, sender: Any, artifact: Artifact) -> Artifact:
         attributes = {"model": self.engine.model}
         if artifact.attr("run") is not None:
@@ -82,7 +91,7 @@ class LLM(Unit):
         try:
             request = _request(artifact)
             if request["op"] == "choose":
-                choice = await asyncio.to_thread(self.engine.choose, request["prompt"], request["options"])
+                choice = await self._blocking(self.engine.choose, request["prompt"], request["options"])
                 return Artifact.text(choice, attributes=attributes, **meta)
             return await self._chat(ctx, request, attributes=attributes, meta=meta)
         except (UsageError, BudgetError) as exc:
@@ -91,9 +100,9 @@ class LLM(Unit):
     async def _chat(
         self, ctx: Any, request: dict[str, Any], *, attributes: dict[str, str], meta: dict[str, Any]
     ) -> Artifact:
-        options = {key: request[key] for key in ("json_schema", "grammar", "tools", "max_tokens", "temperature", "seed") if key in request}
+        options = {key: request[key] for key in _CHAT_FIELDS - {"op", "messages", "stream"} if key in request}
         on_token = self._emitter(ctx, meta, attributes) if request.get("stream") else None
-        completion = await asyncio.to_thread(self.engine.chat, request["messages"], on_token=on_token, **options)
+        completion = await self._blocking(self.engine.chat, request["messages"], on_token=on_token, **options)
         attributes |= {
             "finish_reason": completion.finish_reason,
             "prompt_tokens": str(completion.prompt_tokens),
@@ -103,6 +112,7 @@ class LLM(Unit):
             calls = await self._tool_calls(request, completion)
             return Artifact.json({"content": completion.text, "tool_calls": calls}, attributes=attributes, **meta)
         if "json_schema" in request:
+            _check_json(completion)
             return Artifact.create(completion.text.encode(), type=JSON, attributes=attributes, **meta)
         return Artifact.create(completion.text.encode(), type=TEXT, attributes=attributes, **meta)
 
@@ -112,7 +122,7 @@ class LLM(Unit):
         calls += [call.to_dict() for raw in completion.tool_calls for call in extract_tool_calls(json.dumps(raw))]
         if calls or "{" not in completion.text or not request["tools"]:
             return calls
-        retry = await asyncio.to_thread(
+        retry = await self._blocking(
             self.engine.chat,
             request["messages"],
             json_schema=tool_call_schema(request["tools"]),
@@ -134,6 +144,18 @@ class LLM(Unit):
             loop.call_soon_threadsafe(emit, Artifact.text(piece, attributes=part_attributes, **meta))
 
         return on_token
+
+
+def _check_json(completion: Completion) -> None:
+    """Constrained decoding makes JSON, unless the answer was cut off: say so rather than pass it on."""
+    try:
+        json.loads(completion.text)
+    except json.JSONDecodeError as exc:
+        if completion.finish_reason == "length":
+            raise BudgetError(
+                f"the JSON answer was cut off at max_tokens ({completion.completion_tokens} tokens); raise max_tokens"
+            ) from exc
+        raise UnitError(f"the LLM's answer is not the JSON its schema asked for: {exc}") from exc
 
 
 __all__ = ["LLM"]

@@ -63,6 +63,7 @@ class OnnxTool(Tool):
     """
 
     _abstract = True
+    deterministic = True
     model_name: ClassVar[str]
 
     def __init__(self, *, model_path: str | Path | None = None, threads: int = config.ONNX_THREADS) -> None:

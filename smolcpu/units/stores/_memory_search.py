@@ -10,17 +10,20 @@ embedded again.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from smolcpu.errors import UsageError
+from smolcpu import config
+from smolcpu.artifact import Artifact
+from smolcpu.errors import UnitError, UsageError
 from smolcpu.units.stores._vectors import fuse
 from smolcpu.units.tools import Hit, Vault
 
 Embedder = Callable[[list[str]], np.ndarray]
-"""Texts in, unit vectors out (``Embed().embed_many``, or a request to an embed unit)."""
+"""Texts in, unit vectors out: ``Embed().embed_many`` in process, or :func:`embedder_of` a unit."""
 SNIPPET_CHARS = 200
 EMBED_BATCH = 16
 
@@ -100,4 +103,24 @@ class MemoryVectors:
         return hits
 
 
-__all__ = ["Embedder", "MemoryVectors"]
+def embedder_of(ref: Any, loop: asyncio.AbstractEventLoop, *, timeout: float = config.REQUEST_TIMEOUT_S) -> Embedder:
+    """An :data:`Embedder` that asks the embed unit behind ``ref``, usually in a worker process.
+
+    Call it from a thread other than ``loop``'s (memory search runs in ``asyncio.to_thread``):
+    each call is one request of a JSON list of texts, answered by one batch.
+
+    Raises:
+        UnitError: the embed unit answered with an error.
+    """
+
+    def embed(texts: list[str]) -> np.ndarray:
+        request = ref.request(Artifact.json(texts), timeout=timeout)
+        reply = asyncio.run_coroutine_threadsafe(request, loop).result(timeout + 1)
+        if reply.is_error:
+            raise UnitError(f"embed unit {ref.name!r} failed: {reply.error_message}")
+        return np.asarray(reply.as_json()["vectors"], dtype=np.float32)
+
+    return embed
+
+
+__all__ = ["Embedder", "MemoryVectors", "embedder_of"]

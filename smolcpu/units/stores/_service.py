@@ -11,11 +11,14 @@ time: on S3 each change would rewrite the whole file, with no lock between write
 
 from __future__ import annotations
 
+import asyncio
+import http.client
 import inspect
 import json
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
@@ -26,6 +29,7 @@ from smolcpu import config
 from smolcpu.artifact import JSON
 from smolcpu.errors import RequestTimeout, SmolError, UnitError, UsageError
 from smolcpu.units._tool import Tool
+from smolcpu.units.stores._sqlite import database_errors
 
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
 
@@ -43,6 +47,7 @@ def dispatch(store: Any, method: str, arguments: dict[str, Any]) -> Any:
 
     Raises:
         UsageError: an unknown method, or arguments it does not take.
+        UnitError: the store's database failed (disk full, file locked or corrupt).
     """
     if method not in store.API:
         raise UsageError(f"{type(store).__name__} has no operation {method!r}; it has {', '.join(sorted(store.API))}")
@@ -50,6 +55,8 @@ def dispatch(store: Any, method: str, arguments: dict[str, Any]) -> Any:
         return getattr(store, method)(**arguments)
     except TypeError as exc:
         raise UsageError(f"bad arguments for {method}: {exc}") from exc
+    except database_errors() as exc:
+        raise UnitError(f"{type(store).__name__} failed in {method}: {exc}") from exc
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -68,9 +75,11 @@ class _Handler(BaseHTTPRequestHandler):
                 raise UsageError("send the arguments as a JSON object")
             with self.server.lock:
                 result = dispatch(self.server.store, self.path.strip("/"), arguments)
-        except (SmolError, ValueError) as exc:
-            kind = type(exc).__name__ if isinstance(exc, SmolError) else "UsageError"
-            self._answer(400, {"error": str(exc), "kind": kind})
+        except (UsageError, ValueError) as exc:
+            self._answer(400, {"error": str(exc), "kind": "UsageError"})
+            return
+        except SmolError as exc:
+            self._answer(500, {"error": str(exc), "kind": type(exc).__name__})
             return
         self._answer(200, {"result": result})
 
@@ -164,8 +173,8 @@ class RemoteStore:
 
         Raises:
             UsageError: the store refused the call (the message is the store's own).
+            UnitError: the service is not reachable, or the store failed.
             RequestTimeout: no answer within ``timeout`` seconds.
-            UnitError: the service is not reachable.
         """
         request = urllib.request.Request(
             f"{self.url}/{method}",
@@ -176,18 +185,23 @@ class RemoteStore:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return json.loads(response.read())["result"]
         except urllib.error.HTTPError as exc:
-            body = json.loads(exc.read() or b"{}")
-            raise UsageError(body.get("error") or f"store at {self.url} answered {exc.code}") from exc
+            try:
+                message = json.loads(exc.read())["error"]
+            except (ValueError, KeyError, TypeError):
+                message = f"store at {self.url} answered HTTP {exc.code} to {method}"
+            raise (UsageError if exc.code < 500 else UnitError)(message) from exc
         except TimeoutError as exc:
             raise RequestTimeout(f"store at {self.url} did not answer {method} within {self.timeout}s") from exc
         except urllib.error.URLError as exc:
             raise UnitError(f"store at {self.url} is not reachable ({exc.reason}); is it served?") from exc
+        except (http.client.HTTPException, ConnectionError) as exc:
+            raise UnitError(f"store at {self.url} broke off the answer to {method}: {exc}") from exc
 
 
 class StoreTool(Tool):
     """A unit in front of a store: ``{"op": "search", "args": {...}}`` in, the result out.
 
-    Local by default (a SQLite file under ``SMOL_HOME``, or ``path``), global when given the
+    Local by default (its SQLite file from ``config``, or ``path``), global when given the
     ``url`` of a served store, or any ready ``store`` object.
     """
 
@@ -198,18 +212,19 @@ class StoreTool(Tool):
     }
     output = JSON
     kind: ClassVar[type]
-    default_file: ClassVar[str]
+    default_path: ClassVar[Callable[[], Path]]
 
     def __init__(self, *, path: str | Path | None = None, url: str | None = None, store: Any = None) -> None:
         if store is None:
-            store = RemoteStore(url, kind=self.kind) if url else self.kind(path or config.home() / self.default_file)
+            store = RemoteStore(url, kind=self.kind) if url else self.kind(path or type(self).default_path())
         self.store = store
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.store!r}>"
 
-    def forward(self, op: str, args: dict[str, Any] | None = None) -> Any:
-        return json.loads(json.dumps(dispatch(self.store, op, args or {}), default=_plain))
+    async def forward(self, op: str, args: dict[str, Any] | None = None) -> Any:
+        result = await asyncio.to_thread(dispatch, self.store, op, args or {})  # a large search takes a while
+        return json.loads(json.dumps(result, default=_plain))
 
 
 __all__ = ["RemoteStore", "StoreService", "StoreTool", "dispatch", "serve"]

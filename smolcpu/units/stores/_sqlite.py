@@ -29,6 +29,15 @@ def _driver() -> ModuleType:
     return dbapi2
 
 
+def database_errors() -> tuple[type[Exception], ...]:
+    """The error bases of the SQLite drivers in use, so callers can translate their failures."""
+    try:
+        from pysqlite3 import dbapi2
+    except ImportError:
+        return (sqlite3.Error,)
+    return (sqlite3.Error, dbapi2.Error)
+
+
 def connect(path: str | Path, *, vectors: bool = False) -> Any:
     """Open (creating folders) the SQLite database at ``path``; ``vectors`` loads sqlite-vec.
 
@@ -61,4 +70,4 @@ def transaction(connection: Any) -> Iterator[Any]:
     connection.execute("COMMIT")
 
 
-__all__ = ["connect", "transaction"]
+__all__ = ["connect", "database_errors", "transaction"]

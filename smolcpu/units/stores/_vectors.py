@@ -2,8 +2,10 @@
 
 Local means embedded: one SQLite file holding a sqlite-vec ``vec0`` table (cosine distance)
 and an FTS5 full-text index over the same rows. sqlite-vec scans vectors from the file in
-chunks instead of holding the index in memory, so a store costs a few MB of RSS whatever
-its size (LanceDB would be as light on disk but pulls in pyarrow, about 100 MB resident).
+chunks instead of holding them in memory, so a store costs about 13 MB of RSS whatever its
+size, where numpy in RAM holds 150 MB at 100k vectors (``./smol bench neural_vision``); an
+exact scan of 100k takes ~0.1 s, plenty for a memory vault. LanceDB would also keep vectors
+on disk but brings pyarrow into every process that opens the store.
 Global is the same API served over HTTP (:func:`~smolcpu.units.stores._service.serve`).
 A search given both a vector and a text is hybrid: the two rankings are fused by
 reciprocal rank fusion, so an entry that matches in words and in meaning comes first.
@@ -19,6 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from smolcpu import config
 from smolcpu.errors import UsageError
 from smolcpu.units._registry import register
 from smolcpu.units.stores._service import RemoteStore, StoreTool
@@ -202,7 +205,7 @@ class Vectors(StoreTool):
     description = "Store vectors with their text and find the nearest ones (by vector, by words, or both)."
 
     kind = LocalVectors
-    default_file = "vectors.sqlite"
+    default_path = config.vectors_path
 
 
 __all__ = ["LocalVectors", "Vectors", "fts_query", "fuse", "remote_vectors"]

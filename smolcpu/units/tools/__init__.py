@@ -1,4 +1,4 @@
-"""Tool units: deterministic functions as units (math, registers, storage, ...).
+"""Tool units: functions as units (math, registers, storage, ...).
 
 Each module registers its units with :func:`smolcpu.units.register`; the registry imports
 every module under ``smolcpu.units``, so a new tool needs no line here unless it has public names.

@@ -42,6 +42,7 @@ from smolcpu.units.tools._sandbox_jail import (
     scratch_directory,
     scratch_tree,
     scrubbed_environment,
+    unlock_tree,
 )
 
 MAX_TIMEOUT_S = 300.0
@@ -79,11 +80,14 @@ ALWAYS = ("rlimits", "wall-clock-kill", "process-group", "clean-env", "scratch-d
 
 SNIPPET = "<snippet>"
 
-# Runs first in the snippet's interpreter: lower the limits, then run the code with a
+# Runs first in the snippet's interpreter: drop to the jail's uid if it asks (a failure
+# ends the process before any code runs), enter the scratch directory, lower the limits,
+# then run the code with a
 # clean namespace and tracebacks that start at the snippet's own line. Importing
 # linecache costs 30 ms, so only a failing snippet pays for it.
 _BOOTSTRAP = """\
-import resource, sys
+{prologue}import os, resource, sys
+os.chdir({cwd!r})
 for _limit, _value in {limits!r}:
     resource.setrlimit(_limit, _value)
 _code = sys.argv.pop(1)
@@ -166,11 +170,13 @@ async def run_snippet(
     seeds = _checked_files(files or {})
     jail = await asyncio.to_thread(choose_jail, isolation or config.SANDBOX_ISOLATION)
     limits = rlimits(timeout_s=timeout_s, memory_bytes=memory_bytes or config.SANDBOX_MEMORY_BYTES)
-    python_args = ["-I", "-S", "-u", "-X", "utf8", "-c", _BOOTSTRAP.format(limits=limits, name=SNIPPET), code]
     with scratch_directory(jail) as scratch:
         _seed(scratch, seeds)
+        bootstrap = _BOOTSTRAP.format(
+            prologue=jail.prologue(), cwd=jail.scratch_inside or str(scratch), limits=limits, name=SNIPPET
+        )
         run = _Run(jail, scratch, timeout_s)
-        await run.start(jail.command(python_args, scratch))
+        await run.start(jail.command(["-I", "-S", "-u", "-X", "utf8", "-c", bootstrap, code], scratch))
         await run.finish(stdin.encode())
         written = _written_files(scratch, seeds)
     return run.result(written)
@@ -234,12 +240,11 @@ class _Run:
         self.started = self.ended = 0.0
 
     async def start(self, command: list[str]) -> None:
-        user = self.jail.user
         try:
             self.process = await asyncio.create_subprocess_exec(
                 *command, cwd=self.scratch, env=scrubbed_environment(self.jail, self.scratch),
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                start_new_session=True, user=user, group=user, extra_groups=[] if user is not None else None,
+                start_new_session=True,
             )
         except OSError as exc:
             raise ToolFailed(f"the sandbox could not start {command[0]}: {exc}") from exc
@@ -365,9 +370,11 @@ def _written_files(scratch: Path, seeds: Mapping[str, str]) -> dict[str, dict[st
     found: dict[str, dict[str, Any]] = {}
     skipped = 0
     budget = MAX_RETURNED_BYTES
-    for path, is_directory in sorted(scratch_tree(scratch)):
+    unlock_tree(scratch)
+    files = sorted(Path(item.path) for item in scratch_tree(scratch) if item.is_file(follow_symlinks=False))
+    for path in files:
         relative = str(path.relative_to(scratch))
-        entry = None if is_directory else _read_written(path, limit=min(MAX_RETURNED_FILE_BYTES, budget))
+        entry = _read_written(path, limit=min(MAX_RETURNED_FILE_BYTES, budget))
         if entry is None or (relative in seeds and seeds[relative] == entry.get("text")):
             continue
         if len(found) >= MAX_RETURNED_FILES:
