@@ -81,6 +81,9 @@ MAX_RESTARTS: int = _env_int("SMOL_MAX_RESTARTS", 3)
 
 RESTART_WINDOW_S: float = _env_float("SMOL_RESTART_WINDOW", 60.0)
 
+UVLOOP: bool = os.environ.get("SMOL_UVLOOP", "1") != "0"
+"""Run worker processes (and ``smolcpu.runtime.run``) on uvloop when it is installed; 0 turns it off."""
+
 WORKER_START_TIMEOUT_S: float = _env_float("SMOL_WORKER_START_TIMEOUT", 60.0)
 """How long a worker process may take to start and report ready."""
 

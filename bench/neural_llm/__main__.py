@@ -20,12 +20,11 @@ import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from multiprocessing.connection import Connection
-from pathlib import Path
 
 import xllamacpp
 
 from bench._report import report
+from bench.neural_llm._direct import serve_direct
 from smolcpu import config
 from smolcpu.artifact import Artifact
 from smolcpu.models import model_path
@@ -46,20 +45,14 @@ def request(max_tokens: int) -> dict:
     }
 
 
-def serve_direct(connection: Connection, file: str, threads: int) -> None:
-    """Child process: xllamacpp alone with one model, answering each request sent down the pipe."""
-    direct = xllamacpp.Server(server_params(Path(file), context=CONTEXT, threads=threads))
-    connection.send("ready")
-    while (body := connection.recv()) is not None:
-        connection.send(direct.handle_chat_completions(body)["usage"]["completion_tokens"])
-
-
 async def measure_model(name: str, *, runs: int, max_tokens: int) -> list[list]:
     file = model_path(name)
     threads = config.LLM_THREADS
-    parent_end, child_end = multiprocessing.get_context("spawn").Pipe()
-    child = multiprocessing.get_context("spawn").Process(target=serve_direct, args=(child_end, str(file), threads))
+    spawn = multiprocessing.get_context("spawn")
+    parent_end, child_end = spawn.Pipe()
+    child = spawn.Process(target=serve_direct, args=(child_end, str(file)), kwargs={"context": CONTEXT, "threads": threads})
     child.start()
+    child_end.close()
     parent_end.recv()
 
     def call_child() -> int:
@@ -67,6 +60,10 @@ async def measure_model(name: str, *, runs: int, max_tokens: int) -> list[list]:
         return parent_end.recv()
 
     direct = xllamacpp.Server(server_params(file, context=CONTEXT, threads=threads))
+
+    def call_direct() -> int:
+        return direct.handle_chat_completions(request(max_tokens))["usage"]["completion_tokens"]
+
     local = LLM(model=str(file), context=CONTEXT, threads=threads)
     await local.init(None)
 
@@ -87,13 +84,10 @@ async def measure_model(name: str, *, runs: int, max_tokens: int) -> list[list]:
         # with one model, or this process (which then holds two models)
         paths: dict[str, tuple[str, Callable[[], Awaitable[int]]]] = {
             "xllamacpp direct, own process": ("xllamacpp direct, own process", lambda: asyncio.to_thread(call_child)),
-            "LLM unit, worker process": (
-                "xllamacpp direct, own process",
-                call_worker,
-            ),
+            "LLM unit, worker process": ("xllamacpp direct, own process", call_worker),
             "xllamacpp direct, this process": (
                 "xllamacpp direct, this process",
-                lambda: asyncio.to_thread(lambda: direct.handle_chat_completions(request(max_tokens))["usage"]["completion_tokens"]),
+                lambda: asyncio.to_thread(call_direct),
             ),
             "LLM unit, this process": ("xllamacpp direct, this process", call_local),
         }

@@ -5,7 +5,8 @@ Patterns (a message is one delivery: a request and its reply are two):
               and pykka; Ray actors are processes of their own, so it is Ray's fastest case)
   fan-out     the driver requests FANOUT units at once and gathers the replies, R rounds
   worker      round trips to a unit in a worker process: one at a time, and WINDOW in flight
-              (pykka has no process actors: not measured)
+              (pykka has no process actors: not measured), on each event-loop setup of LOOPS
+              (asyncio's loop, or uvloop in the worker and/or the caller), in turns
 Smol runs with recording off (as benchmarks should); two extra rows show ping-pong with a
 new artifact per request, recording off and on (into the default store: the file store as
 shipped, with fsync), since recording must not slow the send path. The time the writer
@@ -30,7 +31,7 @@ from typing import Any
 from bench._report import report
 from bench.runtime._units import FreshPing, Ping, Pong
 from smolcpu.artifact import Artifact
-from smolcpu.runtime import ActorSystem
+from smolcpu.runtime import ActorSystem, run
 
 RUNS = 5
 RAY_RUNS = 3
@@ -76,7 +77,14 @@ async def smol_figures(fanout: int) -> dict[str, list[float]]:
                 await asyncio.gather(*(unit.request(MESSAGE) for unit in units))
 
         figures["fan-out"] = [await _rate(2 * fanout * ROUNDS, fan_rounds) for _ in range(RUNS)]
+    return figures
+
+
+async def worker_round() -> tuple[float, float]:
+    """One round of worker round trips (one at a time, then WINDOW in flight) to a fresh worker."""
+    async with ActorSystem(record=False) as system:
         worker = await system.spawn("worker", Pong, process=True)
+        await _windowed(lambda: worker.request(MESSAGE), WINDOW * 10, WINDOW)  # warm up both sides
 
         async def one_at_a_time() -> None:
             for _ in range(WORKER_TRIPS):
@@ -85,8 +93,27 @@ async def smol_figures(fanout: int) -> dict[str, list[float]]:
         def windowed() -> Awaitable[None]:
             return _windowed(lambda: worker.request(MESSAGE), WORKER_TRIPS, WINDOW)
 
-        figures["worker"] = [await _rate(WORKER_TRIPS, one_at_a_time) for _ in range(RUNS)]
-        figures["worker-window"] = [await _rate(WORKER_TRIPS, windowed) for _ in range(RUNS)]
+        return await _rate(WORKER_TRIPS, one_at_a_time), await _rate(WORKER_TRIPS, windowed)
+
+
+LOOPS = {
+    "asyncio": "asyncio loops (SMOL_UVLOOP=0)",
+    "uvloop-worker": "uvloop in worker (default)",
+    "uvloop": "uvloop both (runtime.run)",
+}
+"""The event-loop setups the worker rows compare (worker side, caller side), in turns each round."""
+
+
+def worker_figures() -> dict[str, list[float]]:
+    """Worker round trips for each setup of LOOPS, interleaved round by round (same machine load)."""
+    figures: dict[str, list[float]] = {}
+    for _ in range(RUNS):
+        for setup in LOOPS:
+            os.environ["SMOL_UVLOOP"] = "0" if setup == "asyncio" else "1"
+            one, window = run(worker_round()) if setup == "uvloop" else asyncio.run(worker_round())
+            figures.setdefault(f"worker/{setup}", []).append(one)
+            figures.setdefault(f"worker-window/{setup}", []).append(window)
+    os.environ.pop("SMOL_UVLOOP")
     return figures
 
 
@@ -207,6 +234,7 @@ def main() -> None:
     ray_fanout = args.ray_fanout or args.fanout
 
     smol = asyncio.run(smol_figures(args.fanout))
+    smol.update(worker_figures())
     recorded = asyncio.run(recording_figures())
     pykka = pykka_figures(args.fanout)
     ray = ray_figures(ray_fanout)
@@ -220,12 +248,13 @@ def main() -> None:
     patterns = [
         ("ping-pong", "ping-pong, in process (msg/s)", ">= 10x Ray, >= pykka"),
         ("fan-out", f"fan-out/fan-in to {args.fanout} units (msg/s)", ">= 10x Ray, >= pykka"),
-        ("worker", "worker round trips, one at a time (/s)", ">= 10,000/s"),
-        ("worker-window", f"worker round trips, {WINDOW} in flight (/s)", ">= 10,000/s"),
     ]
+    for setup, loops in LOOPS.items():
+        patterns.append((f"worker/{setup}", f"worker trips, 1 at a time, {loops} (/s)", ">= 10,000/s"))
+        patterns.append((f"worker-window/{setup}", f"worker trips, {WINDOW} in flight, {loops} (/s)", ">= 10,000/s"))
     rows = []
     for key, title, target in patterns:
-        s, p, r = median(smol, key), median(pykka, key), median(ray, key)
+        s, p, r = median(smol, key), median(pykka, key), median(ray, key.partition("/")[0])
         rows.append((title, s, p if p is not None else "—", r, ratio(s, p), ratio(s, r), target))
     off, on = median(recorded, "fresh-off"), median(recorded, "fresh-on")
     rows.append(("ping-pong, new artifacts, recording off (msg/s)", off, "—", "—", "—", "—", ""))

@@ -17,7 +17,7 @@ from rich.tree import Tree
 
 from smolcpu.cli._app import app, console
 from smolcpu.errors import UsageError
-from smolcpu.units.tools import Hit, LinkRef, Vault
+from smolcpu.units.tools import EMBED_MODEL, Hit, LinkRef, MemorySearch, Vault
 
 memory_app = typer.Typer(
     help="Named memories: markdown notes with wikilinks and #tags, in a vault that Obsidian opens as it is.",
@@ -136,22 +136,45 @@ def _snippet(hit: Hit) -> Text:
 
 @memory_app.command()
 def search(
-    query: Annotated[str, typer.Argument(help="Words to look for; every one must occur.")],
+    query: Annotated[str, typer.Argument(help="What to look for: words (every one must occur) or, hybrid, a meaning.")],
     limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many notes.")] = 10,
+    mode: Annotated[
+        str,
+        typer.Option(
+            "--mode",
+            help="text (full text), hybrid (full text fused with MiniLM vectors), "
+            "or auto (hybrid when the embedder model is installed).",
+        ),
+    ] = "auto",
+    model: Annotated[
+        str, typer.Option("--model", help="The embedder for hybrid search: a registry name or an ONNX file.")
+    ] = EMBED_MODEL,
     vault: VaultOption = None,
 ) -> None:
-    """Full-text search of the notes (stemmed, accents ignored), best match first."""
+    """Search the notes, best match first: by words (stemmed, accents ignored) and, hybrid, by meaning."""
     with _open(vault) as opened:
-        hits = opened.search(query, limit=limit)
-    if not hits:
-        console.print(f"no note contains {escape(query)!r}")
+        searcher = MemorySearch(opened, model=model)
+        try:
+            found = searcher.search(query, mode=mode, limit=limit)
+        finally:
+            searcher.close()
+    if found.note:
+        console.print(f"[dim]{escape(found.note)}[/]")
+    if not found.hits:
+        console.print(f"no note matches {escape(query)!r}")
         return
-    table = Table(title=f"{len(hits)} notes match", title_justify="left")
+    table = Table(title=f"{len(found.hits)} notes match ({found.mode})", title_justify="left")
     table.add_column("note", style="bold")
     table.add_column("score", justify="right", style="dim")
+    if found.mode == "hybrid":
+        table.add_column("text", justify="right", style="dim")
+        table.add_column("vector", justify="right", style="dim")
     table.add_column("where")
-    for hit in hits:
-        table.add_row(escape(hit.name), f"{hit.score:.3g}", _snippet(hit))
+    for hit in found.hits:
+        row = [escape(hit.name), f"{hit.score:.3g}"]
+        if found.mode == "hybrid":
+            row += [f"{hit.scores[kind]:.3g}" if kind in hit.scores else "-" for kind in ("text", "vector")]
+        table.add_row(*row, _snippet(hit))
     console.print(table)
 
 

@@ -5,6 +5,7 @@ process of its own); a ``UnitRef`` reaches one with ``send``, ``request``, ``str
 ``stop`` and ``poison``; a unit's ``Ctx`` gives it its peers, ``spawn`` and pub/sub.
 """
 
+from smolcpu.runtime._loop import loop_factory, run
 from smolcpu.runtime._mailbox import Envelope, Mailbox
 from smolcpu.runtime._recorder import Recorder, Store, StoreProcess
 from smolcpu.runtime._ref import UnitRef
@@ -39,5 +40,7 @@ __all__ = [
     "UnitState",
     "is_lifecycle_event",
     "lifecycle_event",
+    "loop_factory",
     "restart_always",
+    "run",
 ]

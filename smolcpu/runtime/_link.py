@@ -19,7 +19,7 @@ import logging
 import socket
 import struct
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from smolcpu import config
 from smolcpu.artifact import Artifact
@@ -122,6 +122,7 @@ class Link(asyncio.Protocol):
         self._writable = asyncio.Event()
         self._writable.set()
         self._outgoing: list[bytes] = []
+        self._corked = False
         self._loop = asyncio.get_running_loop()
 
     @classmethod
@@ -136,8 +137,8 @@ class Link(asyncio.Protocol):
         return f"<Link {state} to pid {self.remote_pid} pending={len(self.pending)}>"
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # Any loop's stream transport (asyncio's or uvloop's, which is not a subclass of it).
+        self.transport = cast(asyncio.Transport, transport)
         transport.set_write_buffer_limits(high=WRITE_BUFFER_LIMIT)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -154,15 +155,26 @@ class Link(asyncio.Protocol):
     def write(self, kind: Kind, *, corr: int = 0, target: str = "", sender: str = "", artifact: Artifact | None = None) -> None:
         """Queue one frame for the socket (never blocks; see :meth:`deliver` for back-pressure).
 
-        Frames written in one turn of the event loop leave in one system call at its end, so
-        many requests (or replies) in flight cost one wake-up of the far side, not one each.
+        The first frame of a turn of the event loop leaves at once (the far side starts on it
+        while this side goes on); the rest of that turn's frames leave in one system call at
+        its end, so many requests (or replies) in flight cost one more wake-up, not one each.
         """
+        frame = encode(kind, corr=corr, target=target, sender=sender, artifact=artifact)
+        if not self._corked:
+            self._corked = True
+            self._loop.call_soon(self._uncork)
+            transport = self.transport
+            if transport is not None and not transport.is_closing():
+                transport.write(frame)
+            return
         outgoing = self._outgoing
-        outgoing.append(encode(kind, corr=corr, target=target, sender=sender, artifact=artifact))
-        if len(outgoing) == 1:
-            self._loop.call_soon(self._flush)
-        elif len(outgoing) >= CORK_FRAMES:
+        outgoing.append(frame)
+        if len(outgoing) >= CORK_FRAMES:
             self._flush()
+
+    def _uncork(self) -> None:
+        self._corked = False
+        self._flush()
 
     def _flush(self) -> None:
         outgoing, self._outgoing = self._outgoing, []
@@ -212,6 +224,10 @@ class Link(asyncio.Protocol):
 
     def pid_of(self, name: str) -> int:
         return self.remote_pid
+
+    def is_idle(self, name: str) -> bool:
+        """No request to the far side waits for its reply and nothing waits to be written."""
+        return not self.pending and not self._outgoing
 
     def fail_pending(self, message: str, *, kind: str) -> None:
         """Answer every request still waiting on the far side with an error artifact."""

@@ -35,6 +35,8 @@ class Router(Protocol):
 
     def pid_of(self, name: str) -> int: ...
 
+    def is_idle(self, name: str) -> bool: ...
+
 
 ROUTERS: dict[str, Router] = {}
 """Address → router, for every actor system and link alive in this process."""
@@ -70,6 +72,15 @@ class UnitRef:
     def pid(self) -> int:
         """The process the unit lives in now (a worker's pid changes when it is restarted)."""
         return _router(self.address, self.name).pid_of(self.name)
+
+    @property
+    def busy(self) -> bool:
+        """Whether the unit has an artifact in hand, queued mail or a request not yet answered.
+
+        Raises:
+            UnitStopped: the unit is not running (or its system is gone).
+        """
+        return not _router(self.address, self.name).is_idle(self.name)
 
     async def send(self, artifact: Artifact, *, timeout: float | None = None) -> None:
         """Fire and forget; waits only while the unit's mailbox is full (back-pressure).

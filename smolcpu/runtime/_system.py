@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import logging
 import os
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from smolcpu import config
@@ -431,16 +432,23 @@ class ActorSystem:
         name: str,
         factory: UnitFactory | str,
         *,
+        kwargs: Mapping[str, Any] | None = None,
         process: bool = False,
         supervisor: OneForOne | None = None,
         mailbox_size: int | None = None,
         parent: Cell | None = None,
     ) -> UnitRef:
-        """Start a unit named ``name`` made by ``factory``; return its ref once ``init`` has run.
+        """Start a unit named ``name`` made by ``factory(**kwargs)``; return its ref once ``init`` has run.
+
+        The full signature: ``spawn(name, factory, *, kwargs=None, process=False,
+        supervisor=None, mailbox_size=None, parent=None)``.
 
         Args:
             factory: a callable returning a :class:`Unit`. With ``process=True`` it must be
                 importable (a top-level class or function, or a ``"module:name"`` string).
+            kwargs: keyword arguments for ``factory``, applied at start and after every
+                restart (e.g. ``{"model": "qwen", "instruction": "..."}``). With
+                ``process=True`` they are pickled to the worker, so they must be picklable.
             process: run the unit in its own worker process.
             supervisor: how failures of this unit are handled (default: the system's).
             mailbox_size: capacity of its mailbox (default: the system's).
@@ -450,6 +458,7 @@ class ActorSystem:
         Raises:
             UnitNameExists: a running unit already has this name.
             UnitError: the unit's ``init`` (or its worker process) failed to start.
+            UsageError: ``kwargs`` cannot be pickled for a worker process.
         """
         if self.state is not SystemState.RUNNING:
             raise UsageError(f"cannot spawn {name!r}: the actor system is {self.state.value}")
@@ -463,12 +472,14 @@ class ActorSystem:
         if process:
             from smolcpu.runtime._worker import WorkerCell
 
-            cell: Any = WorkerCell(self, name, factory, **options)
+            cell: Any = WorkerCell(self, name, factory, kwargs=dict(kwargs or {}), **options)
         else:
             if isinstance(factory, str):
                 from smolcpu.runtime._worker import import_factory
 
                 factory = import_factory(factory)
+            if kwargs:
+                factory = functools.partial(factory, **kwargs)
             cell = Cell(self, name, factory, address=self.address, **options)
         return await self.adopt(cell)
 
@@ -541,6 +552,17 @@ class ActorSystem:
 
     def pid_of(self, name: str) -> int:
         return self._cell(name).pid
+
+    def is_idle(self, unit: UnitRef | str) -> bool:
+        """Whether ``unit`` has nothing to do: no artifact in hand, no queued mail, no pending request.
+
+        For a unit in a worker process this is what the parent can see: requests not yet
+        answered and frames not yet written (mail already sent to the worker is its own).
+
+        Raises:
+            UnitStopped: no running unit has that name.
+        """
+        return self._cell(unit if isinstance(unit, str) else unit.name).idle
 
     async def fan_out(self, publisher: UnitRef, subscribers: Iterable[UnitRef], artifact: Artifact) -> None:
         """Deliver ``artifact`` from ``publisher`` to each subscriber (the publish path)."""

@@ -13,6 +13,7 @@ import asyncio
 import importlib
 import logging
 import os
+import pickle
 import socket
 import sys
 from collections.abc import Awaitable
@@ -70,6 +71,29 @@ def import_factory(path: str) -> Any:
     return found
 
 
+def pickle_kwargs(kwargs: dict[str, Any]) -> bytes:
+    """The factory's keyword arguments as the bytes a worker reads from its stdin.
+
+    Raises:
+        UsageError: a value cannot be pickled.
+    """
+    try:
+        return pickle.dumps(kwargs, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError) as exc:
+        raise UsageError(f"the factory arguments of a unit in a worker process must be picklable: {exc}") from exc
+
+
+async def _send_kwargs(process: asyncio.subprocess.Process, data: bytes) -> None:
+    """Write the pickled arguments to the worker's stdin (a pipe: any size fits, it reads as we write)."""
+    assert process.stdin is not None
+    try:
+        process.stdin.write(data)
+        await process.stdin.drain()
+        process.stdin.close()
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # it died before reading them; waiting for READY reports the exit
+
+
 class WorkerCell:
     """A unit living in a child process, seen from the parent."""
 
@@ -79,6 +103,7 @@ class WorkerCell:
         name: str,
         factory: Any,
         *,
+        kwargs: dict[str, Any],
         parent: Cell | None,
         supervisor: OneForOne,
         mailbox_size: int,
@@ -86,6 +111,7 @@ class WorkerCell:
         self.system = system
         self.name = name
         self.factory = factory_path(factory)
+        self.kwargs = pickle_kwargs(kwargs)
         self.parent = parent
         self.supervisor = supervisor
         self.mailbox_size = mailbox_size
@@ -108,7 +134,7 @@ class WorkerCell:
 
     @property
     def idle(self) -> bool:
-        return self.link is None or not self.link.pending
+        return self.link is None or self.link.is_idle(self.name)
 
     def __repr__(self) -> str:
         pid = self.process.pid if self.process is not None else None
@@ -146,11 +172,12 @@ class WorkerCell:
                 sys.executable, "-m", "smolcpu.runtime._worker_main",
                 "--fd", str(theirs.fileno()), "--name", self.name, "--factory", self.factory,
                 "--address", self.system.address, "--mailbox-size", str(self.mailbox_size),
-                pass_fds=(theirs.fileno(),), env=environment,
+                pass_fds=(theirs.fileno(),), env=environment, stdin=asyncio.subprocess.PIPE,
             )  # fmt: skip
         finally:
             theirs.close()
         self.process = process
+        await _send_kwargs(process, self.kwargs)
         handlers = {Kind.READY: on_ready, Kind.FAILED: on_failed, Kind.PUBLISH: on_publish}
         link = await Link.connect(
             ours, local=self.system, address=self.system.address, handlers=handlers, remote_pid=process.pid
@@ -284,4 +311,4 @@ class WorkerCell:
             self.stopped.set_result(None)
 
 
-__all__ = ["WorkerCell", "factory_path", "import_factory"]
+__all__ = ["WorkerCell", "factory_path", "import_factory", "pickle_kwargs"]

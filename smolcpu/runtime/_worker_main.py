@@ -1,7 +1,8 @@
 """Entry point of a worker process: host one unit and serve it over the inherited socket.
 
 Started by :class:`~smolcpu.runtime._worker.WorkerCell` as ``python -m
-smolcpu.runtime._worker_main --fd N --name NAME --factory module:Name --address PARENT``.
+smolcpu.runtime._worker_main --fd N --name NAME --factory module:Name --address PARENT``,
+with the factory's keyword arguments pickled on its stdin.
 It runs a small actor system of its own (no recording: the parent records what crosses the
 link), reports READY once the unit's ``init`` has run (or FAILED with the reason), and
 exits when the unit stops or the parent goes away. Exit code 0 means asked to stop.
@@ -11,13 +12,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
+import pickle
 import signal
 import socket
 import sys
+from typing import Any
 
 from smolcpu.artifact import Artifact
 from smolcpu.runtime._link import Kind, Link
+from smolcpu.runtime._loop import run
 from smolcpu.runtime._mailbox import POISON
 from smolcpu.runtime._ref import ROUTERS
 from smolcpu.runtime._supervision import OneForOne
@@ -28,8 +33,10 @@ EXIT_GAVE_UP = 3
 """Exit code when the hosted unit stopped on its own (supervision gave up), not when asked."""
 
 
-async def serve(*, fd: int, name: str, factory: str, address: str, mailbox_size: int) -> int:
-    """Host unit ``name`` made by ``factory``; return the process exit code."""
+async def serve(
+    *, fd: int, name: str, factory: str, kwargs: dict[str, Any], address: str, mailbox_size: int
+) -> int:
+    """Host unit ``name`` made by ``factory(**kwargs)``; return the process exit code."""
     sock = socket.socket(fileno=fd)
     asked_to_stop = False
     async with ActorSystem(record=False, mailbox_size=mailbox_size) as system:
@@ -52,7 +59,7 @@ async def serve(*, fd: int, name: str, factory: str, address: str, mailbox_size:
         ROUTERS[address] = link
         try:
             cell = Cell(
-                system, name, import_factory(factory), parent=None, supervisor=OneForOne(),
+                system, name, functools.partial(import_factory(factory), **kwargs), parent=None, supervisor=OneForOne(),
                 mailbox_size=mailbox_size, address=address,
             )  # fmt: skip
             cell.uplink = link
@@ -83,8 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mailbox-size", type=int, required=True)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    return asyncio.run(
-        serve(fd=args.fd, name=args.name, factory=args.factory, address=args.address, mailbox_size=args.mailbox_size)
+    kwargs = pickle.loads(sys.stdin.buffer.read())
+    return run(
+        serve(
+            fd=args.fd, name=args.name, factory=args.factory, kwargs=kwargs,
+            address=args.address, mailbox_size=args.mailbox_size,
+        )  # fmt: skip
     )
 
 

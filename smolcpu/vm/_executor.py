@@ -22,6 +22,16 @@ none, the run ends ``error``. Overrunning the step's deadline takes ``timeout`` 
 (the block ends with a timeout-status artifact), else counts as a failure. Steps whose
 unit kind says it is deterministic are memoised by input checksum for the executor's life.
 
+Parallel groups: the optimiser marks runs of steps in a ``switch`` whose outcomes are only
+``continue`` (or ``cancel``) as a group. Such steps all receive the same input and pass it
+on unchanged, so the executor starts them at once and goes on when the last has finished:
+the order of their side effects (what a unit writes or sends) is the only difference from
+running them one after another. The step after the group, whose output does matter, runs
+after it. Each step keeps its deadline, recording and count against the step budget (a
+group that may overrun the budget runs sequentially); a step that ends the run (``cancel``,
+or a failure with no alternative) cancels the others, like a ``join`` branch; the run's
+path lists the group's steps in program order.
+
 Every step's input and output is recorded under the run id (attribute ``run``) with the
 node id as ``node`` and as the output's ``origin``, so ``smol trace RUN_ID`` names each step.
 """
@@ -54,6 +64,9 @@ BUILTIN_PATTERNS = ("done", "success", "error", "timeout", "empty")
 
 ROUTING_ATTRIBUTES = ("outcome", "status", "label")
 """Attributes of the input a match pattern may equal."""
+
+CONCURRENT_OUTCOMES = frozenset({"continue", "cancel"})
+"""The outcome kinds of steps that may run together in a parallel group."""
 
 
 @dataclass(slots=True)
@@ -311,7 +324,12 @@ class Execution:
         pos, sub = self.locate(node, start) if start else (0, None)
         while pos < len(children):
             try:
-                move = await self.visit(children[pos], artifact, sub)
+                group = self.group_at(children, pos) if sub is None else []
+                if group:
+                    move = await self.together(group, artifact)
+                    pos += len(group) - 1  # control goes on from the group's last step
+                else:
+                    move = await self.visit(children[pos], artifact, sub)
                 sub, artifact = None, move.artifact
                 if move.exit == node.id:
                     return artifact
@@ -515,6 +533,52 @@ class Execution:
             raise _Stop(Status.ERROR, f"{node.id}: the chooser answered {picked!r}, not one of {', '.join(options)}")
         return picked
 
+    # ---- parallel groups: continue-only steps that see the same input ------------------
+
+    def group_at(self, children: list[str], pos: int) -> list[Step]:
+        """The steps from ``pos`` on that run together: a run of at least two continue-only
+        steps of one parallel group (see the module docstring), or none.
+
+        A group that may not fit in what is left of the step budget runs one step at a
+        time, so that the budget stops the run at exactly the step it would stop at anyway.
+        """
+        group: list[Step] = []
+        for child in children[pos:]:
+            node = self.graph[child]
+            if not (isinstance(node, Step) and node.parallel and _continue_only(node)):
+                break
+            if group and node.parallel != group[0].parallel:
+                break
+            group.append(node)
+        if len(group) < 2 or self.steps + len(group) > self.executor.budget:
+            return []
+        return group
+
+    async def together(self, group: list[Step], artifact: Artifact) -> _Move:
+        """Run ``group`` concurrently on the same input; a stop in one cancels the others.
+
+        Each step is run, recorded and counted as it would be alone; the path lists the
+        group's visits in program order whatever order they finished in.
+        """
+        moves: list[_Move | None] = [None] * len(group)
+        order = {step.id: i for i, step in enumerate(group)}
+        before = len(self.path)
+
+        async def one(i: int, step: Step) -> None:
+            moves[i] = await self.step(step, artifact)
+
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                for i, step in enumerate(group):
+                    tasks.create_task(one(i, step), name=f"{self.run_id}:{step.id}")
+        except BaseExceptionGroup as failed:
+            raise _control(failed) from None
+        finally:
+            self.path[before:] = sorted(self.path[before:], key=lambda visit: order.get(visit.node, len(order)))
+        last = moves[-1]
+        assert last is not None
+        return last
+
     # ---- steps ------------------------------------------------------------------------
 
     async def step(self, step: Step, artifact: Artifact) -> _Move:
@@ -654,6 +718,12 @@ class Execution:
         if pos + 1 < len(siblings):
             return _Move(artifact, target=siblings[pos + 1])
         return _Move(artifact, exit=step.parent)
+
+
+def _continue_only(step: Step) -> bool:
+    """The step passes its input on (``continue``), or ends the run (``cancel``): nothing
+    after it depends on its output, only on its side effects."""
+    return bool(step.outcomes) and {o.kind for o in step.outcomes} <= CONCURRENT_OUTCOMES
 
 
 def _ended(status: Status, reason: str) -> Artifact:

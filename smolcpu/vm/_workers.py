@@ -3,10 +3,11 @@
 A worker name is bound (``use``) to a unit kind of the registry, or is undeclared and runs
 on the default neural worker. One unit is spawned per kind and parameters, the first time
 a step needs it, so a program whose LLM step never runs needs no model. Tools run in this
-process; other kinds (neural nets) in a worker process of their own: through the
-:class:`~smolcpu.vm.Lifecycle` when one is given (held for each step, so it is never
-evicted mid-step, and kept under the memory budget), else spawned here. ``overrides``
-replaces what a worker name stands for (tests give scripted workers so).
+process; neural nets (``NEURAL_KINDS``, even those written as tools) and other units in
+worker processes: through the :class:`~smolcpu.vm.Lifecycle` when one is given, parameters
+and all (held for each step, so it is never evicted mid-step, and kept under the memory
+budget), else spawned here.
+``overrides`` replaces what a worker name stands for (tests give scripted workers so).
 
 A step on an ``llm`` unit is a conversation: the binding's instruction (or, undeclared,
 its role told by its name) is the system message, the input the user message. When the
@@ -20,7 +21,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from smolcpu import config
 from smolcpu.artifact import Artifact
@@ -28,8 +29,7 @@ from smolcpu.lang import DEFAULT_UNIT, Binding, Step
 from smolcpu.runtime import ActorSystem, Unit, UnitRef
 from smolcpu.units import Tool, unit_kind
 
-if TYPE_CHECKING:
-    from smolcpu.vm._lifecycle import Lifecycle
+from smolcpu.vm._lifecycle import NEURAL_KINDS, Lifecycle
 
 UnitSource = Unit | Callable[[], Unit]
 """What an override gives for a worker name: a unit, or a factory of one."""
@@ -40,13 +40,13 @@ class Route:
     """How a step reaches its unit.
 
     ``key`` names the unit among this executor's (one per kind and parameters); ``make``
-    gives its factory and whether it runs in a worker process; ``managed``: the Lifecycle
+    gives its factory, the factory's keyword arguments and whether it runs in a worker process; ``managed``: the Lifecycle
     runs it (reach it through :meth:`Workers.hold`); ``converse``: an LLM conversation;
     ``memo``: its outputs may be reused for the same input (its kind says it is deterministic).
     """
 
     key: str
-    make: Callable[[], tuple[Any, bool]]
+    make: Callable[[], tuple[Any, dict[str, Any], bool]]
     managed: bool = False
     converse: bool = False
     memo: bool = False
@@ -89,14 +89,12 @@ class Workers:
     def _route(self, step: Step) -> Route:
         override = self.overrides.get(step.worker)
         if override is not None:
-            return Route(f"override.{step.worker}", lambda: (_factory(override), False))
+            return Route(f"override.{step.worker}", lambda: (_factory(override), {}, False))
         binding = step.binding or Binding(step.worker, DEFAULT_UNIT, declared=False)
-        factory = unit_kind(binding.unit).factory
-        is_tool = isinstance(factory, type) and issubclass(factory, Tool)
         return Route(
             _key(binding),
             lambda: _spawnable(binding),
-            managed=self.lifecycle is not None and not binding.params and not is_tool,
+            managed=self.lifecycle is not None and _in_worker(binding.unit),
             converse=binding.unit == DEFAULT_UNIT,
             memo=step.deterministic,
         )
@@ -113,8 +111,10 @@ class Workers:
         lock = self._locks.setdefault(route.key, asyncio.Lock())
         async with lock:
             if route.key not in self.refs:
-                factory, process = route.make()
-                self.refs[route.key] = await self.system.spawn(f"{self.prefix}.{route.key}", factory, process=process)
+                factory, kwargs, process = route.make()
+                self.refs[route.key] = await self.system.spawn(
+                    f"{self.prefix}.{route.key}", factory, kwargs=kwargs, process=process
+                )
         return self.refs[route.key]
 
     @contextlib.asynccontextmanager
@@ -125,7 +125,8 @@ class Workers:
             SmolError: the unit cannot be made (missing model, no room under the memory budget).
         """
         assert self.lifecycle is not None
-        async with self.lifecycle.acquire(binding.unit) as ref:
+        unit_kind(binding.unit).create(**binding.params)  # bad parameters: a clear message, no process
+        async with self.lifecycle.acquire(binding.unit, params=binding.params) as ref:
             yield ref
 
     async def ask_llm(self, artifact: Artifact, *, timeout: float) -> Artifact:
@@ -156,8 +157,8 @@ def _factory(source: UnitSource) -> Callable[[], Unit]:
     return (lambda: source) if isinstance(source, Unit) else source
 
 
-def _spawnable(binding: Binding) -> tuple[Any, bool]:
-    """How to spawn the unit of ``binding``: a factory and whether in a worker process.
+def _spawnable(binding: Binding) -> tuple[Any, dict[str, Any], bool]:
+    """How to spawn the unit of ``binding``: a factory, its keyword arguments, whether in a worker process.
 
     Raises:
         SmolError: unknown kind, bad parameters, or a model that is not installed.
@@ -168,11 +169,17 @@ def _spawnable(binding: Binding) -> tuple[Any, bool]:
         from smolcpu.models import model_path
 
         model_path(params.get("model") or config.LLM_MODEL)  # names `smol models install` when missing
-    is_tool = isinstance(kind.factory, type) and issubclass(kind.factory, Tool)
-    if params or is_tool:
-        kind.create(**params)  # checks the parameters now, with a clear message
-        return (lambda: kind.create(**params)), False
-    return kind.factory, True
+    kind.create(**params)  # checks the parameters now, with a clear message (units load in init)
+    if not _in_worker(binding.unit):
+        return (lambda: kind.create(**params)), {}, False
+    return kind.factory, params, True
+
+
+def _in_worker(name: str) -> bool:
+    """Whether units of kind ``name`` run in a worker process: neural nets (even those written as
+    tools) and any unit that is not a tool; tools run in this process."""
+    factory = unit_kind(name).factory
+    return name in NEURAL_KINDS or not (isinstance(factory, type) and issubclass(factory, Tool))
 
 
 async def _converse(ref: UnitRef, step: Step, binding: Binding, artifact: Artifact, *, timeout: float) -> Artifact:

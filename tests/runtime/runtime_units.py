@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
@@ -73,3 +74,34 @@ class Appender(Unit):
     async def handle(self, ctx: Any, sender: Any, artifact: Artifact) -> None:
         with open(str(artifact.attr("path")), "a") as file:
             file.write(artifact.as_text() + "\n")
+
+
+class Prefixed(Unit):
+    """Made with parameters (like ``llm(model=..., instruction=...)``): replies prefix + text + its pid.
+
+    Exits the process abruptly on 'die', so a test can check a restart keeps the parameters.
+    """
+
+    def __init__(self, prefix: str, *, instruction: str = "") -> None:
+        self.prefix = prefix
+        self.instruction = instruction
+
+    async def handle(self, ctx: Any, sender: Any, artifact: Artifact) -> Artifact:
+        if artifact.as_text() == "die":
+            os._exit(9)
+        return artifact.derive(f"{self.prefix}{artifact.as_text()} {len(self.instruction)} {os.getpid()}".encode())
+
+
+class Sleeper(Unit):
+    """Sleeps as many seconds as the text says, then replies 'awake' (to observe a busy unit)."""
+
+    async def handle(self, ctx: Any, sender: Any, artifact: Artifact) -> Artifact:
+        await asyncio.sleep(float(artifact.as_text()))
+        return artifact.derive(b"awake")
+
+
+class LoopKind(Unit):
+    """Replies with the module of the event loop it runs on ('uvloop' or 'asyncio...')."""
+
+    async def handle(self, ctx: Any, sender: Any, artifact: Artifact) -> Artifact:
+        return artifact.derive(type(asyncio.get_running_loop()).__module__.encode())

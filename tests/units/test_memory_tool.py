@@ -40,7 +40,7 @@ def test_operations_through_artifacts(tmp_path: Path) -> None:
     assert [(link["written"], link["target"]) for link in note["links"]] == [("Notes", "Notes")]
     backlinks = (ask(tool, {"op": "backlinks", "name": "Ada"})).as_json()["links"]
     assert [link["source"] for link in backlinks] == ["Notes"]
-    hits = (ask(tool, {"op": "search", "query": "engines", "limit": 5})).as_json()["hits"]
+    hits = (ask(tool, {"op": "search", "query": "engines", "limit": 5, "mode": "text"})).as_json()["hits"]
     assert [hit["name"] for hit in hits] == ["Notes"]
     renamed = (ask(tool, {"op": "rename", "name": "Ada", "new_name": "people/Ada Lovelace"})).as_json()
     assert renamed["rewritten"] == {"Notes": 1}
@@ -69,7 +69,8 @@ def test_mistakes_come_back_as_error_artifacts_a_person_understands(tmp_path: Pa
         "memory op 'write' needs 'text'": {"op": "write", "name": "x"},
         "memory op 'rename' needs 'name' and 'new_name'": {"op": "rename"},
         "which links cannot hold": {"op": "write", "name": "a#b", "text": ""},
-        "search needs at least one word": {"op": "search", "query": "!!"},
+        "search needs at least one word": {"op": "search", "query": "!!", "mode": "text"},
+        "search mode must be one of text, hybrid, auto": {"op": "search", "query": "x", "mode": "fuzzy"},
     }
     for message, request_json in cases.items():
         reply = ask(tool, request_json)
@@ -99,7 +100,7 @@ def test_memory_unit_in_the_actor_system(tmp_path: Path) -> None:
 def test_registered_as_a_unit_kind() -> None:
     kind = unit_kind("memory")
     assert kind.factory is MemoryTool
-    assert kind.parameters == ["vault"]
+    assert kind.parameters == ["vault", "model"]
     assert kind.inputs["op"]["type"] == "string"
 
 
@@ -131,7 +132,7 @@ def test_cli_end_to_end(tmp_path: Path, smol_home: Path) -> None:
     assert run("read", "ideas", "--raw", "--vault", vault) == "Ideas about *small* models, back to [[Home]].\n"
     listing = run("list", "--vault", vault)
     assert "Home" in listing and "#hub" in listing
-    assert "small" in run("search", "model", "--vault", vault)
+    assert "small" in run("search", "model", "--mode", "text", "--vault", vault)
     assert "[[Ideas|my ideas]]" in run("backlinks", "Ideas", "--vault", vault)
     assert "rewrote 1 links in 1 notes" in run("rename", "Ideas", "Thoughts", "--vault", vault)
     assert (tmp_path / "v" / "Home.md").read_text() == "Start at [[Thoughts|my ideas]]. #hub"

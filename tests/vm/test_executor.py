@@ -222,6 +222,72 @@ def test_join_runs_branches_concurrently_and_fans_in() -> None:
     assert len(result.output.parents) == 2
 
 
+# ---- parallel groups of continue-only steps ------------------------------------------------
+
+CHECKS = "out <= switch <= (\n c1 => continue\n c2 => continue\n c3 => continue | cancel\n b => send\n) <= in"
+"""Three checks the optimiser groups (they all see the input), then the step that uses it."""
+
+
+def test_a_group_of_continue_steps_runs_concurrently(smol_home: Path) -> None:
+    graph = graph_of(CHECKS)
+    assert {step.parallel for step in graph.steps() if step.worker.startswith("c")} == {"switch1.parallel1"}
+    workers = workers_for(graph, {name: [Reply(delay=0.5 - 0.1 * i)] for i, name in enumerate(("c1", "c2", "c3"))})
+    began = time.monotonic()
+    result = run_graph(graph, workers=workers, record=True)
+    took = time.monotonic() - began
+    assert took < 1.0, f"about the longest check (0.5 s), not their sum (1.2 s): took {took:.2f} s"
+    assert result.ok and result.steps == 4
+    assert [workers[name].calls[0].as_text() for name in ("c1", "c2", "c3", "b")] == ["in"] * 4
+    assert result.output.as_text() == "in>b"
+    assert paths(result) == ["switch1.c1:continue", "switch1.c2:continue", "switch1.c3:continue", "switch1.b:send"]
+    with RunIndex() as index:
+        origins = {record.origin for record in index.artifacts(result.run_id)}
+    assert {"switch1.c1", "switch1.c2", "switch1.c3", "switch1.b"} <= origins
+
+
+def test_a_failure_in_a_group_stops_the_others() -> None:
+    scripts = {"c1": [Reply(delay=30)], "c2": [Reply(delay=0.1, error="bad input")], "c3": [Reply(delay=30)]}
+    began = time.monotonic()
+    result, workers = run_flow(CHECKS, scripts=scripts)
+    assert time.monotonic() - began < 5, "the slow checks were cancelled, not waited for"
+    assert result.status is Status.ERROR
+    assert "switch1.c2 failed and has no alternative: bad input" in result.reason
+    assert len(workers["c1"].calls) == len(workers["c3"].calls) == 1 and not workers["b"].calls
+    assert paths(result) == ["switch1.c2:failed!"]
+
+
+def test_a_failure_in_a_group_takes_its_alternative() -> None:
+    result, workers = run_flow(CHECKS, scripts={"c3": [Reply(error="not allowed")], "c1": [Reply(delay=0.2)]})
+    assert result.status is Status.CANCELLED and "not allowed" in result.reason
+    assert paths(result) == ["switch1.c2:continue", "switch1.c3:cancel!"], "c1, still at work, was cut short"
+    assert len(workers["c1"].calls) == 1 and not workers["b"].calls
+
+
+def test_a_group_that_may_overrun_the_budget_runs_step_by_step() -> None:
+    result, workers = run_flow(CHECKS, scripts={"c1": [Reply(delay=0.1)]}, budget=2)
+    assert result.status is Status.BUDGET and "at switch1.c3" in result.reason
+    assert [len(workers[name].calls) for name in ("c1", "c2", "c3")] == [1, 1, 0]
+
+
+def test_cancelling_a_run_stops_a_running_group() -> None:
+    graph = graph_of(CHECKS)
+    workers = workers_for(graph, {"c1": [Reply(delay=30)], "c2": [Reply(delay=30)], "c3": [Reply(delay=30)]})
+
+    async def go() -> tuple:
+        async with Executor(graph, workers=workers, record=False) as executor:
+            execution = executor.start("in")
+            while sum(len(workers[name].calls) for name in ("c1", "c2", "c3")) < 3:
+                await asyncio.sleep(0.01)
+            execution.cancel("the user pressed stop")
+            return await execution.result(), dict(executor.workers.refs)
+
+    began = time.monotonic()
+    result, left = asyncio.run(go())
+    assert time.monotonic() - began < 5
+    assert result.status is Status.CANCELLED and "the user pressed stop" in result.reason
+    assert left == {}, "the units working on the cancelled checks were stopped"
+
+
 # ---- match patterns -------------------------------------------------------------------------
 
 MATCH = """

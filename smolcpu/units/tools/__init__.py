@@ -6,6 +6,7 @@ every module under ``smolcpu.units``, so a new tool needs no line here unless it
 
 from smolcpu.units.tools._math import MathTool, evaluate
 from smolcpu.units.tools._memory import MemoryTool
+from smolcpu.units.tools._memory_hybrid import EMBED_MODEL, MemorySearch, SearchResult
 from smolcpu.units.tools._memory_vault import Hit, LinkRef, Vault
 from smolcpu.units.tools._registers import Registers, RegistersTool, shared_registers
 from smolcpu.units.tools._sandbox import SandboxResult, SandboxTool, run_snippet
@@ -13,15 +14,18 @@ from smolcpu.units.tools._sandbox_jail import available_jails
 from smolcpu.units.tools._storage import Entry, Storage, StorageTool
 
 __all__ = [
+    "EMBED_MODEL",
     "Entry",
     "Hit",
     "LinkRef",
     "MathTool",
+    "MemorySearch",
     "MemoryTool",
     "Registers",
     "RegistersTool",
     "SandboxResult",
     "SandboxTool",
+    "SearchResult",
     "Storage",
     "StorageTool",
     "Vault",

@@ -130,8 +130,13 @@ class SandboxResult:
 
 
 def rlimits(*, timeout_s: float, memory_bytes: int) -> list[tuple[int, tuple[int, int]]]:
-    """The resource limits a snippet runs under; CPU seconds follow the wall-clock deadline."""
-    cpu = max(1, math.ceil(timeout_s))
+    """The resource limits a snippet runs under.
+
+    CPU seconds are a backstop a second past the wall-clock deadline, so that a busy loop is
+    ended by the deadline (``timeout``) and only threads burning several cores at once hit
+    the CPU limit first.
+    """
+    cpu = math.ceil(timeout_s) + 1
     return [
         (resource.RLIMIT_AS, (memory_bytes, memory_bytes)),
         (resource.RLIMIT_CPU, (cpu, cpu + 1)),
