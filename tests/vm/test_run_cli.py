@@ -8,17 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-CALC = """\
-; Compute, then say which way the result went.
-use calc = math
-
-out <= match <= (
-    error   => send
-    default => send
-) <= switch <= (
-    calc => next | send
-) <= in
-"""
+CALC = str(Path(__file__).resolve().parents[2] / "examples" / "calc.smol")
+"""The README's example: math, then a match that passes a result or an error on."""
 
 CHOOSE = """\
 use calc = math
@@ -44,7 +35,7 @@ def program(tmp_path: Path, text: str, name: str = "flow.smol") -> str:
 
 
 def test_run_prints_output_status_run_id_and_path_and_records_the_trace(tmp_path: Path) -> None:
-    result = smol("run", program(tmp_path, CALC), "--input", "6*7")
+    result = smol("run", CALC, "--input", "6*7")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "42"
@@ -57,7 +48,7 @@ def test_run_prints_output_status_run_id_and_path_and_records_the_trace(tmp_path
 
 
 def test_a_failing_step_takes_its_alternative_and_the_status_says_error(tmp_path: Path) -> None:
-    result = smol("run", program(tmp_path, CALC), "--input", "1/0", "--no-record")
+    result = smol("run", CALC, "--input", "1/0", "--no-record")
     assert result.returncode == 1
     assert "status error" in result.stdout
     assert "switch1.calc:send! → match1.error:send" in result.stdout
@@ -65,11 +56,10 @@ def test_a_failing_step_takes_its_alternative_and_the_status_says_error(tmp_path
 
 
 def test_input_from_a_file_and_from_stdin(tmp_path: Path) -> None:
-    source = program(tmp_path, CALC)
     (tmp_path / "question.txt").write_text("2**10")
-    assert smol("run", source, "--input", f"@{tmp_path / 'question.txt'}").stdout.startswith("1024\n")
-    assert smol("run", source, stdin="3+4").stdout.startswith("7\n")
-    missing = smol("run", source, "--input", "@/no/such/file")
+    assert smol("run", CALC, "--input", f"@{tmp_path / 'question.txt'}").stdout.startswith("1024\n")
+    assert smol("run", CALC, stdin="3+4").stdout.startswith("7\n")
+    missing = smol("run", CALC, "--input", "@/no/such/file")
     assert missing.returncode == 2 and "cannot read input file" in missing.stderr
 
 
