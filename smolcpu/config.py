@@ -141,6 +141,9 @@ LLM_TIMEOUT_S: float = _env_float("SMOL_LLM_TIMEOUT", 300.0)
 DOWNLOAD_TIMEOUT_S: float = _env_float("SMOL_DOWNLOAD_TIMEOUT", 30.0)
 """How long a model download may wait for the server (connect or a read) before it fails."""
 
+CONVERT_TIMEOUT_S: float = _env_float("SMOL_CONVERT_TIMEOUT", 1200.0)
+"""How long one model conversion script may run (exporting MiniLM takes about a minute)."""
+
 
 def models_mirror() -> Path:
     """Where the registry finds model files that no package ships (``SMOL_MODELS_MIRROR``).

@@ -3,10 +3,10 @@
 Run: ``./smol bench neural_vision [--runs 5] [--batch 8]``. Side by side in one run, each
 model in its own fresh process (so its RSS is its own): the classifier (EfficientNet-Lite0,
 target ≤ 10 ms/image), the detector (YOLOX-Nano, target ≤ 25 ms/image) and the embedder,
-with Smol's lean sessions (no CPU arena, no spinning threads) against ONNX Runtime's
+with Smol's lean sessions (no CPU arena, no spinning after a run) against ONNX Runtime's
 defaults, and batched
 throughput with the dynamic-batch files the conversion scripts make (give them with
-``--classifier-batched`` / ``--detector-batched``; see scripts/convert_*.py). Data: the 30
+``--classifier-batched`` / ``--detector-batched``; see smolcpu/models/conversions). Data: the 30
 COCO val2017 photographs of ../shared/bench/coco_sample; latencies are medians over the
 images, then the median over ``--runs`` runs. A second table (``neural_vision_stores``) sets
 the local vector store (sqlite-vec) against numpy in RAM and the graph store (SQLite)
@@ -123,8 +123,8 @@ def vision(args: argparse.Namespace) -> None:
         seed="none (deterministic inputs)",
         note=(
             "ms are per item (image or sentence); e2e = decode + preprocess + model + postprocess; "
-            "session smol = lean (no CPU arena, no spinning threads), ORT = ONNX Runtime's defaults; "
-            "batch N = the dynamic-batch file from scripts/convert_*.py; model MB = RSS of the loaded, warmed "
+            "session smol = lean (no CPU arena, no spinning after a run), ORT = ONNX Runtime's defaults; "
+            "batch N = the dynamic-batch file from smolcpu/models/conversions; model MB = RSS of the loaded, warmed "
             "model over a process with onnxruntime imported, proc MB = that process's whole RSS; "
             "a fresh process per run"
         ),

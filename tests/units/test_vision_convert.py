@@ -1,7 +1,7 @@
 """The conversion scripts reproduce the reference ONNX files from the PyPI weight packages.
 
-They need torch, which Smol never installs: point ``SMOL_CONVERT_PYTHON`` at a Python that has
-it (see the scripts' docstrings; ``/tmp/convert-venv/bin/python`` is looked for by default).
+They need torch, which Smol never needs at run time: ``SMOL_CONVERT_PYTHON`` names a Python
+that has it (``smol models converter`` builds one; CI sets the variable to it).
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from smolcpu.models import CONVERSIONS
 from smolcpu.units.neural import Classify, Detect
 from smolcpu.units.neural._embed import TOKENIZER_FILE
 from tests.conftest import SHARED
 
-ROOT = Path(__file__).resolve().parents[2]
-CONVERT_PYTHON = Path(os.environ.get("SMOL_CONVERT_PYTHON", "/tmp/convert-venv/bin/python"))
+CONVERT_PYTHON = Path(os.environ.get("SMOL_CONVERT_PYTHON", "/nowhere"))
 
 BATCHED = {"efficientnet_lite0.onnx": (Classify, "classify_many"), "yolox_nano.onnx": (Detect, "detect_many")}
 """The vision files come out with a dynamic batch axis: the units then run a batch in one go."""
@@ -47,7 +47,7 @@ def test_converted_model_agrees_with_the_reference(tmp_path: Path, script: str, 
     out = tmp_path / reference
     given = SHARED / "models" / reference
     result = subprocess.run(
-        [str(CONVERT_PYTHON), str(ROOT / "scripts" / script), "--out", str(out), "--check", str(given)]
+        [str(CONVERT_PYTHON), str(CONVERSIONS / script), "--out", str(out), "--check", str(given)]
         + (["--source", str(given)] if source else []),
         capture_output=True,
         text=True,

