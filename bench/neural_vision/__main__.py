@@ -4,13 +4,13 @@ Run: ``./smol bench neural_vision [--runs 5] [--batch 8]``. Side by side in one 
 model in its own fresh process (so its RSS is its own): the classifier (EfficientNet-Lite0,
 target ≤ 10 ms/image), the detector (YOLOX-Nano, target ≤ 25 ms/image) and the embedder,
 with Smol's lean sessions (no CPU arena, no spinning after a run) against ONNX Runtime's
-defaults, and batched
-throughput with the dynamic-batch files the conversion scripts make (give them with
-``--classifier-batched`` / ``--detector-batched``; see smolcpu/models/conversions). Data: the 30
-COCO val2017 photographs of ../shared/bench/coco_sample; latencies are medians over the
-images, then the median over ``--runs`` runs. A second table (``neural_vision_stores``) sets
-the local vector store (sqlite-vec) against numpy in RAM and the graph store (SQLite)
-against networkx, at ``--sizes`` items: query latency and resident memory.
+defaults, and batched throughput with the dynamic-batch files the conversions make (give
+them with ``--classifier-batched`` / ``--detector-batched``; see smolcpu/models/conversions).
+Data: the 30 COCO val2017 photographs of ../shared/bench/coco_sample; latencies are medians
+over the images, then the median over ``--runs`` runs, interleaved run by run. A second
+table (``neural_vision_stores``) sets the local vector store (sqlite-vec) against numpy in
+RAM and the graph store (SQLite) against networkx, at ``--sizes`` items: query latency and
+resident memory.
 """
 
 from __future__ import annotations
@@ -93,9 +93,13 @@ def vision(args: argparse.Namespace) -> None:
         configurations.append(("classify", args.classifier_batched, True, f"batch {args.batch}"))
     if args.detector_batched:
         configurations.append(("detect", args.detector_batched, True, f"batch {args.batch}"))
+    measured: dict[int, list[dict[str, Any]]] = {index: [] for index in range(len(configurations))}
+    for _ in range(args.runs):  # interleaved run by run, so the machine's drift falls on every row alike
+        for index, (kind, model, lean, _label) in enumerate(configurations):
+            measured[index].append(_fresh(measure, kind, model, images, lean=lean, batch=args.batch))
     rows = []
-    for kind, model, lean, label in configurations:
-        runs = [_fresh(measure, kind, model, images, lean=lean, batch=args.batch) for _ in range(args.runs)]
+    for index, (kind, _model, _lean, label) in enumerate(configurations):
+        runs = measured[index]
         median = {key: statistics.median(run[key] for run in runs if key in run) for key in runs[0]}
         target = TARGETS.get(kind)
         rows.append(
