@@ -111,6 +111,9 @@ SANDBOX_TIMEOUT_S: float = _env_float("SMOL_SANDBOX_TIMEOUT", 10.0)
 SANDBOX_MEMORY_BYTES: int = _env_int("SMOL_SANDBOX_MEMORY", 512 * 1024**2)
 """Address space one code-sandbox snippet may map (a memory bomb gets MemoryError)."""
 
+SANDBOX_SCRATCH_BYTES: int = _env_int("SMOL_SANDBOX_SCRATCH", 64 * 1024**2)
+"""Total bytes one code-sandbox snippet may leave in its scratch directory, all files together."""
+
 SANDBOX_ISOLATION: str = os.environ.get("SMOL_SANDBOX_ISOLATION") or "auto"
 """Which jail snippets run in: auto (the strongest that works here), bwrap, unshare or rlimits."""
 

@@ -50,10 +50,8 @@ def _links_table(title: str, refs: list[LinkRef], *, show_source: bool = True, s
     if show_target:
         table.add_column("resolves to")
     for ref in refs:
-        written = "!" * ref.embed + "[[" + ref.written + (f"#{ref.fragment}" if ref.fragment else "")
-        written += (f"|{ref.alias}" if ref.alias is not None else "") + "]]"
         row = [escape(ref.source)] if show_source else []
-        row += [str(ref.line), escape(written)]
+        row += [str(ref.line), escape(ref.text)]
         if show_target:
             row.append(escape(ref.target) if ref.target else "[red]unresolved[/]")
         table.add_row(*row)

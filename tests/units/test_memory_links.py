@@ -192,3 +192,79 @@ def test_a_rendered_link_parses_back_to_itself(target: str, fragment: str, alias
     text = "before " + Link(target=target, fragment=fragment, alias=alias, embed=embed).render(target) + " after"
     (link,) = parse_note(text).links
     assert (link.target, link.fragment, link.alias, link.embed) == (target, fragment, alias, embed)
+
+
+MARKDOWN_FORMS = """\
+Plain [text](Note.md), deep [text](Folder/Note.md#Heading), encoded [text](Note%20With%20Spaces.md),
+angle [text](<Note With Spaces.md>), image ![alt](image.png), titled [t](Note.md "A title"),
+no suffix [t](Note), relative [t](../Up.md).
+External [web](https://example.com/Note.md), [mail](mailto:a@example.com), [ftp](ftp:Note.md),
+anchor [top](#Heading), code `[not](Code.md)`, wikilink [[Wiki]] and [[Wiki]](Not.md).
+
+```
+[fenced](Code.md)
+```
+"""
+
+
+def test_markdown_links_are_vault_links() -> None:
+    links = parse_note(MARKDOWN_FORMS).links
+    assert [(link.target, link.fragment, link.alias, link.embed, link.style) for link in links] == [
+        ("Note.md", "", "text", False, "markdown"),
+        ("Folder/Note.md", "Heading", "text", False, "markdown"),
+        ("Note With Spaces.md", "", "text", False, "markdown"),
+        ("Note With Spaces.md", "", "text", False, "angle"),
+        ("image.png", "", "alt", True, "markdown"),
+        ("Note.md", "", "t", False, "markdown"),
+        ("Note", "", "t", False, "markdown"),
+        ("../Up.md", "", "t", False, "markdown"),
+        ("Wiki", "", None, False, "wiki"),
+        ("Wiki", "", None, False, "wiki"),
+    ]
+    for link in links:
+        assert link.render(link.target) == MARKDOWN_FORMS[link.start : link.end]
+
+
+def test_a_rewritten_markdown_link_keeps_its_form() -> None:
+    plain, _, encoded, angle, image, titled, *_ = parse_note(MARKDOWN_FORMS).links
+    assert plain.render("New Name.md") == "[text](New%20Name.md)"
+    assert encoded.render("Other (draft).md") == "[text](Other%20%28draft%29.md)"
+    assert angle.render("Other Name.md") == "[text](<Other Name.md>)"
+    assert image.render("assets/image.png") == "![alt](assets/image.png)"
+    assert titled.render("Moved.md") == '[t](Moved.md "A title")'
+    resolver = Resolver(["Folder/Note.md", "Note With Spaces.md", "image.png"])
+    assert [resolver.resolve(link.target, source="x.md") for link in parse_note(MARKDOWN_FORMS).links[:5]] == [
+        "Folder/Note.md",
+        "Folder/Note.md",
+        "Note With Spaces.md",
+        "Note With Spaces.md",
+        "image.png",
+    ]
+
+
+_md_name = st.text(
+    st.characters(blacklist_characters="<>#`\n\r", blacklist_categories=("Cs", "Cc", "Zl", "Zp")),
+    min_size=1,
+    max_size=20,
+).filter(lambda s: s.strip() == s and ":" not in s.partition("/")[0])
+
+
+@given(
+    target=_md_name,
+    renamed=_md_name,
+    fragment=st.one_of(st.just(""), _md_name),
+    text=st.text(st.characters(whitelist_categories=("L", "N", "Zs")), max_size=10),
+    style=st.sampled_from(["markdown", "angle"]),
+    embed=st.booleans(),
+)
+def test_markdown_link_parse_rename_parse_keeps_targets(
+    target: str, renamed: str, fragment: str, text: str, style: str, embed: bool
+) -> None:
+    original = Link(target=target, fragment=fragment, alias=text, embed=embed, style=style).render(target)
+    def parsed(text: str) -> tuple[str, str, str | None, bool, str]:
+        (link,) = parse_note(f"before {text} after").links
+        return (link.target, link.fragment, link.alias, link.embed, link.style)
+
+    assert parsed(original) == (target, fragment, text, embed, style)
+    link = parse_note(f"before {original} after").links[0]
+    assert parsed(link.render(renamed)) == (renamed, fragment, text, embed, style)

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 import pytest
 
 from smolcpu.units.tools import Vault
 
+_EXTERNAL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:|#")
 FOLDERS = ["", "projects", "projects/smol", "archive/2023"]
 
 
 def _generate(root: Path, *, notes: int, seed: int) -> None:
-    """Notes with unique names in nested folders, linking in every form, some links in code."""
+    """Notes with unique names in nested folders, linking in every form (wikilinks and
+    markdown links), some links in code, some external or page anchors."""
     rng = random.Random(seed)
     paths = [f"{rng.choice(FOLDERS)}/Note {i}".lstrip("/") for i in range(notes)]
 
@@ -38,6 +42,13 @@ def _generate(root: Path, *, notes: int, seed: int) -> None:
                 f"\n\n```\ncode [[{t}]]\n```\n\n",
                 f"\n\n    indented [[{t}]]\n\n",
                 f"\n\n| a | [[{t}\\|in a table]] |\n| - | - |\n\n",
+                f"[a markdown link]({quote(t)})",
+                f"[to a heading]({quote(t)}#Some%20heading)",
+                f"[in brackets](<{t}>)",
+                f"`[in code]({quote(t)})`",
+                "[external](https://example.com/Note%201.md)",
+                "[mail](mailto:someone@example.com)",
+                "[anchor](#Own%20heading)",
                 "plain words",
                 "#tag",
             ]
@@ -62,15 +73,24 @@ def test_link_graph_matches_obsidiantools(tmp_path: Path, seed: int) -> None:
 
     for stem, name in stems.items():
         refs = ours.links(name)
-        wikilinks = [ref.written.removesuffix(".md") for ref in refs if not ref.embed]
-        embeds = [ref.written for ref in refs if ref.embed]
+        wikilinks = [ref.written.removesuffix(".md") for ref in refs if not ref.embed and ref.style == "wiki"]
+        embeds = [ref.written for ref in refs if ref.embed and ref.style == "wiki"]
         assert wikilinks == theirs.wikilinks_index[stem], name
         assert embeds == theirs.embedded_files_index[stem], name
+        markdown = [ref.written + (f"#{ref.fragment}" if ref.fragment else "") for ref in refs if ref.style != "wiki"]
+        internal = [unquote(link) for link in theirs.md_links_index[stem] if not _EXTERNAL.match(link)]
+        assert markdown == internal, name
 
     # obsidiantools keeps targets as written; resolve them by (unique) file name to compare.
     by_folded = {stem.casefold(): name for stem, name in stems.items()}
     linked = list(theirs.graph.edges())
     linked += [(source, target) for source, targets in theirs.embedded_files_index.items() for target in targets]
+    linked += [
+        (source, unquote(link).partition("#")[0])
+        for source, links in theirs.md_links_index.items()
+        for link in links
+        if not _EXTERNAL.match(link)
+    ]
     expected = Counter(
         (stems[source], by_folded[target.removesuffix(".md").rpartition("/")[2].casefold()])
         for source, target in linked

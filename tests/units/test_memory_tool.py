@@ -134,6 +134,10 @@ def test_cli_end_to_end(tmp_path: Path, smol_home: Path) -> None:
     assert "Home" in listing and "#hub" in listing
     assert "small" in run("search", "model", "--mode", "text", "--vault", vault)
     assert "[[Ideas|my ideas]]" in run("backlinks", "Ideas", "--vault", vault)
+    assert "created Notes" in run("write", "Notes", "See [the ideas](Ideas.md#Models).", "--vault", vault)
+    assert "[the ideas](Ideas.md#Models)" in run("backlinks", "Ideas", "--vault", vault)
+    assert "[the ideas](Ideas.md#Models)" in run("links", "Notes", "--vault", vault)
+    assert "deleted Notes" in run("delete", "Notes", "--vault", vault)
     assert "rewrote 1 links in 1 notes" in run("rename", "Ideas", "Thoughts", "--vault", vault)
     assert (tmp_path / "v" / "Home.md").read_text() == "Start at [[Thoughts|my ideas]]. #hub"
     graph = json.loads(smol("graph", "--json", "--vault", vault).stdout)

@@ -315,3 +315,40 @@ def test_two_vault_objects_on_one_folder_write_at_once(tmp_path: Path) -> None:
         assert vault.unresolved() == []
         assert len(vault.graph().edges) == 40
         vault.close()
+
+
+def test_markdown_links_resolve_and_are_rewritten_in_their_own_form(tmp_path: Path) -> None:
+    vault = Vault(tmp_path / "md")
+    vault.write("Folder/Note With Spaces", "# Heading\nBack to [home](../Index.md).\n")
+    vault.write(
+        "Index",
+        "Encoded [a](Note%20With%20Spaces.md), angle [b](<Folder/Note With Spaces.md#Heading>), "
+        "wiki [[Note With Spaces]], image ![pic](pic.png), lost [c](Gone.md), "
+        "web [d](https://example.com/Note%20With%20Spaces.md), anchor [e](#Top), "
+        "code `[f](Note%20With%20Spaces.md)`.\n",
+    )
+    (tmp_path / "md" / "pic.png").write_bytes(b"\x89PNG")
+    assert [(ref.written, ref.target, ref.style) for ref in vault.links("Index")] == [
+        ("Note With Spaces.md", "Folder/Note With Spaces", "markdown"),
+        ("Folder/Note With Spaces.md", "Folder/Note With Spaces", "angle"),
+        ("Note With Spaces", "Folder/Note With Spaces", "wiki"),
+        ("pic.png", "pic.png", "markdown"),
+        ("Gone.md", None, "markdown"),
+    ]
+    assert [ref.text for ref in vault.links("Index")][:2] == [
+        "[a](Note%20With%20Spaces.md)",
+        "[b](<Folder/Note With Spaces.md#Heading>)",
+    ]
+    assert [ref.source for ref in vault.backlinks("Note With Spaces")] == ["Index"] * 3
+    assert [ref.written for ref in vault.unresolved()] == ["Gone.md"]
+    assert vault.graph().edges == (("Folder/Note With Spaces", "Index", 1), ("Index", "Folder/Note With Spaces", 3))
+
+    assert vault.rename("Folder/Note With Spaces", "Moved/Renamed Note")["rewritten"] == {"Index": 3}
+    assert vault.read("Index").text == (
+        "Encoded [a](Renamed%20Note.md), angle [b](<Renamed Note.md#Heading>), "
+        "wiki [[Renamed Note]], image ![pic](pic.png), lost [c](Gone.md), "
+        "web [d](https://example.com/Note%20With%20Spaces.md), anchor [e](#Top), code `[f](Note%20With%20Spaces.md)`.\n"
+    )
+    assert vault.read("Renamed Note").text == "# Heading\nBack to [home](../Index.md).\n"
+    assert [ref.target for ref in vault.links("Renamed Note")] == ["Index"]
+    vault.close()

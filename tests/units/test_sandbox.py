@@ -61,7 +61,7 @@ def test_a_snippet_returns_its_output_status_and_files(jail: str) -> None:
     assert result.files["answer.txt"] == {"size": 2, "text": "42"}
     assert result.files["blob.bin"]["size"] == 256 and "base64" in result.files["blob.bin"]
     assert 0 < result.duration_s < 10
-    for layer in ("rlimits", "wall-clock-kill", "process-group", "clean-env", "scratch-dir"):
+    for layer in ("rlimits", "wall-clock-kill", "process-group", "clean-env", "scratch-dir", "scratch-cap"):
         assert layer in result.isolation
 
 
@@ -165,6 +165,7 @@ def test_cancelling_a_request_kills_the_snippet(monkeypatch: pytest.MonkeyPatch,
         ({"code": "pass", "files": {"/etc/x": "x"}}, "relative path"),
         ({"code": "pass", "files": {"a": "x", "a/b": "y"}}, "cannot create file 'a/b'"),
         ({"code": "pass", "isolation": "docker"}, "no isolation 'docker'"),
+        ({"code": "pass", "files": {"a": "x" * 10, "b": "y"}, "scratch_bytes": 10}, "more than the 10 bytes"),
     ],
 )
 def test_bad_requests_are_usage_errors(options: dict, message: str) -> None:
@@ -179,7 +180,9 @@ def test_tool_takes_plain_text_and_replies_with_json() -> None:
     assert not reply.is_error
     body = reply.as_json()
     assert body["stdout"] == "45\n" and body["exit_status"] == 0 and body["killed_by"] is None
-    assert set(body) == {"stdout", "stderr", "exit_status", "duration_s", "files", "isolation", "killed_by"}
+    assert set(body) == {
+        "stdout", "stderr", "exit_status", "duration_s", "files", "isolation", "killed_by", "scratch_bytes"
+    }
     assert "bubblewrap" in body["isolation"]
     assert reply.parents == (question.id,) and reply.attr("run") == "r1"
 

@@ -229,3 +229,32 @@ def test_a_deep_directory_tree_does_not_break_the_runtime(monkeypatch: pytest.Mo
     result = run(code, isolation="bwrap")
     assert result.ok, result.stderr
     assert list(tmp_path.iterdir()) == []  # removed, however deep
+
+
+@each_jail
+def test_many_files_cannot_fill_the_disk(jail: str) -> None:
+    cap = 8 * 1024**2
+    code = (
+        "written = 0\n"
+        "try:\n"
+        "    for i in range(200):\n"
+        "        with open(f'fill-{i}', 'wb') as f:\n"
+        "            f.write(b'x' * 1024**2)\n"
+        "        written += 1\n"
+        "finally:\n"
+        "    print('wrote', written, flush=True)\n"
+    )
+    result = run(code, isolation=jail, scratch_bytes=cap, timeout_s=30)
+    assert "scratch-cap" in result.isolation
+    if jail in NAMESPACED:
+        # The tmpfs is full: the snippet's own write fails, and no more than the cap is kept.
+        assert "scratch-tmpfs" in result.isolation
+        assert "No space left on device" in result.stderr and result.exit_status == 1
+        assert result.stdout == f"wrote {cap // 1024**2}\n"
+        assert result.scratch_bytes <= cap
+    else:
+        # The watchdog kills the snippet within one look at the tree, long before 200 MB.
+        assert "scratch-watchdog" in result.isolation
+        assert result.killed_by == "scratch_limit" and not result.ok
+        assert cap < result.scratch_bytes < 200 * 1024**2
+    assert sum(entry["size"] for name, entry in result.files.items() if name != "...") <= result.scratch_bytes

@@ -60,7 +60,7 @@ class MemoryTool(Tool):
 
     name: ClassVar[str] = "memory"
     description: ClassVar[str] = (
-        "Named memories as markdown notes with [[wikilinks]] and #tags (an Obsidian vault). "
+        "Named memories as markdown notes with [[wikilinks]] or [markdown](links.md) and #tags (an Obsidian vault). "
         "op with its arguments is one of: "
         + ", ".join(f"{op}({', '.join(needs)})" for op, (needs, _) in _OPS.items())
         + "; list also takes tag, search also takes limit and mode (text, hybrid or auto)."

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from smolcpu.units.tools._memory_links import Link, ParsedNote, fold
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 TAG_SEPARATOR = "\x1f"
 
@@ -39,7 +39,9 @@ CREATE TABLE links(
     fragment TEXT NOT NULL,
     alias TEXT,
     embed INTEGER NOT NULL,
-    tail TEXT NOT NULL
+    tail TEXT NOT NULL,
+    style TEXT NOT NULL,
+    title TEXT NOT NULL
 );
 CREATE INDEX links_src ON links(src);
 CREATE INDEX links_tail ON links(tail);
@@ -112,7 +114,7 @@ class Index:
             return
         file_id = cursor.lastrowid
         self._db.executemany(
-            "INSERT INTO links VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO links VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     file_id,
@@ -124,6 +126,8 @@ class Index:
                     link.alias,
                     link.embed,
                     link.key.rpartition("/")[2],
+                    link.style,
+                    link.title,
                 )
                 for link in parsed.links
             ],
@@ -185,7 +189,8 @@ class Index:
             args.extend(tails)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._db.execute(
-            f"""SELECT f.path, l.start, l.end, l.line, l.target, l.fragment, l.alias, l.embed
+            f"""SELECT f.path, l.start, l.end, l.line, l.target, l.fragment, l.alias, l.embed,
+                      l.style, l.title
                 FROM links l JOIN files f ON f.id = l.src {where} ORDER BY f.path, l.start""",
             args,
         )
@@ -200,6 +205,8 @@ class Index:
                     start=row["start"],
                     end=row["end"],
                     line=row["line"],
+                    style=row["style"],
+                    title=row["title"],
                 ),
             )
             for row in rows

@@ -1,4 +1,4 @@
-"""Reading a markdown note the way Obsidian does: front matter, wikilinks, tags, headings.
+"""Reading a markdown note the way Obsidian does: front matter, links, tags, headings.
 
 The parser keeps offsets into the note's text so that a rename can rewrite a link in
 place and leave every other byte alone. Code is masked first (fenced and indented blocks
@@ -17,6 +17,13 @@ Resolution (:class:`Resolver`) follows Obsidian's rules, made deterministic:
 Names compare case-insensitively after Unicode NFC normalisation, and ``.md`` is
 optional in a link. A target with another extension (``![[diagram.png]]``) names an
 attachment file. ``[[#Heading]]`` links to its own note.
+
+Markdown links are vault links too, as in Obsidian: ``[text](Note.md)``,
+``[text](Folder/Note.md#Heading)``, ``[text](Note%20With%20Spaces.md)``,
+``[text](<Note With Spaces.md>)`` and the embed ``![alt](image.png)`` resolve by the same
+rules. A destination with a scheme (``https:``, ``mailto:``...) is an external link and a
+bare ``#heading`` an anchor in the page; neither is a vault link. A rename writes a
+markdown link back in its own form: percent-encoded or in angle brackets as it was.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import dataclasses
 import posixpath
 import re
 import unicodedata
+import urllib.parse
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -36,6 +44,11 @@ NOTE_SUFFIX = ".md"
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?\r?\n)?---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 _WIKILINK = re.compile(r"(!?)\[\[([^\[\]\n]+)\]\]")
+_MARKDOWN_LINK = re.compile(
+    r"""(!?)\[((?:\\.|[^\[\]\\\n])*)\]\(\s*(?:<([^<>\n]*)>|([^\s()<>]+))(\s+(?:"[^"\n]*"|'[^'\n]*'))?\s*\)"""
+)
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+_UNSAFE_IN_DESTINATION = re.compile(r"[\s%()<>\[\]\\]")
 _INLINE_CODE = re.compile(r"(?<!`)(`+)(?!`)((?:(?!\n[ \t]*\r?\n).)+?)(?<!`)\1(?!`)", re.DOTALL)
 _TAG = re.compile(r"(?<![^\s(\[{,;])#([\w/-]+)")
 _BLOCK_ID = re.compile(r"(?:^|\s)\^([A-Za-z0-9-]+)[ \t]*\r?$", re.MULTILINE)
@@ -44,7 +57,8 @@ _MARKDOWN = MarkdownIt("commonmark")
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Link:
-    """One ``[[target#fragment|alias]]`` (or ``![[...]]`` embed) at ``start:end`` of a note."""
+    """One ``[[target#fragment|alias]]`` or ``[alias](target#fragment)`` (``!`` for an embed)
+    at ``start:end`` of a note; a markdown link's text is its alias."""
 
     target: str
     fragment: str = ""
@@ -54,6 +68,11 @@ class Link:
     end: int = 0
     line: int = 1
     escaped_pipe: bool = False
+    style: str = "wiki"
+    """How the link is written: ``wiki`` (``[[...]]``), ``markdown`` (``[text](dest)``,
+    percent-encoded where needed) or ``angle`` (``[text](<dest>)``)."""
+    title: str = ""
+    """A markdown link's title part as written (`` "Title"``), kept by a rewrite."""
 
     @property
     def key(self) -> str:
@@ -63,6 +82,13 @@ class Link:
     def render(self, target: str) -> str:
         """This link's text pointing at ``target``, keeping embed, fragment and alias."""
         fragment = f"#{self.fragment}" if self.fragment else ""
+        if self.style != "wiki":
+            destination = target + fragment
+            if self.style == "angle":
+                destination = f"<{destination}>"
+            else:
+                destination = _UNSAFE_IN_DESTINATION.sub(lambda m: urllib.parse.quote(m.group()), destination)
+            return f"{'!' if self.embed else ''}[{self.alias or ''}]({destination}{self.title})"
         alias = "" if self.alias is None else ("\\|" if self.escaped_pipe else "|") + self.alias
         return f"{'!' if self.embed else ''}[[{target}{fragment}{alias}]]"
 
@@ -73,6 +99,7 @@ class Link:
             "alias": self.alias,
             "embed": self.embed,
             "line": self.line,
+            "style": self.style,
         }
 
 
@@ -159,6 +186,33 @@ def _links(text: str, masked: str, starts: list[int]) -> list[Link]:
     return links
 
 
+def _markdown_links(text: str, masked: str, starts: list[int]) -> list[Link]:
+    """The ``[text](destination)`` links of ``masked`` that point into the vault."""
+    links = []
+    for match in _MARKDOWN_LINK.finditer(masked):
+        angle = match.group(3) is not None
+        written = text[match.start(3) : match.end(3)] if angle else text[match.start(4) : match.end(4)]
+        if not angle:
+            written = urllib.parse.unquote(written)
+        target, _, fragment = written.partition("#")
+        if not target.strip() or _SCHEME.match(target):
+            continue
+        links.append(
+            Link(
+                target=target.strip(),
+                fragment=fragment.strip(),
+                alias=text[match.start(2) : match.end(2)],
+                embed=bool(match.group(1)),
+                start=match.start(),
+                end=match.end(),
+                line=_line_of(starts, match.start()),
+                style="angle" if angle else "markdown",
+                title=text[match.start(5) : match.end(5)] if match.group(5) else "",
+            )
+        )
+    return links
+
+
 def _line_of(starts: list[int], offset: int) -> int:
     low, high = 0, len(starts)
     while low + 1 < high:
@@ -204,7 +258,9 @@ def parse_note(text: str) -> ParsedNote:
             headings.append(Heading(int(token.tag[1]), tokens[index + 1].content.strip(), token.map[0] + 1))
     masked = _mask(text, code)
     masked = _mask(masked, [m.span(2) for m in _INLINE_CODE.finditer(masked)])
-    links = _links(text, masked, lines)
+    wikilinks = _links(text, masked, lines)
+    outside = _mask(masked, [(link.start, link.end) for link in wikilinks])
+    links = sorted([*wikilinks, *_markdown_links(text, outside, lines)], key=lambda link: link.start)
     masked_body = _mask(masked, [(0, body_start), *((link.start, link.end) for link in links)])
     tags = list(dict.fromkeys([*_front_matter_tags(frontmatter), *_body_tags(masked_body)]))
     blocks = [match.group(1) for match in _BLOCK_ID.finditer(masked_body)]

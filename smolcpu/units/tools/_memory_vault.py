@@ -56,6 +56,14 @@ class LinkRef:
     alias: str | None
     embed: bool
     line: int
+    style: str = "wiki"
+    """``wiki``, ``markdown`` or ``angle``: how the link is written (see :class:`Link`)."""
+
+    @property
+    def text(self) -> str:
+        """The link as it reads in its note, in its own form (a markdown link's title left out)."""
+        link = Link(target=self.written, fragment=self.fragment, alias=self.alias, embed=self.embed, style=self.style)
+        return link.render(self.written)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -403,6 +411,7 @@ class Vault:
             alias=link.alias,
             embed=link.embed,
             line=link.line,
+            style=link.style,
         )
 
     @_synced

@@ -8,6 +8,15 @@ processes, file size, open files), which it can then never raise again. The runt
 kills the whole process group at the wall-clock deadline, caps what it reads back, and
 never follows a link the snippet left in its scratch directory.
 
+All files together may not outgrow ``scratch_bytes``. Under bwrap and unshare the scratch
+directory is a tmpfs of that size inside the jail: the snippet gets ENOSPC. Its
+interpreter hands the runtime a descriptor of that directory (over a socket pair, before
+any snippet code runs), through which the runtime writes the seed files in and reads the
+written ones out, even after the jail is gone. Under rlimits only, a watchdog measures the
+scratch tree while the snippet runs and kills it past the cap (``killed_by:
+scratch_limit``); a fast writer overshoots by what it writes between two looks (11-36 MB
+over an 8 MB cap, measured here), so that layer's cap bounds a disk fill, not exactly.
+
 A snippet that fails is not a tool failure: its traceback is in ``stderr`` and its exit
 status says so. Only what stops the sandbox itself from running it (bad input, no
 isolation available) comes back as an error artifact.
@@ -23,6 +32,7 @@ import math
 import os
 import resource
 import signal
+import socket
 import stat
 import time
 from collections.abc import Mapping
@@ -72,10 +82,13 @@ MAX_RETURNED_FILE_BYTES = 256 * 1024
 MAX_RETURNED_BYTES = 2 * 1024**2
 """Bytes of all written files a result carries together, so that a reply stays a message."""
 
+SCRATCH_WATCH_INTERVAL_S = 0.02
+"""How often the rlimits jail's watchdog measures the scratch tree against the cap."""
+
 SETTLE_TIMEOUT_S = 5.0
 """How long, after a kill, the runtime waits for the snippet's pipes to close and its exit."""
 
-ALWAYS = ("rlimits", "wall-clock-kill", "process-group", "clean-env", "scratch-dir")
+ALWAYS = ("rlimits", "wall-clock-kill", "process-group", "clean-env", "scratch-dir", "scratch-cap")
 """The layers every jail adds to its own."""
 
 SNIPPET = "<snippet>"
@@ -88,7 +101,7 @@ SNIPPET = "<snippet>"
 _BOOTSTRAP = """\
 {prologue}import os, resource, sys
 os.chdir({cwd!r})
-for _limit, _value in {limits!r}:
+{handshake}for _limit, _value in {limits!r}:
     resource.setrlimit(_limit, _value)
 _code = sys.argv.pop(1)
 sys.argv[0] = {name!r}
@@ -101,6 +114,19 @@ except BaseException as _error:
     linecache.cache[{name!r}] = (len(_code), None, _code.splitlines(True), {name!r})
     traceback.print_exception(_error.with_traceback(_error.__traceback__.tb_next))
     sys.exit(1)
+"""
+
+# Hands the runtime the jail's scratch tmpfs as an open directory, then waits until the
+# runtime has written the seed files into it.
+_HANDSHAKE = """\
+import _socket
+_channel = _socket.socket(fileno={fd})
+_here = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
+_channel.sendmsg([b"."], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, _here.to_bytes(4, sys.byteorder))])
+os.close(_here)
+_channel.recv(1)
+_channel.close()
+del _channel, _here
 """
 
 
@@ -117,7 +143,11 @@ class SandboxResult:
     """Each file written in scratch: ``size`` and ``text`` (UTF-8) or ``base64``; ``truncated`` if cut."""
     isolation: tuple[str, ...]
     killed_by: str | None
-    """``timeout``, ``output_limit``, ``cpu_limit``, ``signal SIGSEGV``...; ``None`` when it ended by itself."""
+    """``timeout``, ``output_limit``, ``cpu_limit``, ``scratch_limit``, ``signal SIGSEGV``...;
+    ``None`` when it ended by itself."""
+    scratch_bytes: int = 0
+    """Bytes of all regular files left in the scratch directory: at most the cap under a
+    namespace jail; under rlimits only, a snippet killed by ``scratch_limit`` may leave more."""
 
     @property
     def ok(self) -> bool:
@@ -129,19 +159,24 @@ class SandboxResult:
         return {**dataclasses.asdict(self), "isolation": list(self.isolation)}
 
 
-def rlimits(*, timeout_s: float, memory_bytes: int) -> list[tuple[int, tuple[int, int]]]:
+def rlimits(
+    *, timeout_s: float, memory_bytes: int, scratch_bytes: int | None = None
+) -> list[tuple[int, tuple[int, int]]]:
     """The resource limits a snippet runs under.
+
+    No one file may be larger than MAX_FILE_BYTES or than the whole scratch cap.
 
     CPU seconds are a backstop a second past the wall-clock deadline, so that a busy loop is
     ended by the deadline (``timeout``) and only threads burning several cores at once hit
     the CPU limit first.
     """
     cpu = math.ceil(timeout_s) + 1
+    file_bytes = min(MAX_FILE_BYTES, scratch_bytes or MAX_FILE_BYTES)
     return [
         (resource.RLIMIT_AS, (memory_bytes, memory_bytes)),
         (resource.RLIMIT_CPU, (cpu, cpu + 1)),
         (resource.RLIMIT_NPROC, (MAX_PROCESSES, MAX_PROCESSES)),
-        (resource.RLIMIT_FSIZE, (MAX_FILE_BYTES, MAX_FILE_BYTES)),
+        (resource.RLIMIT_FSIZE, (file_bytes, file_bytes)),
         (resource.RLIMIT_NOFILE, (MAX_OPEN_FILES, MAX_OPEN_FILES)),
         (resource.RLIMIT_CORE, (0, 0)),
     ]
@@ -155,6 +190,7 @@ async def run_snippet(
     stdin: str = "",
     isolation: str | None = None,
     memory_bytes: int | None = None,
+    scratch_bytes: int | None = None,
 ) -> SandboxResult:
     """Run ``code`` in a fresh confined Python process and report what it did.
 
@@ -165,6 +201,7 @@ async def run_snippet(
         stdin: what the snippet reads on standard input.
         isolation: ``auto`` (the strongest jail that works here), ``bwrap``, ``unshare`` or ``rlimits``.
         memory_bytes: address-space limit of the snippet's process.
+        scratch_bytes: how much all files in the scratch directory may hold together.
 
     Raises:
         UsageError: empty or oversized code, a bad file name, a deadline out of range.
@@ -174,17 +211,37 @@ async def run_snippet(
     _check_code(code)
     seeds = _checked_files(files or {})
     jail = await asyncio.to_thread(choose_jail, isolation or config.SANDBOX_ISOLATION)
-    limits = rlimits(timeout_s=timeout_s, memory_bytes=memory_bytes or config.SANDBOX_MEMORY_BYTES)
-    with scratch_directory(jail) as scratch:
-        _seed(scratch, seeds)
+    cap = scratch_bytes or config.SANDBOX_SCRATCH_BYTES
+    if sum(len(content.encode()) for content in seeds.values()) > cap:
+        raise UsageError(f"the files given hold more than the {cap:,} bytes a snippet's scratch directory may hold")
+    limits = rlimits(
+        timeout_s=timeout_s, memory_bytes=memory_bytes or config.SANDBOX_MEMORY_BYTES, scratch_bytes=cap
+    )
+    with scratch_directory(jail) as scratch, contextlib.ExitStack() as cleanup:
+        run = _Run(jail, scratch, timeout_s, scratch_bytes=cap)
+        handshake, inherited = "", ()
+        if jail.scratch_tmpfs:
+            ours, theirs = socket.socketpair()
+            cleanup.callback(ours.close)
+            cleanup.callback(theirs.close)
+            handshake, inherited = _HANDSHAKE.format(fd=theirs.fileno()), (theirs.fileno(),)
+        else:
+            _seed(scratch, seeds)
         bootstrap = _BOOTSTRAP.format(
-            prologue=jail.prologue(), cwd=jail.scratch_inside or str(scratch), limits=limits, name=SNIPPET
+            prologue=jail.prologue(), cwd=jail.scratch_inside or str(scratch), limits=limits, name=SNIPPET,
+            handshake=handshake,
         )
-        run = _Run(jail, scratch, timeout_s)
-        await run.start(jail.command(["-I", "-S", "-u", "-X", "utf8", "-c", bootstrap, code], scratch))
+        command = jail.command(["-I", "-S", "-u", "-X", "utf8", "-c", bootstrap, code], scratch, scratch_bytes=cap)
+        await run.start(command, pass_fds=inherited)
+        view: Path | None = scratch
+        if jail.scratch_tmpfs:
+            theirs.close()
+            view = await run.receive_scratch(ours, seeds)
+            if view is not None:
+                cleanup.callback(os.close, int(view.name))
         await run.finish(stdin.encode())
-        written = _written_files(scratch, seeds)
-    return run.result(written)
+        written, total = _written_files(view, seeds) if view is not None else ({}, 0)
+    return run.result(written, scratch_bytes=total)
 
 
 def _checked_timeout(timeout_s: float) -> float:
@@ -233,10 +290,12 @@ def _seed(scratch: Path, seeds: Mapping[str, str]) -> None:
 class _Run:
     """One started snippet: its process, what it has written to its pipes, why it was killed."""
 
-    def __init__(self, jail: Jail, scratch: Path, timeout_s: float) -> None:
+    def __init__(self, jail: Jail, scratch: Path, timeout_s: float, *, scratch_bytes: int) -> None:
         self.jail = jail
         self.scratch = scratch
         self.timeout_s = timeout_s
+        self.scratch_bytes = scratch_bytes
+        self.watchdog: asyncio.Task[None] | None = None
         self.process: asyncio.subprocess.Process | None = None
         self.output = {"stdout": bytearray(), "stderr": bytearray()}
         self.cut: set[str] = set()
@@ -244,18 +303,51 @@ class _Run:
         self.exit_fd: int | None = None
         self.started = self.ended = 0.0
 
-    async def start(self, command: list[str]) -> None:
+    async def start(self, command: list[str], *, pass_fds: tuple[int, ...] = ()) -> None:
         try:
             self.process = await asyncio.create_subprocess_exec(
                 *command, cwd=self.scratch, env=scrubbed_environment(self.jail, self.scratch),
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
+                start_new_session=True, pass_fds=pass_fds,
             )
         except OSError as exc:
             raise ToolFailed(f"the sandbox could not start {command[0]}: {exc}") from exc
         self.started = time.perf_counter()
         with contextlib.suppress(ProcessLookupError):
             self.exit_fd = os.pidfd_open(self.process.pid)
+
+    async def receive_scratch(self, channel: socket.socket, seeds: Mapping[str, str]) -> Path | None:
+        """Take the jail's scratch directory from the snippet's interpreter, seed it, let the code run.
+
+        Returns the directory as a path through this process's descriptor of it, or ``None``
+        when the interpreter ended (or the deadline passed) before handing it over.
+
+        Raises:
+            UsageError: the seed files do not fit in the scratch directory (the snippet is killed).
+            CancelledError: after killing the snippet, when the request was cancelled.
+        """
+        channel.settimeout(self.timeout_s)
+        try:
+            _, fds, _, _ = await asyncio.to_thread(socket.recv_fds, channel, 1, 1)
+        except TimeoutError:
+            self._kill("timeout")
+            return None
+        except asyncio.CancelledError:
+            self._kill("cancelled")  # its end of the channel closes, so the waiting thread returns too
+            await self._settle()
+            raise
+        if not fds:
+            return None
+        view = Path(f"/proc/self/fd/{fds[0]}")
+        try:
+            _seed(view, seeds)
+            channel.sendall(b".")
+        except BaseException:
+            self._kill(None)
+            await self._settle()
+            os.close(fds[0])
+            raise
+        return view
 
     async def finish(self, stdin: bytes) -> None:
         """Feed stdin, read both pipes and wait, within the deadline; kill what is left.
@@ -270,6 +362,8 @@ class _Run:
                     group.create_task(self._read("stdout"))
                     group.create_task(self._read("stderr"))
                     group.create_task(self._wait())
+                    if not self.jail.scratch_tmpfs:
+                        self.watchdog = group.create_task(self._watch_scratch())
         except TimeoutError:
             self._kill("timeout")
             await self._settle()
@@ -286,6 +380,12 @@ class _Run:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(SETTLE_TIMEOUT_S):
                 await asyncio.gather(self._read("stdout"), self._read("stderr"), self._wait())
+
+    async def _watch_scratch(self) -> None:
+        """Kill the snippet once its scratch tree holds more than the cap (jails without a tmpfs)."""
+        while _tree_bytes(self.scratch) <= self.scratch_bytes:
+            await asyncio.sleep(SCRATCH_WATCH_INTERVAL_S)
+        self._kill("scratch_limit")
 
     async def _feed(self, data: bytes) -> None:
         assert self.process is not None and self.process.stdin is not None
@@ -317,6 +417,8 @@ class _Run:
             finally:
                 loop.remove_reader(self.exit_fd)
         self.ended = self.ended or time.perf_counter()
+        if self.watchdog is not None:
+            self.watchdog.cancel()
         # Children it left behind in its group would hold the pipes open: end them too.
         self._kill(None)
         await self.process.wait()
@@ -329,7 +431,7 @@ class _Run:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signal.SIGKILL)
 
-    def result(self, files: dict[str, dict[str, Any]]) -> SandboxResult:
+    def result(self, files: dict[str, dict[str, Any]], *, scratch_bytes: int) -> SandboxResult:
         assert self.process is not None
         returncode = self.process.returncode
         status, signum = self._status(-signal.SIGKILL if returncode is None else returncode)
@@ -344,6 +446,7 @@ class _Run:
             files=files,
             isolation=(*self.jail.layers, *ALWAYS),
             killed_by=killed_by,
+            scratch_bytes=scratch_bytes,
         )
 
     def _status(self, returncode: int) -> tuple[int, int | None]:
@@ -366,8 +469,19 @@ def _text(data: bytes | bytearray, *, cut: bool) -> str:
     return text
 
 
-def _written_files(scratch: Path, seeds: Mapping[str, str]) -> dict[str, dict[str, Any]]:
-    """The regular files the snippet left in scratch (seeds it did not change are left out).
+def _tree_bytes(root: Path) -> int:
+    """Apparent size of all regular files under ``root`` (links not followed, vanished files skipped)."""
+    total = 0
+    for entry in scratch_tree(root):
+        with contextlib.suppress(OSError):
+            if entry.is_file(follow_symlinks=False):
+                total += entry.stat(follow_symlinks=False).st_size
+    return total
+
+
+def _written_files(scratch: Path, seeds: Mapping[str, str]) -> tuple[dict[str, dict[str, Any]], int]:
+    """The regular files the snippet left in scratch (seeds it did not change are left out),
+    and the bytes of all regular files there.
 
     Links are never followed and files with other names elsewhere are skipped, so a snippet
     cannot make the runtime read a file for it.
@@ -389,7 +503,7 @@ def _written_files(scratch: Path, seeds: Mapping[str, str]) -> dict[str, dict[st
         found[relative] = entry
     if skipped:
         found["..."] = {"size": 0, "text": f"{skipped} more files not returned", "truncated": True}
-    return found
+    return found, _tree_bytes(scratch)
 
 
 def _read_written(path: Path, *, limit: int) -> dict[str, Any] | None:
@@ -423,7 +537,8 @@ class SandboxTool(Tool):
     description = (
         "Run Python code (standard library only) in a fresh isolated process with no network; "
         "returns stdout, stderr, exit_status, duration_s, the files it wrote in its working directory, "
-        "the isolation layers in force and killed_by (timeout, output_limit, cpu_limit, signal) if it was stopped."
+        "the isolation layers in force and killed_by (timeout, output_limit, cpu_limit, scratch_limit, signal) "
+        "if it was stopped. All files it writes together are capped in size."
     )
     inputs = {
         "code": {"type": "string", "description": "Python source to run as __main__; print what you need back."},

@@ -10,6 +10,12 @@ namespace, so files only root may read stay unreadable even where they are visib
 running as root, bubblewrap and unshare make a user namespace instead and the snippet
 keeps the caller's uid. Under bubblewrap the snippet sees only the system, Python and its
 scratch directory; under unshare it sees the host's tree, read-only, with private /tmp.
+
+The namespace jails make the scratch directory a tmpfs of ``scratch_bytes`` inside the
+jail, so that all files together cannot outgrow it (the snippet gets ENOSPC); the runtime
+reaches into it through a directory descriptor the snippet's interpreter hands over
+before any snippet code runs (see ``_sandbox``). The rlimits jail has no mount of its own:
+the runtime watches the size of the scratch tree instead.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from smolcpu import config
 from smolcpu.errors import UsageError
 from smolcpu.units._tool import ToolFailed
 
@@ -68,7 +75,7 @@ mount -t tmpfs -o mode=0755,size=1m smol /mnt
 mkdir /mnt/python /mnt/scratch
 mount --rbind "$1" /mnt/python
 mount -o remount,bind,ro /mnt/python
-mount --bind "$2" /mnt/scratch
+mount -t tmpfs -o mode=1777,size=$2 smol /mnt/scratch
 mount -t tmpfs -o mode=1777,size=$3 smol /tmp
 for d in /dev/shm /run /var/tmp; do
     if [ -d "$d" ]; then mount -t tmpfs -o mode=1777,size=1m smol "$d"; fi
@@ -94,6 +101,9 @@ class Jail:
     """Whether a snippet killed by signal N comes back as exit status 128 + N (a shell or bwrap)."""
     scratch_inside: str | None = None
     """Where the snippet sees its scratch directory (``None``: at its real path)."""
+    scratch_tmpfs: bool = False
+    """Whether the jail mounts a size-capped tmpfs of its own as the scratch directory (else
+    the snippet writes into the host's directory and the runtime watches its size)."""
 
     @property
     def layers(self) -> tuple[str, ...]:
@@ -125,8 +135,9 @@ class Jail:
         """The Python binary's path as seen inside the jail."""
         return str(INTERPRETER)
 
-    def command(self, python_args: Sequence[str], scratch: Path) -> list[str]:
-        """The command line that runs ``python python_args`` confined, in ``scratch``."""
+    def command(self, python_args: Sequence[str], scratch: Path, *, scratch_bytes: int | None = None) -> list[str]:
+        """The command line that runs ``python python_args`` confined, in ``scratch``; a jail
+        with ``scratch_tmpfs`` gives it a fresh tmpfs of ``scratch_bytes`` there instead."""
         raise NotImplementedError
 
     def environment(self, scratch: Path) -> dict[str, str]:
@@ -147,7 +158,7 @@ class _NamespaceJail(Jail):
     def layers(self) -> tuple[str, ...]:
         who = "uid-nobody" if is_root() else "user-namespace"
         return (self.tool, who, "mount-namespace", "read-only-system", "private-tmp",
-                "net-namespace", "pid-namespace", "ipc-namespace")
+                "net-namespace", "pid-namespace", "ipc-namespace", "scratch-tmpfs")
 
     def confined(self, python_args: Sequence[str]) -> list[str]:
         """The command the jail runs inside: the interpreter behind setpriv, which takes every
@@ -168,6 +179,7 @@ class BwrapJail(_NamespaceJail):
     name = "bwrap"
     tool = "bubblewrap"
     scratch_inside = "/scratch"
+    scratch_tmpfs = True
 
     @property
     def drop_to(self) -> int | None:
@@ -176,7 +188,7 @@ class BwrapJail(_NamespaceJail):
     def confined(self, python_args: Sequence[str]) -> list[str]:
         return [self.interpreter(), *python_args]
 
-    def command(self, python_args: Sequence[str], scratch: Path) -> list[str]:
+    def command(self, python_args: Sequence[str], scratch: Path, *, scratch_bytes: int | None = None) -> list[str]:
         args = ["bwrap", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
                 "--unshare-cgroup-try", "--hostname", "sandbox", "--die-with-parent", "--new-session"]
         if is_root():
@@ -196,7 +208,8 @@ class BwrapJail(_NamespaceJail):
                 args += ["--perms", "0755", "--dir", str(parent)]
             args += ["--ro-bind", str(PREFIX), str(PREFIX)]
         args += ["--dev", "/dev", "--proc", "/proc", "--size", str(TMP_BYTES), "--tmpfs", "/tmp",
-                 "--bind", str(scratch), self.scratch_inside, "--"]
+                 "--perms", "01777", "--size", str(scratch_bytes or config.SANDBOX_SCRATCH_BYTES),
+                 "--tmpfs", self.scratch_inside, "--"]
         return [*args, *self.confined(python_args)]
 
 
@@ -206,6 +219,7 @@ class UnshareJail(_NamespaceJail):
     name = "unshare"
     tool = "unshare"
     scratch_inside = "/mnt/scratch"
+    scratch_tmpfs = True
 
     def interpreter(self) -> str:
         return str(Path("/mnt/python") / INTERPRETER.relative_to(PREFIX))
@@ -214,12 +228,13 @@ class UnshareJail(_NamespaceJail):
         # The interpreter moved, so its absolute RUNPATH to libpython no longer resolves.
         return {"LD_LIBRARY_PATH": "/mnt/python/lib"}
 
-    def command(self, python_args: Sequence[str], scratch: Path) -> list[str]:
+    def command(self, python_args: Sequence[str], scratch: Path, *, scratch_bytes: int | None = None) -> list[str]:
         args = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount", "--ipc", "--uts",
                 "--mount-proc", "--propagation", "private"]
         if not is_root():
             args.append("--map-root-user")
-        return [*args, "/bin/sh", "-c", _UNSHARE_SCRIPT, "sandbox", str(PREFIX), str(scratch),
+        size = scratch_bytes or config.SANDBOX_SCRATCH_BYTES
+        return [*args, "/bin/sh", "-c", _UNSHARE_SCRIPT, "sandbox", str(PREFIX), str(size),
                 str(TMP_BYTES), *self.confined(python_args)]
 
 
@@ -238,7 +253,7 @@ class RlimitsJail(Jail):
 
     @property
     def layers(self) -> tuple[str, ...]:
-        return ("uid-nobody",) if is_root() else ()
+        return ("uid-nobody", "scratch-watchdog") if is_root() else ("scratch-watchdog",)
 
     @property
     def drop_to(self) -> int | None:
@@ -250,7 +265,7 @@ class RlimitsJail(Jail):
             return SYSTEM_PYTHON
         return str(INTERPRETER)
 
-    def command(self, python_args: Sequence[str], scratch: Path) -> list[str]:
+    def command(self, python_args: Sequence[str], scratch: Path, *, scratch_bytes: int | None = None) -> list[str]:
         return [self.interpreter(), *python_args]
 
 
