@@ -2,7 +2,8 @@
 
 Every message of a run is put into the store, so ``put`` sits behind the runtime's
 recorder. Side by side in one run: the filesystem store as shipped (temp file, fsync,
-rename, index row), the same without fsync, the index alone, and encoding alone; then
+rename, index row), the same without fsync, a whole batch with ``put_many`` (one index
+transaction: how the recorder process stores), the index alone, and encoding alone; then
 ``get`` by id and ``smol trace`` rendering of a whole run. Medians of RUNS rounds.
 Artifacts: N text payloads of SIZE bytes (a typical message), seed 0, one run id.
 """
@@ -63,6 +64,11 @@ def put_all(*, fsync: bool) -> Callable[[Path, list[Artifact]], None]:
     return action
 
 
+def put_batched(folder: Path, batch: list[Artifact]) -> None:
+    with RunIndex(folder / "index.sqlite") as index:
+        FileStore(folder / "artifacts", index=index).put_many(batch)
+
+
 def index_only(folder: Path, batch: list[Artifact]) -> None:
     with RunIndex(folder / "index.sqlite") as index:
         for artifact in batch:
@@ -104,6 +110,7 @@ def main() -> None:
     cases = [
         ("put, fs store as shipped (fsync + rename + index)", per_second(put_all(fsync=True))),
         ("put, fs store without fsync", per_second(put_all(fsync=False))),
+        ("put_many, one batch (as the recorder process does)", per_second(put_batched)),
         ("index row only (SQLite WAL)", per_second(index_only)),
         ("encode only (JSON form)", per_second(encode_only)),
         ("get by id (index lookup, read, verify)", gets_per_second),

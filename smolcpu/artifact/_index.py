@@ -14,7 +14,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -232,9 +232,15 @@ class RunIndex:
     # -- artifacts and lineage --------------------------------------------------------
 
     def record(self, artifact: Artifact, key: str) -> None:
-        """Index an artifact stored under ``key`` (what :meth:`ArtifactStore.put` calls)."""
+        """Index an artifact stored under ``key``."""
+        self.record_many(((artifact, key),))
+
+    def record_many(self, stored: Iterable[tuple[Artifact, str]]) -> None:
+        """Index several stored artifacts, ``(artifact, key)`` each, in one transaction
+        (what :meth:`ArtifactStore.put_many` calls)."""
         with self._transaction() as db:
-            self._insert(db, artifact, key)
+            for artifact, key in stored:
+                self._insert(db, artifact, key)
 
     def _insert(self, db: sqlite3.Connection, artifact: Artifact, key: str) -> None:
         run = artifact.attr(RUN_ATTRIBUTE)

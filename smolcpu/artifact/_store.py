@@ -17,7 +17,7 @@ import hashlib
 import os
 import tempfile
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,13 @@ def key_of(artifact: Artifact) -> str:
     return "/".join(segment(part) for part in parts) + "/" + segment(artifact.id) + SUFFIX
 
 
+def _encoded(artifact: Artifact) -> bytes:
+    try:
+        return artifact.to_json().encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ArtifactError(f"artifact {artifact.id!r} has a text field that is not valid Unicode: {exc}") from exc
+
+
 def decode_stored(data: bytes, key: str) -> Artifact:
     """Read back what a store holds under ``key``, refusing anything that is not intact.
 
@@ -125,15 +132,20 @@ class ArtifactStore(abc.ABC):
 
     def put(self, artifact: Artifact) -> str:
         """Keep an artifact and index it (its ``run`` attribute ties it to a run); returns its key."""
+        return self.put_many((artifact,))[0]
+
+    def put_many(self, artifacts: Sequence[Artifact]) -> list[str]:
+        """Keep several artifacts, then index them in one transaction; returns their keys.
+
+        Each artifact is stored atomically, but not the batch: after a crash some may be
+        stored and not yet indexed, which ``smol runs --rebuild`` recovers.
+        """
         self._check_open()
-        try:
-            data = artifact.to_json().encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise ArtifactError(f"artifact {artifact.id!r} has a text field that is not valid Unicode: {exc}") from exc
-        key = key_of(artifact)
-        self._write(key, data)
-        self.index.record(artifact, key)
-        return key
+        items = [(key_of(artifact), _encoded(artifact)) for artifact in artifacts]
+        for key, data in items:
+            self._write(key, data)
+        self.index.record_many([(artifact, key) for artifact, (key, _) in zip(artifacts, items, strict=True)])
+        return [key for key, _ in items]
 
     def load(self, key: str) -> Artifact:
         """The artifact under ``key``, verified.

@@ -45,7 +45,8 @@ _FLUSH_AFTER_S = 0.02
 _DONE: Any = object()
 
 LENGTH = struct.Struct("<I")
-"""The prefix of each artifact's Cap'n Proto bytes on the pipe to a :class:`StoreProcess`."""
+"""On the pipe to a :class:`StoreProcess`: the count of a batch, then before each of its
+artifacts the length of its Cap'n Proto bytes."""
 
 _MIN_STORE_RATE = 100
 """Artifacts per second a store process is assumed to manage when ``close`` waits for it."""
@@ -79,7 +80,8 @@ class StoreProcess:
         Raises:
             ArtifactError: the child is gone.
         """
-        data = b"".join(LENGTH.pack(len(encoded)) + encoded for encoded in (a.to_bytes() for a in artifacts))
+        frames = (LENGTH.pack(len(encoded)) + encoded for encoded in (a.to_bytes() for a in artifacts))
+        data = LENGTH.pack(len(artifacts)) + b"".join(frames)
         stdin = self._process.stdin
         assert stdin is not None
         try:

@@ -181,7 +181,36 @@ def test_put_records_the_run_and_lineage(store: ArtifactStore) -> None:
     assert store.index.runs()[0].artifact_count == 2
 
 
+def test_put_many_stores_and_indexes_a_batch(store: ArtifactStore) -> None:
+    batch = [Artifact.text(f"step {i}", origin="executor", attributes={"run": "batch"}) for i in range(150)]
+    keys = store.put_many(batch)
+    assert keys == [key_of(artifact) for artifact in batch]
+    assert {record.id for record in store.index.artifacts("batch")} == {artifact.id for artifact in batch}
+    assert store.get(batch[149].id).as_text() == "step 149"
+    assert sorted(store.keys()) == sorted(keys)
+
+
+def test_put_many_refuses_a_bad_artifact_before_writing_any(store: ArtifactStore) -> None:
+    good, bad = Artifact.text("fine", attributes={"run": "b"}), Artifact.create(b"x", origin="\udc80")
+    with pytest.raises(ArtifactError, match="not valid Unicode"):
+        store.put_many([good, bad])
+    assert list(store.keys()) == [] and store.index.artifacts("b") == []
+
+
 # -- filesystem specifics -------------------------------------------------------------
+
+
+def test_a_batch_that_fails_midway_leaves_no_temp_file_and_indexes_nothing(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "store")
+    batch = [Artifact.text(str(i), origin=f"o{i}", attributes={"run": "half"}) for i in range(100)]
+    (tmp_path / "store" / "o80").write_text("a file where a folder must go")
+    with pytest.raises(ArtifactError, match="cannot write artifact"):
+        store.put_many(batch)
+    assert list((tmp_path / "store").rglob(".tmp-*")) == []
+    assert store.index.artifacts("half") == []  # indexed only once all are stored
+    assert len(list(store.keys())) == 80  # the ones before the bad one are whole; a rebuild finds them
+    assert store.index.rebuild(store).indexed == 80
+    store.close()
 
 
 def test_failed_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

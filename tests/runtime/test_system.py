@@ -334,3 +334,14 @@ async def test_a_store_process_records_everything_before_close_returns(tmp_path:
     with RunIndex(index_path) as index, open_store(str(tmp_path / "artifacts"), index=index) as opened:
         assert {record.id for record in index.artifacts("r4")} == {a.id for a in sent}
         assert opened.get(sent[7].id).as_text() == "7"
+
+
+def test_the_store_process_keeps_a_batch_when_one_artifact_cannot_be_stored(tmp_path: Any) -> None:
+    from smolcpu.artifact import FileStore, RunIndex
+    from smolcpu.runtime._recorder_main import _store
+
+    batch = [Artifact.text(str(i), origin=f"o{i}", attributes={"run": "r5"}) for i in range(10)]
+    with RunIndex(tmp_path / "index.sqlite") as index, FileStore(tmp_path / "artifacts", index=index) as store:
+        (tmp_path / "artifacts" / "o3").write_text("a file where a folder must go")
+        assert _store(store, batch) == 1
+        assert {record.id for record in index.artifacts("r5")} == {a.id for a in batch} - {batch[3].id}
