@@ -14,7 +14,7 @@ from smolcpu.artifact import BYTES, Artifact
 from smolcpu.errors import UsageError
 from smolcpu.units._registry import create_unit, unit_kind
 from smolcpu.units.neural import Classify, Detect
-from smolcpu.units.neural._vision import non_max_suppression, open_image
+from smolcpu.units.neural._vision import non_max_suppression, open_image, resampled
 from tests.conftest import SHARED
 from tests.units.onnx_models import EFFICIENTNET, YOLOX, onnx_unit, reference_model
 
@@ -178,3 +178,23 @@ def test_missing_model_file_is_a_usage_error(tmp_path: Path) -> None:
     not_onnx.write_bytes(b"not a model")
     with pytest.raises(UsageError, match="cannot load ONNX model"):
         Detect(model_path=not_onnx).detect(BEAR)
+
+
+@pytest.mark.parametrize(
+    ("source", "size", "box"),
+    [
+        ((640, 480), (224, 224), (80.0, 30.0, 500.0, 450.0)),
+        ((427, 640), (224, 224), (0.0, 106.8, 427.0, 480.4)),
+        ((640, 427), (416, 277), (0.0, 0.0, 640.0, 427.0)),
+        ((300, 41), (224, 31), (0.0, 0.0, 300.0, 41.0)),
+        ((3, 2), (224, 224), (0.0, 0.0, 3.0, 2.0)),
+    ],
+)
+def test_resampling_in_two_halves_matches_one_pass(
+    source: tuple[int, int], size: tuple[int, int], box: tuple[float, float, float, float]
+) -> None:
+    picture = Image.open(BEAR).convert("RGB").resize(source)
+    whole = np.asarray(picture.resize(size, Image.Resampling.BILINEAR, box=box)).astype(int)
+    halves = resampled(picture, size, box=box).astype(int)
+    assert halves.shape == whole.shape == (size[1], size[0], 3)
+    assert np.abs(halves - whole).max() <= 1
