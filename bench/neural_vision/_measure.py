@@ -12,13 +12,6 @@ import psutil
 
 from smolcpu.units.neural import Classify, Detect, Embed
 from smolcpu.units.neural._onnx import onnx_session
-from smolcpu.units.neural._vision import (
-    CLASSIFIER_SHORTER_SIDE,
-    DETECTOR_SIZE,
-    classifier_input,
-    detector_input,
-    open_image,
-)
 
 SENTENCES = [
     "The cat sat on the mat.",
@@ -72,11 +65,8 @@ def measure(kind: str, model: str, images: list[str], *, lean: bool, batch: int)
         chunks = [items[i : i + batch] for i in range(0, len(items), batch)]
         result["batched_per_s"] = _throughput(tool.embed_many, chunks, len(items))
         return result
-    if kind == "classify":
-        pictures = [open_image(item, shorter_side=CLASSIFIER_SHORTER_SIDE) for item in items]
-        tensors = [classifier_input(picture.image)[None] for picture in pictures]
-    else:
-        tensors = [detector_input(open_image(item, longer_side=DETECTOR_SIZE))[0][None] for item in items]
+    prepared = [tool.prepare(item) for item in items]
+    tensors = [(tensor if kind == "classify" else tensor[0])[None] for tensor in prepared]
     result["model_ms"] = median_ms(tool.infer, tensors)
     result["serial_per_s"] = _throughput(tool.infer, tensors, len(tensors))
     if tool.session.get_inputs()[0].shape[0] != 1:

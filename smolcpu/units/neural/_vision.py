@@ -244,14 +244,15 @@ class Classify(_OnnxImageTool):
         """The ``top_k`` most likely classes of one image, best first."""
         return self.classify_many([image], top_k=top_k)[0]
 
+    def prepare(self, image: bytes | str | Path) -> np.ndarray:
+        """The model's input for one image, decoded at no more than the scale it needs."""
+        return classifier_input(open_image(image, shorter_side=CLASSIFIER_SHORTER_SIDE).image)
+
     def classify_many(self, images: list[bytes | str | Path], *, top_k: int = 5) -> list[list[dict[str, Any]]]:
         """Classify several images in one batch; one ranked list per image."""
         if not 1 <= top_k <= 1000:
             raise UsageError(f"top_k must be between 1 and 1000, not {top_k}")
-        batch = np.stack(
-            [classifier_input(open_image(image, shorter_side=CLASSIFIER_SHORTER_SIDE).image) for image in images]
-        )
-        logits = self.infer(batch)
+        logits = self.infer(np.stack([self.prepare(image) for image in images]))
         probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
         probabilities /= probabilities.sum(axis=1, keepdims=True)
         names = labels("imagenet")
@@ -290,24 +291,26 @@ class Detect(_OnnxImageTool):
         """The objects found in one image, best first."""
         return self.detect_many([image], score_threshold=score_threshold)[0]
 
+    def prepare(self, image: bytes | str | Path) -> tuple[np.ndarray, float, tuple[int, int]]:
+        """The model's input for one image, its scale (input pixels per file pixel) and the
+        image's upright size in the file, which the boxes are given in."""
+        picture = open_image(image, longer_side=DETECTOR_SIZE)
+        tensor, ratio = detector_input(picture)
+        return tensor, ratio, picture.size
+
     def detect_many(
         self, images: list[bytes | str | Path], *, score_threshold: float = 0.3
     ) -> list[list[dict[str, Any]]]:
         """Detect objects in several images in one batch; one list per image."""
         if not 0.0 <= score_threshold <= 1.0:
             raise UsageError(f"score_threshold must be between 0 and 1, not {score_threshold}")
-        pictures = [open_image(image, longer_side=DETECTOR_SIZE) for image in images]
-        prepared = [detector_input(picture) for picture in pictures]
-        raw = self.infer(np.stack([tensor for tensor, _ in prepared]))
+        prepared = [self.prepare(image) for image in images]
+        raw = self.infer(np.stack([tensor for tensor, _, _ in prepared]))
         return [
             decode_detections(
-                output,
-                ratio=ratio,
-                size=picture.size,
-                score_threshold=score_threshold,
-                iou_threshold=self.IOU_THRESHOLD,
+                output, ratio=ratio, size=size, score_threshold=score_threshold, iou_threshold=self.IOU_THRESHOLD
             )
-            for output, (_, ratio), picture in zip(raw, prepared, pictures, strict=True)
+            for output, (_, ratio, size) in zip(raw, prepared, strict=True)
         ]
 
 
