@@ -131,11 +131,13 @@ class Artifact:
         return cls.create(data, **meta)
 
     @classmethod
-    def error(cls, message: str, *, kind: str = "error", **meta: Any) -> Artifact:
-        """An error artifact: what went wrong, said for a person (and a model) to act on."""
+    def error(cls, message: str, *, kind: str = "error", details: dict[str, Any] | None = None, **meta: Any) -> Artifact:
+        """An error artifact: what went wrong, said for a person (and a model) to act on;
+        ``details`` (JSON-able) rides along, e.g. a failed snippet's ``result``."""
         attributes = dict(_attributes(meta.pop("attributes", None)))
         attributes.setdefault("status", "error")
-        data = json.dumps({"error": kind, "message": message}, ensure_ascii=False).encode("utf-8")
+        body = {**(details or {}), "error": kind, "message": message}
+        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
         return cls.create(data, type=ERROR, attributes=attributes, **meta)
 
     @property

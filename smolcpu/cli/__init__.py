@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from smolcpu.cli import _ask  # noqa: F401
 from smolcpu.cli import _demo  # noqa: F401
 from smolcpu.cli import _dev  # noqa: F401  (registers commands)
 from smolcpu.cli import _lang  # noqa: F401

@@ -128,7 +128,10 @@ class _ToAst(Transformer[Token, Program]):
         name, unit, *rest = children
         if str(name) in RESERVED:
             raise _Reserved(str(name), name.line, name.column)
-        instruction = _string(rest.pop(0)) if rest and isinstance(rest[0], Token) else None
+        parts: list[str] = []
+        while rest and isinstance(rest[0], Token):
+            parts.append(_string(rest.pop(0)))
+        instruction = "".join(parts) if parts else None
         return Use(str(name), str(unit), instruction, tuple(rest), **_at(meta))
 
     def param(self, meta: Any, children: list[Token]) -> Param:

@@ -95,12 +95,17 @@ class _Printer(Visitor[list[str]]):
         return [f"import {_quote(node.path)}"]
 
     def visit_use(self, node: Use) -> list[str]:
-        text = f"use {node.name} = {node.unit}"
+        """One line; an instruction of several lines is written a string per line, below."""
+        lines = [f"use {node.name} = {node.unit}"]
         if node.instruction is not None:
-            text += f" {_quote(node.instruction)}"
+            parts = [piece for line in node.instruction.splitlines(keepends=True) for piece in _pieces(line)]
+            if len(parts) > 1:
+                lines += [f"    {_quote(part)}" for part in parts]
+            else:
+                lines[0] += f" {_quote(node.instruction)}"
         if node.params:
-            text += " with " + ", ".join(f"{p.name} = {_literal(p.value)}" for p in node.params)
-        return [text]
+            lines[-1] += " with " + ", ".join(f"{p.name} = {_literal(p.value)}" for p in node.params)
+        return lines
 
     def visit_chain(self, node: Chain) -> list[str]:
         lines: list[str] = []
@@ -149,6 +154,23 @@ def _head(node: Step | Case) -> str:
 
 def _worker(node: Worker) -> str:
     return node.name + (f"<{node.limit}>" if node.limit is not None else "")
+
+
+INSTRUCTION_WIDTH = 84
+"""Longest piece of an instruction on one line; longer lines are cut before a space."""
+
+
+def _pieces(line: str) -> list[str]:
+    """``line`` cut into pieces of at most :data:`INSTRUCTION_WIDTH` characters, each cut
+    made before a space (the space starts the next piece), so joined they give it back."""
+    pieces = []
+    while len(line) > INSTRUCTION_WIDTH:
+        cut = line.rfind(" ", 1, INSTRUCTION_WIDTH)
+        if cut <= 0:
+            break
+        pieces.append(line[:cut])
+        line = line[cut:]
+    return [*pieces, line]
 
 
 def _quote(text: str) -> str:

@@ -5,6 +5,7 @@ A flow program runs end to end on them without a model; see :mod:`smolcpu.testin
 
 from smolcpu.testing._ballast import Ballast, BigBallast
 from smolcpu.testing._scripted import Reply, ScriptedFailure, ScriptedWorker, scripted
+from smolcpu.testing._scripted_llm import ScriptedLLM
 from smolcpu.vm import FirstChooser, ScriptedChooser
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "Reply",
     "ScriptedChooser",
     "ScriptedFailure",
+    "ScriptedLLM",
     "ScriptedWorker",
     "scripted",
 ]

@@ -25,7 +25,15 @@ _OUTPUTS = {TEXT, JSON, BYTES}
 
 
 class ToolFailed(SmolError):
-    """A tool could not do what was asked; the message says why and what to try instead."""
+    """A tool could not do what was asked; the message says why and what to try instead.
+    ``details`` (JSON-able) goes into the error artifact, e.g. the failed snippet's result."""
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.details = details
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_tool_failed, (str(self), self.details))
 
 
 class Tool(Unit):
@@ -64,6 +72,15 @@ class Tool(Unit):
         """Call :meth:`forward`; a tool that needs the input's header (its run) overrides this."""
         return self.forward(**arguments)
 
+    def reads(self, artifact: Artifact) -> Any:
+        """The one required input from an artifact that does not name the tool's inputs: its
+        bytes, its JSON value, or its text. Tools that take what another unit writes override
+        this with a conversion of :mod:`smolcpu.units._glue` (the sandbox takes the code in
+        an LLM's reply)."""
+        if artifact.type == BYTES:
+            return artifact.payload
+        return artifact.as_json() if artifact.type == JSON else artifact.as_text()
+
     def arguments(self, artifact: Artifact) -> dict[str, Any]:
         """The keyword arguments for :meth:`forward` that ``artifact`` carries."""
         required = [name for name, spec in self.inputs.items() if not spec.get("nullable")]
@@ -72,10 +89,10 @@ class Tool(Unit):
             if isinstance(value, dict) and (set(value) <= set(self.inputs) or not required):
                 return value
             if len(required) == 1:
-                return {required[0]: value}
+                return {required[0]: self.reads(artifact)}
             raise UsageError(f"tool {self.name} takes a JSON object with {sorted(self.inputs)}")
         if len(required) == 1:
-            return {required[0]: artifact.payload if artifact.type == BYTES else artifact.as_text()}
+            return {required[0]: self.reads(artifact)}
         raise UsageError(
             f"tool {self.name} takes several inputs ({', '.join(self.inputs)}): send a JSON object"
         )
@@ -95,10 +112,14 @@ class Tool(Unit):
             if inspect.isawaitable(result):
                 result = await result
         except (ToolFailed, UsageError) as exc:
-            return Artifact.error(str(exc), kind=type(exc).__name__, **meta)
+            return Artifact.error(str(exc), kind=type(exc).__name__, details=getattr(exc, "details", None), **meta)
         except TypeError as exc:
             return Artifact.error(f"bad arguments for tool {self.name}: {exc}", kind="UsageError", **meta)
         return as_artifact(result, **meta)
+
+
+def _tool_failed(message: str, details: dict[str, Any] | None) -> ToolFailed:
+    return ToolFailed(message, details=details)
 
 
 def as_artifact(result: Any, **meta: Any) -> Artifact:

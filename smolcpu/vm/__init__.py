@@ -11,7 +11,7 @@ from smolcpu.vm._chooser import Choice, Chooser, FirstChooser, LlmChooser, Scrip
 from smolcpu.vm._executor import Execution, Executor, ExecutorState
 from smolcpu.vm._lifecycle import Lifecycle, LifecycleState, MemoryReport, ModelWorker, WorkerSpec, megabytes
 from smolcpu.vm._lifecycle_status import LiveStatus, read_statuses, status_dir
-from smolcpu.vm._result import RunResult, Status, Visit
+from smolcpu.vm._result import RunResult, Status, StepEvent, Visit
 from smolcpu.vm._workers import UnitSource, Workers
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "RunResult",
     "ScriptedChooser",
     "Status",
+    "StepEvent",
     "UnitSource",
     "Visit",
     "WorkerSpec",

@@ -21,6 +21,9 @@ not listed, a reference has no output yet) takes the alternative after the first
 none, the run ends ``error``. Overrunning the step's deadline takes ``timeout`` if listed
 (the block ends with a timeout-status artifact), else counts as a failure. Steps whose
 unit kind says it is deterministic are memoised by input checksum for the executor's life.
+A step re-entered by ``back`` gets the later step's output; an LLM step is also shown its
+first input and its previous answer (:class:`~smolcpu.vm._workers.Conversation`), and every
+LLM step sees the run's input as the task.
 
 Parallel groups: the optimiser marks runs of steps in a ``switch`` whose outcomes are only
 ``continue`` (or ``cancel``) as a group. Such steps all receive the same input and pass it
@@ -43,21 +46,22 @@ import contextlib
 import enum
 import fnmatch
 import json
+import time
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from smolcpu import config
 from smolcpu.artifact import BYTES, ERROR, JSON, Artifact, RunIndex
 from smolcpu.errors import RequestTimeout, SmolError, UsageError
-from smolcpu.lang import Block, Case, Chain, Graph, Node, Outcome, Step
+from smolcpu.lang import DEFAULT_UNIT, Block, Case, Chain, Graph, Node, Outcome, Step
 from smolcpu.runtime import ActorSystem, Recorder, Store, StoreProcess, UnitRef
 from smolcpu.vm._chooser import Choice, Chooser, LlmChooser
 from smolcpu.vm._lifecycle import Lifecycle
-from smolcpu.vm._result import RunResult, Status, Visit
-from smolcpu.vm._workers import Route, UnitSource, Workers
+from smolcpu.vm._result import RunResult, Status, StepEvent, Visit
+from smolcpu.vm._workers import Conversation, Route, UnitSource, Workers
 
 BUILTIN_PATTERNS = ("done", "success", "error", "timeout", "empty")
 """Match patterns that are conditions, not words (LANGUAGE.md §4)."""
@@ -121,6 +125,12 @@ class Executor:
         step_timeout: the deadline of a step (default ``config.STEP_TIMEOUT_S``);
             ``step_timeouts`` overrides it by worker name or node id.
         budget: steps one run may take in all (default ``config.STEP_BUDGET``).
+        unit_params: default parameters per unit kind, under those a binding gives
+            (``{"llm": {"model": "smollm2"}}``: every LLM step and the chooser on that model).
+        units: unit kind → a unit (or factory) that stands in for every unit of that kind,
+            asked as that kind is (a scripted LLM in tests).
+        observer: called with a :class:`StepEvent` as each step starts and ends and each
+            choice is made (progress displays and traces); it must not block.
     """
 
     def __init__(
@@ -136,8 +146,14 @@ class Executor:
         step_timeout: float | None = None,
         step_timeouts: Mapping[str, float] | None = None,
         budget: int | None = None,
+        unit_params: Mapping[str, Mapping[str, Any]] | None = None,
+        units: Mapping[str, UnitSource] | None = None,
+        observer: Callable[[StepEvent], None] | None = None,
     ) -> None:
         self.graph = graph
+        self.unit_params = unit_params
+        self.units = units
+        self.observer = observer
         self.state = ExecutorState.NEW
         self.record = record
         self.step_timeout = config.STEP_TIMEOUT_S if step_timeout is None else step_timeout
@@ -169,7 +185,9 @@ class Executor:
         if self._system is None:
             self._system = self._own_system = ActorSystem(record=False)
             await self._own_system.__aenter__()
-        self.workers = Workers(self._system, overrides=self._overrides, lifecycle=self._lifecycle)
+        self.workers = Workers(
+            self._system, overrides=self._overrides, lifecycle=self._lifecycle, defaults=self.unit_params, units=self.units
+        )
         self.chooser = self._chooser or LlmChooser(self.workers.ask_llm, timeout=self.step_timeout)
         if self.record:
             if self._store is None:  # the default store is written by a process of its own (see Recorder)
@@ -216,6 +234,10 @@ class Executor:
     def timeout_of(self, step: Step) -> float:
         return self.step_timeouts.get(step.id, self.step_timeouts.get(step.worker, self.step_timeout))
 
+    def notify(self, event: StepEvent) -> None:
+        if self.observer is not None:
+            self.observer(event)
+
     def keep(self, artifact: Artifact) -> None:
         if self.recorder is not None:
             self.recorder.record(artifact)
@@ -240,6 +262,10 @@ class Execution:
         self.runs: Counter[str] = Counter()
         self.entries: Counter[str] = Counter()
         self.latest: dict[str, Artifact] = {}
+        self.task_input: Artifact | None = None  # the run's input as its first step sees it
+        self.first_inputs: dict[str, Artifact] = {}  # what each step was given, not counting returns by back
+        self.returned: dict[str, str] = {}  # step → the later step whose `back` re-enters it
+        self.began: dict[str, float] = {}  # step → when its unit was asked (for the observer)
         self.started = False
         self.abandoned = False  # a step was cancelled while its unit was working on it
         self.cancel_reason: str | None = None
@@ -284,7 +310,7 @@ class Execution:
             attributes=self.given.attributes,
             parents=self.given.parents,
         )
-        start = self.stamp(first, "in")
+        start = self.task_input = self.stamp(first, "in")
         self.started = True
         try:
             status, reason, output = await self.outcome(start)
@@ -531,6 +557,7 @@ class Execution:
             raise _Stop(Status.ERROR, f"{node.id}: the chooser failed: {exc}") from exc
         if picked not in options:
             raise _Stop(Status.ERROR, f"{node.id}: the chooser answered {picked!r}, not one of {', '.join(options)}")
+        self.executor.notify(StepEvent("choose", self.run_id, node.id, outcome=picked, output=artifact))
         return picked
 
     # ---- parallel groups: continue-only steps that see the same input ------------------
@@ -599,7 +626,21 @@ class Execution:
             if bound is None:
                 return self.fail(step, artifact, artifact, f"`{step.bind}` has no output yet in this run")
             source = bound
-        output = await self.output(step, source)
+        back_from = self.returned.pop(step.id, None)
+        if back_from is None:
+            self.first_inputs[step.id] = source
+        assert self.task_input is not None
+        conversation = Conversation(
+            self.task_input,
+            self.first_inputs.get(step.id),
+            self.latest.get(step.id) if back_from else None,
+            back_from,
+        )
+        unit = step.binding.unit if step.binding is not None else DEFAULT_UNIT
+        self.executor.notify(StepEvent("start", self.run_id, step.id, step.worker, unit))
+        began = time.monotonic()
+        output = await self.output(step, source, conversation)
+        self.began[step.id] = began
         if output.attr("status") == "timeout":
             outcome = next((o for o in step.outcomes if o.kind == "timeout"), None)
             if outcome is None:
@@ -620,8 +661,9 @@ class Execution:
             return self.fail(step, artifact, output, "it lists no outcome but timeout")
         return self.take(step, outcome, output, artifact)
 
-    async def output(self, step: Step, source: Artifact) -> Artifact:
-        """The step's output for ``source``: memoised, or from its unit within its deadline."""
+    async def output(self, step: Step, source: Artifact, conversation: Conversation) -> Artifact:
+        """The step's output for ``source``: memoised, or from its unit within its deadline
+        (an LLM step sees ``conversation``: the task, and its earlier turn after a ``back``)."""
         executor = self.executor
         workers = executor.workers
         assert workers is not None
@@ -636,31 +678,35 @@ class Execution:
                 return source.derive(cached.payload, type=cached.type, attributes={"memo": cached.id})
         deadline = executor.timeout_of(step)
         if route.managed:
-            output = await self.held_call(step, route, source, deadline)
+            output = await self.held_call(step, route, source, deadline, conversation)
         else:
             try:
                 ref = workers.refs.get(route.key) or await workers.ref(route)
             except SmolError as exc:
                 raise _cannot_start(step, exc) from exc
-            output = await self.call(step, route, ref, source, deadline)
+            output = await self.call(step, route, ref, source, deadline, conversation)
         if output.id == source.id:  # the unit passed its input on: the step's output is still its own
             output = source.derive(source.payload)
         if route.memo and not output.is_error:
             executor.memo[key] = output
         return output
 
-    async def held_call(self, step: Step, route: Route, source: Artifact, deadline: float) -> Artifact:
+    async def held_call(
+        self, step: Step, route: Route, source: Artifact, deadline: float, conversation: Conversation
+    ) -> Artifact:
         """:meth:`call` with the unit held from the Lifecycle for the step (never evicted meanwhile)."""
         workers = self.executor.workers
-        assert workers is not None and step.binding is not None
+        assert workers is not None and route.binding is not None
         async with contextlib.AsyncExitStack() as held:
             try:
-                ref = await held.enter_async_context(workers.hold(route, step.binding))
+                ref = await held.enter_async_context(workers.hold(route, route.binding))
             except SmolError as exc:
                 raise _cannot_start(step, exc) from exc
-            return await self.call(step, route, ref, source, deadline)
+            return await self.call(step, route, ref, source, deadline, conversation)
 
-    async def call(self, step: Step, route: Route, ref: UnitRef, source: Artifact, deadline: float) -> Artifact:
+    async def call(
+        self, step: Step, route: Route, ref: UnitRef, source: Artifact, deadline: float, conversation: Conversation
+    ) -> Artifact:
         """The reply of ``step``'s unit within ``deadline``; failures come back as error artifacts."""
         workers = self.executor.workers
         assert workers is not None
@@ -668,7 +714,7 @@ class Execution:
             if not route.converse:  # one request: its own deadline is the step's
                 return await workers.call(step, route, ref, source, timeout=deadline)
             async with asyncio.timeout(deadline):
-                return await workers.call(step, route, ref, source, timeout=deadline)
+                return await workers.call(step, route, ref, source, timeout=deadline, conversation=conversation)
         except (TimeoutError, RequestTimeout):
             return Artifact.error(
                 f"{step.id} overran its deadline of {deadline:g}s",
@@ -686,7 +732,14 @@ class Execution:
         """Follow ``outcome`` of ``step`` (recording its output and the path)."""
         output = self.stamp(output, step.id, outcome=outcome.written)
         self.latest[step.id] = output
+        self.ended(step, outcome.written + "!" * failed, output)
         return self.follow(step, outcome, output, given, failed=failed)
+
+    def ended(self, step: Step, outcome: str, output: Artifact) -> None:
+        """Tell the observer that ``step`` ended, taking ``outcome``."""
+        seconds = time.monotonic() - self.began.pop(step.id, time.monotonic())
+        unit = step.binding.unit if step.binding is not None else DEFAULT_UNIT
+        self.executor.notify(StepEvent("end", self.run_id, step.id, step.worker, unit, outcome, seconds, output))
 
     def fail(self, step: Step, given: Artifact, output: Artifact, why: str) -> _Move:
         """A failed step takes the alternative after its first outcome, or ends the run."""
@@ -696,6 +749,7 @@ class Execution:
         if len(regular) < 2:
             output = self.stamp(output, step.id, outcome="failed")
             self.path.append(Visit(step.id, "failed", failed=True))
+            self.ended(step, "failed", output)
             raise _Stop(Status.ERROR, f"{step.id} failed and has no alternative: {why}", output)
         return self.take(step, regular[1], output, given, failed=True)
 
@@ -704,9 +758,12 @@ class Execution:
     ) -> _Move:
         self.path.append(Visit(node.id, outcome.written, failed))
         if outcome.kind == "cancel":
-            reason = output.error_message or f"{node.id} chose cancel"
+            said = output.as_text().strip()[:300] if output.type.startswith("text/") else ""
+            reason = output.error_message or f"{node.id} chose cancel" + (f": {said}" if said else "")
             raise _Stop(Status.CANCELLED, f"{node.id} cancelled the run: {reason}", output)
         carried = given if outcome.kind == "continue" else output
+        if outcome.kind == "back" and outcome.target is not None:
+            self.returned[outcome.target] = node.id
         if outcome.target is None and outcome.exit is None:
             raise _Stop(Status.ERROR, f"{node.id}: outcome `{outcome.written}` leads nowhere (the program has errors)")
         return _Move(carried, outcome.target, outcome.exit, outcome.kind == "jump")

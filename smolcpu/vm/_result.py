@@ -33,6 +33,25 @@ class Visit:
         return f"{self.node}:{self.outcome}" + "!" * self.failed
 
 
+@dataclass(frozen=True, slots=True)
+class StepEvent:
+    """What an executor's observer hears while a run goes on.
+
+    ``kind`` is ``start`` (a step's unit is asked), ``end`` (the step took ``outcome``;
+    ``output`` is what it gave, ``seconds`` how long it took) or ``choose`` (a chooser
+    picked ``outcome`` at block ``node``). ``unit`` is the unit kind a step runs on.
+    """
+
+    kind: str
+    run_id: str
+    node: str
+    worker: str = ""
+    unit: str = ""
+    outcome: str = ""
+    seconds: float = 0.0
+    output: Artifact | None = None
+
+
 @dataclass
 class RunResult:
     """The end of one run."""
@@ -60,4 +79,4 @@ class RunResult:
         return f"<RunResult {self.run_id} {self.status.value} steps={self.steps}>"
 
 
-__all__ = ["RunResult", "Status", "Visit"]
+__all__ = ["RunResult", "Status", "StepEvent", "Visit"]

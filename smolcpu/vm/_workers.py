@@ -7,17 +7,26 @@ process; neural nets (``NEURAL_KINDS``, even those written as tools) and other u
 worker processes: through the :class:`~smolcpu.vm.Lifecycle` when one is given, parameters
 and all (held for each step, so it is never evicted mid-step, and kept under the memory
 budget), else spawned here.
-``overrides`` replaces what a worker name stands for (tests give scripted workers so).
+``overrides`` replaces what a worker name stands for (tests give scripted workers so);
+``units`` stands a unit in for a whole kind, the routing kept (a scripted LLM is still
+asked as a conversation).
 
 A step on an ``llm`` unit is a conversation: the binding's instruction (or, undeclared,
-its role told by its name) is the system message, the input the user message. When the
-step lists more than one outcome the LLM then picks one of exactly those (LANGUAGE.md §2).
+its role told by its name) is the system message, the input (with the run's task in view,
+when the input is not the task itself) the user message. A step re-entered by ``back`` is
+asked again in the same conversation: its first input, its previous answer, and what the
+later step sent back, so it can repair its own work. When the step lists more than one
+outcome, the system message says how to name another: in brackets at the start of the
+reply, in the same generation as the answer (``[cancel] the question has no answer``); a
+reply that names none takes the first (LANGUAGE.md §2).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
@@ -27,7 +36,7 @@ from smolcpu import config
 from smolcpu.artifact import Artifact
 from smolcpu.lang import DEFAULT_UNIT, Binding, Step
 from smolcpu.runtime import ActorSystem, Unit, UnitRef
-from smolcpu.units import Tool, unit_kind
+from smolcpu.units import Tool, question_of, text_for_model, tools_of, unit_kind
 
 from smolcpu.vm._lifecycle import NEURAL_KINDS, Lifecycle
 
@@ -42,11 +51,13 @@ class Route:
     ``key`` names the unit among this executor's (one per kind and parameters); ``make``
     gives its factory, the factory's keyword arguments and whether it runs in a worker process; ``managed``: the Lifecycle
     runs it (reach it through :meth:`Workers.hold`); ``converse``: an LLM conversation;
-    ``memo``: its outputs may be reused for the same input (its kind says it is deterministic).
+    ``memo``: its outputs may be reused for the same input (its kind says it is deterministic);
+    ``binding``: what the unit is, with the executor's defaults for its kind filled in.
     """
 
     key: str
     make: Callable[[], tuple[Any, dict[str, Any], bool]]
+    binding: Binding | None = None
     managed: bool = False
     converse: bool = False
     memo: bool = False
@@ -66,10 +77,14 @@ class Workers:
         *,
         overrides: Mapping[str, UnitSource] | None = None,
         lifecycle: Lifecycle | None = None,
+        defaults: Mapping[str, Mapping[str, Any]] | None = None,
+        units: Mapping[str, UnitSource] | None = None,
     ) -> None:
         self.system = system
         self.lifecycle = lifecycle
         self.overrides = dict(overrides or {})
+        self.defaults = {kind: dict(params) for kind, params in (defaults or {}).items()}
+        self.units = dict(units or {})
         self.prefix = f"vm-{uuid.uuid4().hex[:6]}"
         self.refs: dict[str, UnitRef] = {}
         self._routes: dict[str, Route] = {}
@@ -90,14 +105,32 @@ class Workers:
         override = self.overrides.get(step.worker)
         if override is not None:
             return Route(f"override.{step.worker}", lambda: (_factory(override), {}, False))
-        binding = step.binding or Binding(step.worker, DEFAULT_UNIT, declared=False)
+        binding = self.completed(step.binding or Binding(step.worker, DEFAULT_UNIT, declared=False))
+        stand_in = self.units.get(binding.unit)
+        if stand_in is not None:
+            return Route(
+                f"stand-in.{binding.unit}",
+                lambda: (_factory(stand_in), {}, False),
+                binding=binding,
+                converse=binding.unit == DEFAULT_UNIT,
+                memo=step.deterministic,
+            )
         return Route(
             _key(binding),
             lambda: _spawnable(binding),
+            binding=binding,
             managed=self.lifecycle is not None and _in_worker(binding.unit),
             converse=binding.unit == DEFAULT_UNIT,
             memo=step.deterministic,
         )
+
+    def completed(self, binding: Binding) -> Binding:
+        """``binding`` with this executor's default parameters for its kind (its own win):
+        ``defaults={"llm": {"model": "smollm2"}}`` runs every LLM step on that model."""
+        given = self.defaults.get(binding.unit)
+        if not given:
+            return binding
+        return dataclasses.replace(binding, params={**given, **binding.params})
 
     async def ref(self, route: Route) -> UnitRef:
         """The unit of ``route``, spawned the first time (not for a managed route: see :meth:`hold`).
@@ -131,18 +164,32 @@ class Workers:
 
     async def ask_llm(self, artifact: Artifact, *, timeout: float) -> Artifact:
         """A request to the default neural worker (the LLM chooser asks through this)."""
+        binding = self.completed(Binding("chooser", DEFAULT_UNIT, declared=False))
+        stand_in = self.units.get(DEFAULT_UNIT)
+        if stand_in is not None:
+            ref = await self.ref(Route(f"stand-in.{DEFAULT_UNIT}", lambda: (_factory(stand_in), {}, False)))
+            return await ref.request(artifact, timeout=timeout)
         if self.lifecycle is not None:
-            return await self.lifecycle.request(DEFAULT_UNIT, artifact, timeout=timeout)
-        binding = Binding("chooser", DEFAULT_UNIT, declared=False)
+            return await self.lifecycle.request(DEFAULT_UNIT, artifact, timeout=timeout, params=binding.params)
         ref = await self.ref(Route(_key(binding), lambda: _spawnable(binding)))
         return await ref.request(artifact, timeout=timeout)
 
-    async def call(self, step: Step, route: Route, ref: UnitRef, artifact: Artifact, *, timeout: float) -> Artifact:
-        """Run ``step``'s worker (``ref``) on ``artifact``; the reply."""
+    async def call(
+        self,
+        step: Step,
+        route: Route,
+        ref: UnitRef,
+        artifact: Artifact,
+        *,
+        timeout: float,
+        conversation: Conversation | None = None,
+    ) -> Artifact:
+        """Run ``step``'s worker (``ref``) on ``artifact``; the reply (an LLM step is asked
+        with ``conversation`` in view)."""
         if not route.converse:
             return await ref.request(artifact, timeout=timeout)
-        binding = step.binding or Binding(step.worker, DEFAULT_UNIT, declared=False)
-        return await _converse(ref, step, binding, artifact, timeout=timeout)
+        binding = route.binding or Binding(step.worker, DEFAULT_UNIT, declared=False)
+        return await _converse(ref, step, binding, artifact, timeout=timeout, conversation=conversation)
 
     async def close(self) -> None:
         """Stop every unit this executor spawned."""
@@ -182,41 +229,93 @@ def _in_worker(name: str) -> bool:
     return name in NEURAL_KINDS or not (isinstance(factory, type) and issubclass(factory, Tool))
 
 
-async def _converse(ref: UnitRef, step: Step, binding: Binding, artifact: Artifact, *, timeout: float) -> Artifact:
-    """Ask the LLM for the step's output, then (if it has a choice) for its outcome."""
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """What an LLM step sees beyond its input: the run's task, and on a return by ``back``
+    its first input, its own previous answer and which later step sent the data back."""
+
+    task: Artifact
+    first: Artifact | None = None
+    previous: Artifact | None = None
+    back_from: str | None = None
+
+
+OUTCOME_MARK = re.compile(r"^\s*\[(\[[^\]\n]+\]|[^\[\]\n]{1,40})\]\s*")
+"""How an LLM names an outcome in its reply: the outcome in brackets, first thing (``[cancel] why``)."""
+
+
+def role_of(step: Step, binding: Binding) -> str:
+    """The system message of an LLM step: its instruction, and how to name another outcome."""
     role = binding.instruction or (
         f"You are the `{step.worker}` step of a workflow. Do what a step called {step.worker!r}"
         " does with the input, and answer with its result only."
     )
+    options = list(dict.fromkeys(o.written for o in step.outcomes if o.kind != "timeout"))
+    if len(options) < 2:
+        return role
+    others = " or ".join(f"[{o}]" for o in options[1:])
+    return (
+        f"{role}\n\nNormally just answer. Only if the workflow should not go on with your answer,"
+        f" begin your reply with {others} and say why."
+    )
+
+
+def messages_of(role: str, artifact: Artifact, conversation: Conversation | None) -> list[dict[str, str]]:
+    """The chat an LLM step is asked: its role, its input with the run's task in view, and
+    on a return by ``back`` its earlier answer and what the later step said of it."""
+    first = conversation.first if conversation and conversation.first is not None else artifact
+    task = conversation.task if conversation else None
+    shown = text_for_model(first)
+    if task is not None and task.id != first.id and question_of(task).strip() not in shown:
+        shown = f"Task: {text_for_model(task)}\n\nInput:\n{shown}"
+    messages = [{"role": "system", "content": role}, {"role": "user", "content": shown}]
+    if conversation and conversation.back_from and conversation.previous is not None:
+        messages += [
+            {"role": "assistant", "content": conversation.previous.as_text()},
+            {
+                "role": "user",
+                "content": f"The next step (`{conversation.back_from}`) sent this back:\n{text_for_model(artifact)}\n\n"
+                "Fix your answer. Reply in the same form as before.",
+            },
+        ]
+    return messages
+
+
+def named_outcome(reply: str, step: Step) -> tuple[str | None, str]:
+    """The outcome an LLM's reply names in its first bracket (one listed after the first), and
+    the reply without it; ``(None, reply)`` when it names none, so the first is taken."""
+    found = OUTCOME_MARK.match(reply)
+    if not found:
+        return None, reply
+    written = found.group(1).strip()
+    listed = [o.written for o in step.outcomes if o.kind != "timeout"][1:]
+    if written not in listed:
+        return None, reply
+    return written, reply[found.end() :]
+
+
+async def _converse(
+    ref: UnitRef, step: Step, binding: Binding, artifact: Artifact, *, timeout: float, conversation: Conversation | None
+) -> Artifact:
+    """Ask the LLM for the step's output; an outcome other than the first it names in the same
+    reply (see :func:`role_of`), with the task in view, so no second question is needed."""
     run = {"run": artifact.attr("run")} if artifact.attr("run") else None
-    messages = [{"role": "system", "content": role}, {"role": "user", "content": artifact.as_text()}]
+    messages = messages_of(role_of(step, binding), artifact, conversation)
+    tools = tools_of(conversation.task) if conversation else None
     chat = Artifact.json(
-        {"op": "chat", "messages": messages},
+        {"op": "chat", "messages": messages} | ({"tools": tools} if tools else {}),
         origin=step.id,
         role="request",
         attributes=run,
         parents=(artifact.id,),
     )
     reply = (await ref.request(chat, timeout=timeout)).replace(parents=(artifact.id,))
-    options = list(dict.fromkeys(o.written for o in step.outcomes if o.kind != "timeout"))
-    if reply.is_error or len(options) < 2:
+    if reply.is_error:
         return reply
-    question = Artifact.json(
-        {
-            "op": "choose",
-            "prompt": f"The step `{step.worker}` answered:\n{reply.as_text()[:2000]}\n"
-            f"Which outcome should the workflow take? ({', '.join(options)}; {options[0]} if all is well)",
-            "options": options,
-        },
-        origin=step.id,
-        role="request",
-        attributes=run,
-        parents=(reply.id,),
-    )
-    decided = await ref.request(question, timeout=timeout)
-    if decided.is_error:
-        return decided
-    return reply.replace(parents=(artifact.id,), attributes=(*reply.attributes, ("outcome", decided.as_text().strip())))
+    outcome, text = named_outcome(reply.as_text(), step)
+    if outcome is None:
+        return reply
+    return reply.derive(text.encode("utf-8"), parents=(artifact.id,), attributes=(*reply.attributes, ("outcome", outcome)))
 
 
-__all__ = ["Route", "UnitSource", "Workers"]
+__all__ = ["Conversation", "Route", "UnitSource", "Workers", "messages_of", "named_outcome", "role_of"]

@@ -24,8 +24,9 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
-from smolcpu.artifact import JSON
+from smolcpu.artifact import JSON, Artifact
 from smolcpu.errors import UsageError
+from smolcpu.units._glue import images_from
 from smolcpu.units._registry import register
 from smolcpu.units.neural._onnx import OnnxTool
 
@@ -214,6 +215,11 @@ class _OnnxImageTool(OnnxTool):
     """What the vision tools share: batched inference on a model that may only take batch 1."""
 
     _abstract = True
+
+    def reads(self, artifact: Artifact) -> bytes | str:
+        """The image an artifact is, the first one a request carries, or a file path."""
+        images = images_from(artifact)
+        return images[0] if images else artifact.as_text()
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """Run the model on a batch (N×3×H×W); a model exported for batch 1 is run image by image."""

@@ -4,6 +4,7 @@ Each module registers its units with :func:`smolcpu.units.register`; the registr
 every module under ``smolcpu.units``, so a new tool needs no line here unless it has public names.
 """
 
+from smolcpu.units.tools._answers import CheckTool, VoteTool, number_in
 from smolcpu.units.tools._math import MathTool, evaluate
 from smolcpu.units.tools._memory import MemoryTool
 from smolcpu.units.tools._memory_hybrid import EMBED_MODEL, MemorySearch, SearchResult
@@ -14,6 +15,9 @@ from smolcpu.units.tools._sandbox_jail import available_jails
 from smolcpu.units.tools._storage import Entry, Storage, StorageTool
 
 __all__ = [
+    "CheckTool",
+    "VoteTool",
+    "number_in",
     "EMBED_MODEL",
     "Entry",
     "Hit",

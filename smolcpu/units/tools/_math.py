@@ -35,6 +35,7 @@ from simpleeval import InvalidExpression, SimpleEval
 from smolcpu import config
 from smolcpu.artifact import JSON, TEXT, Artifact
 from smolcpu.errors import UsageError
+from smolcpu.units._glue import expression_from, question_of
 from smolcpu.units._registry import register
 from smolcpu.units._tool import Tool
 from smolcpu.units.tools._registers import Registers, shared_registers
@@ -478,6 +479,9 @@ class MathTool(Tool):
 
     def __init__(self, *, registers: Registers | None = None) -> None:
         self.registers = registers if registers is not None else shared_registers()
+
+    def reads(self, artifact: Artifact) -> str:
+        return expression_from(question_of(artifact))
 
     def invoke(self, artifact: Artifact, arguments: dict[str, Any]) -> Any:
         return self.forward(**arguments, run=artifact.attr("run"))

@@ -16,12 +16,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from smolcpu.artifact import JSON
+from smolcpu.artifact import JSON, Artifact
 from smolcpu.errors import UnitError, UsageError
+from smolcpu.units._glue import question_of
 from smolcpu.units._registry import register
 from smolcpu.units._tool import Tool, ToolFailed
 from smolcpu.units.tools._memory_hybrid import EMBED_MODEL, MODES, MemorySearch
@@ -45,6 +47,16 @@ _OPS: dict[str, tuple[tuple[str, ...], Operation]] = {
     "rebuild": ((), lambda tool, a: tool.vault.rebuild()),
 }
 """Each operation: the arguments it needs, and what it does with the tool's vault."""
+
+
+TEXT_OPS = ("search", "write")
+"""What a memory unit made with ``op`` does with plain text."""
+
+
+def _title(text: str) -> str:
+    """A note name from the first words of what to remember (no characters a path forbids)."""
+    words = re.sub(r"[^\w\s-]", "", text).split()[:8]
+    return " ".join(words) or "note"
 
 
 def _plain(value: Any) -> Any:
@@ -81,11 +93,24 @@ class MemoryTool(Tool):
     }
     output: ClassVar[str] = JSON
 
-    def __init__(self, *, vault: str | Path | None = None, model: str | Path = EMBED_MODEL) -> None:
+    def __init__(self, *, vault: str | Path | None = None, model: str | Path = EMBED_MODEL, op: str | None = None) -> None:
+        if op not in (None, *TEXT_OPS):
+            raise UsageError(f"memory's op parameter (what plain text asks for) is one of {', '.join(TEXT_OPS)}")
+        self.op = op
         self._root = vault
         self._model = model
         self._vault: Vault | None = None
         self._search: MemorySearch | None = None
+
+    def arguments(self, artifact: Artifact) -> dict[str, Any]:
+        """A JSON object names its op; plain text (a question, what to remember) is the op the
+        unit was made with: ``search`` looks the text up, ``write`` keeps it as a note."""
+        if self.op is None or artifact.type == JSON:
+            return super().arguments(artifact)
+        text = question_of(artifact).strip()
+        if self.op == "search":
+            return {"op": "search", "query": text}
+        return {"op": "write", "name": "Remembered/" + _title(text), "text": text + "\n"}
 
     @property
     def vault(self) -> Vault:

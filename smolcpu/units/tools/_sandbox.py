@@ -17,9 +17,12 @@ scratch tree while the snippet runs and kills it past the cap (``killed_by:
 scratch_limit``); a fast writer overshoots by what it writes between two looks (11-36 MB
 over an 8 MB cap, measured here), so that layer's cap bounds a disk fill, not exactly.
 
-A snippet that fails is not a tool failure: its traceback is in ``stderr`` and its exit
-status says so. Only what stops the sandbox itself from running it (bad input, no
-isolation available) comes back as an error artifact.
+:func:`run_snippet` reports a snippet that fails like any other: its traceback is in
+``stderr`` and its exit status says so. The sandbox *unit* answers such a snippet with an
+error artifact (the message ends with the traceback, the whole result rides along as
+``result``), because in a flow a program that raised is a failed step that takes its
+alternative (LANGUAGE.md §2). Given text, the unit runs the code in it: an LLM's fenced
+reply loses its fences and prose first (``smolcpu.units._glue.code_from``).
 """
 
 from __future__ import annotations
@@ -40,8 +43,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from smolcpu import config
-from smolcpu.artifact import JSON
+from smolcpu.artifact import JSON, Artifact
 from smolcpu.errors import UsageError
+from smolcpu.units._glue import code_from, question_of
 from smolcpu.units._registry import register
 from smolcpu.units._tool import Tool, ToolFailed
 from smolcpu.units.tools._sandbox_jail import (
@@ -538,7 +542,8 @@ class SandboxTool(Tool):
         "Run Python code (standard library only) in a fresh isolated process with no network; "
         "returns stdout, stderr, exit_status, duration_s, the files it wrote in its working directory, "
         "the isolation layers in force and killed_by (timeout, output_limit, cpu_limit, scratch_limit, signal) "
-        "if it was stopped. All files it writes together are capped in size."
+        "if it was stopped. All files it writes together are capped in size. A program that raises, "
+        "exits non-zero or is stopped is answered with an error whose message ends with its traceback."
     )
     inputs = {
         "code": {"type": "string", "description": "Python source to run as __main__; print what you need back."},
@@ -560,7 +565,20 @@ class SandboxTool(Tool):
             code, timeout_s=timeout_s, files=files, stdin=stdin or "",
             isolation=self.isolation, memory_bytes=self.memory_bytes,
         )
+        if not result.ok:
+            raise ToolFailed(_failure(result), details={"result": result.to_dict()})
         return result.to_dict()
+
+    def reads(self, artifact: Artifact) -> str:
+        """The code in what another unit wrote (an LLM's fenced or prose reply)."""
+        return code_from(question_of(artifact))
+
+
+def _failure(result: SandboxResult) -> str:
+    """What a failed snippet's error says: how it ended and the end of its stderr (the traceback)."""
+    how = f"was stopped ({result.killed_by})" if result.killed_by else f"exited with status {result.exit_status}"
+    tail = result.stderr.strip()[-1500:]
+    return f"the program {how}" + (f":\n{tail}" if tail else " and printed no error")
 
 
 __all__ = ["MAX_OUTPUT_BYTES", "SandboxResult", "SandboxTool", "rlimits", "run_snippet"]

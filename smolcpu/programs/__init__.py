@@ -1,0 +1,35 @@
+"""The programs layer: the ``.smol`` programs Smol ships, and asking them.
+
+``default.smol`` is what ``smol ask`` runs for a plain request: readable, and meant to be
+copied and changed (``smol ask --program FILE``). :func:`ask` and :func:`run` are the
+Python face of it, for apps that embed Smol; :class:`Session` keeps the model workers
+between requests.
+"""
+
+from smolcpu.programs._ask import (
+    DEFAULT_PROGRAM,
+    PROGRAMS,
+    Answer,
+    Session,
+    answer_text,
+    ask,
+    ask_async,
+    image_attachment,
+    load_program,
+    run,
+    run_async,
+)
+
+__all__ = [
+    "DEFAULT_PROGRAM",
+    "PROGRAMS",
+    "Answer",
+    "Session",
+    "answer_text",
+    "ask",
+    "ask_async",
+    "image_attachment",
+    "load_program",
+    "run",
+    "run_async",
+]

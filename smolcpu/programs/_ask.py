@@ -1,0 +1,296 @@
+"""Asking Smol: a request, run by a program (the default one unless told), as one answer.
+
+This is the Python face of ``smol ask`` and what an app that embeds Smol calls::
+
+    import smolcpu
+    answer = smolcpu.ask("Janet's ducks lay 16 eggs per day...")
+    print(answer.text, answer.run_id, answer.seconds)
+    result = smolcpu.run("my.smol", "input text")          # any program, any input
+
+Each call starts an actor system and a Lifecycle (the model workers under the memory
+budget) and stops them at the end; a :class:`Session` keeps them between requests (``smol
+chat`` and servers use one), so the model loads once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from smolcpu.artifact import BYTES, Artifact
+from smolcpu.errors import UsageError
+from smolcpu.lang import Graph, compile_file, compile_source
+from smolcpu.runtime import ActorSystem
+from smolcpu.units import request_artifact, text_for_model
+from smolcpu.vm import Chooser, Executor, Lifecycle, RunResult, StepEvent
+
+PROGRAMS = Path(__file__).resolve().parent
+"""Where the programs Smol ships live."""
+
+DEFAULT_PROGRAM = PROGRAMS / "default.smol"
+"""The program ``ask`` runs unless told another."""
+
+Observer = Callable[[StepEvent], None]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What Smol answered: the text, and how the run that made it went."""
+
+    text: str
+    run_id: str
+    status: str
+    seconds: float
+    steps: int
+    tokens: int
+    path: tuple[str, ...] = ()
+    output: Artifact | None = field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The answer as ``smol ask --json`` prints it."""
+        return {
+            "answer": self.text,
+            "run_id": self.run_id,
+            "status": self.status,
+            "seconds": round(self.seconds, 3),
+            "steps": self.steps,
+            "tokens": self.tokens,
+            "path": list(self.path),
+        }
+
+
+def load_program(program: str | Path | Graph | None = None) -> Graph:
+    """The runnable graph of ``program``: a compiled graph, a file, program text, or (None)
+    the default program.
+
+    Raises:
+        UsageError: the file cannot be read, or the program has errors (their diagnostics).
+    """
+    if isinstance(program, Graph):
+        return program
+    if program is None or isinstance(program, Path) or (isinstance(program, str) and "\n" not in program):
+        path = Path(program or DEFAULT_PROGRAM).expanduser()
+        if not path.is_file():
+            raise UsageError(f"no program file {str(path)!r}")
+        compilation = compile_file(path)
+    else:
+        compilation = compile_source(program)
+    if not compilation.ok:
+        raise UsageError("the program has errors:\n" + compilation.render(warnings=False))
+    return compilation.runnable()
+
+
+def image_attachment(image: str | Path | bytes) -> tuple[str, str, bytes]:
+    """An image to attach to a request, as (name, MIME type, bytes).
+
+    Raises:
+        UsageError: the file cannot be read.
+    """
+    if isinstance(image, bytes):
+        return "image", "application/octet-stream", image
+    path = Path(image).expanduser()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read image {str(path)!r}: {exc.strerror or exc}") from exc
+    return path.name, mimetypes.guess_type(path.name)[0] or "application/octet-stream", data
+
+
+def answer_text(output: Artifact) -> str:
+    """What a person is shown of a run's output."""
+    if output.is_error:
+        return output.error_message
+    if output.type == BYTES:
+        return f"<{len(output.payload)} bytes>"
+    return text_for_model(output).strip()
+
+
+class _Tally:
+    """Counts what a run's steps spent while passing each event on."""
+
+    def __init__(self, observer: Observer | None) -> None:
+        self.observer = observer
+        self.tokens = 0
+
+    def __call__(self, event: StepEvent) -> None:
+        if event.kind == "end" and event.output is not None:
+            self.tokens += int(event.output.attr("completion_tokens") or 0)
+        if self.observer is not None:
+            self.observer(event)
+
+
+class Session:
+    """An actor system and a Lifecycle kept open between requests: ``async with Session() as s``.
+
+    Args:
+        model: the LLM every LLM step and the chooser use unless the program names one.
+        record: store every step's input and output (``smol trace RUN_ID`` shows them).
+        chooser, budget, step_timeout: as :class:`~smolcpu.vm.Executor` takes them.
+        units: unit kind → a stand-in unit (``smolcpu.testing.ScriptedLLM`` for ``llm``).
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str | None = None,
+        record: bool = True,
+        chooser: Chooser | None = None,
+        budget: int | None = None,
+        step_timeout: float | None = None,
+        units: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.options: dict[str, Any] = {
+            "units": units,
+            "record": record,
+            "chooser": chooser,
+            "budget": budget,
+            "step_timeout": step_timeout,
+            "unit_params": {"llm": {"model": model}} if model else None,
+        }
+        self.system: ActorSystem | None = None
+        self.lifecycle: Lifecycle | None = None
+
+    def __repr__(self) -> str:
+        return f"<Session {'open' if self.lifecycle is not None else 'closed'}>"
+
+    async def __aenter__(self) -> Session:
+        self.system = ActorSystem(record=False)
+        await self.system.__aenter__()
+        self.lifecycle = Lifecycle(self.system)
+        await self.lifecycle.__aenter__()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if self.lifecycle is not None:
+                await self.lifecycle.__aexit__(exc_type, exc, tb)
+        finally:
+            self.lifecycle = None
+            if self.system is not None:
+                await self.system.__aexit__(exc_type, exc, tb)
+            self.system = None
+
+    async def run(
+        self, program: str | Path | Graph | None, given: Artifact | str, *, observer: Observer | None = None
+    ) -> RunResult:
+        """Run ``program`` (None: the default one) on ``given``."""
+        if self.lifecycle is None:
+            raise UsageError("the session is not open: use it inside `async with Session() as session`")
+        graph = load_program(program)
+        async with Executor(
+            graph, system=self.system, lifecycle=self.lifecycle, observer=observer, **self.options
+        ) as executor:
+            return await executor.run(given)
+
+    async def ask(
+        self,
+        question: str,
+        *,
+        images: Sequence[str | Path | bytes] = (),
+        tools: Sequence[dict[str, Any]] = (),
+        history: Sequence[Mapping[str, str]] = (),
+        program: str | Path | Graph | None = None,
+        observer: Observer | None = None,
+    ) -> Answer:
+        """Ask ``question`` (with images to look at, functions the model may call, the chat
+        so far); the program's answer.
+
+        Raises:
+            UsageError: an empty question, an image that cannot be read, a program with errors.
+        """
+        if not question.strip() and not images:
+            raise UsageError("ask needs a question")
+        given = request_artifact(
+            question,
+            images=[image_attachment(image) for image in images],
+            tools=list(tools),
+            history=[dict(turn) for turn in history],
+        )
+        tally = _Tally(observer)
+        began = time.monotonic()
+        result = await self.run(program, given, observer=tally)
+        return Answer(
+            text=answer_text(result.output),
+            run_id=result.run_id,
+            status=result.status.value,
+            seconds=time.monotonic() - began,
+            steps=result.steps,
+            tokens=tally.tokens,
+            path=tuple(str(visit) for visit in result.path),
+            output=result.output,
+        )
+
+
+async def ask_async(
+    question: str,
+    *,
+    images: Sequence[str | Path | bytes] = (),
+    tools: Sequence[dict[str, Any]] = (),
+    program: str | Path | Graph | None = None,
+    model: str | None = None,
+    record: bool = True,
+    observer: Observer | None = None,
+) -> Answer:
+    """Ask Smol ``question`` with the default program (or ``program``); see :meth:`Session.ask`."""
+    async with Session(model=model, record=record) as session:
+        return await session.ask(question, images=images, tools=tools, program=program, observer=observer)
+
+
+def ask(
+    question: str,
+    *,
+    images: Sequence[str | Path | bytes] = (),
+    tools: Sequence[dict[str, Any]] = (),
+    program: str | Path | Graph | None = None,
+    model: str | None = None,
+    record: bool = True,
+    observer: Observer | None = None,
+) -> Answer:
+    """:func:`ask_async` for code that is not async (it runs its own event loop)."""
+    return asyncio.run(
+        ask_async(
+            question, images=images, tools=tools, program=program, model=model, record=record, observer=observer
+        )
+    )
+
+
+async def run_async(
+    program: str | Path | Graph | None, given: Artifact | str, *, model: str | None = None, record: bool = True
+) -> RunResult:
+    """Run any program on ``given`` (text or an artifact); how it ended and its output."""
+    async with Session(model=model, record=record) as session:
+        return await session.run(program, given)
+
+
+def run(
+    program: str | Path | Graph | None, given: Artifact | str, *, model: str | None = None, record: bool = True
+) -> RunResult:
+    """:func:`run_async` for code that is not async."""
+    return asyncio.run(run_async(program, given, model=model, record=record))
+
+
+__all__ = [
+    "DEFAULT_PROGRAM",
+    "PROGRAMS",
+    "Answer",
+    "Session",
+    "answer_text",
+    "ask",
+    "ask_async",
+    "image_attachment",
+    "load_program",
+    "run",
+    "run_async",
+]

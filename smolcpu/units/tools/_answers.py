@@ -1,0 +1,138 @@
+"""Answer tools: ``check`` says whether an answer has the form asked for, ``vote`` picks the
+answer most solutions agree on.
+
+A small model's program can print a traceback, a sentence or ``12.333333333`` where a
+word problem wants a count; a check that fails makes the step fail, so the flow takes its
+alternative (a second solution) instead of passing the answer on. Checks are about form,
+never about the expected value: they hold for any question of the kind.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from decimal import Decimal, InvalidOperation
+from typing import Any, ClassVar
+
+from smolcpu.artifact import JSON, TEXT, Artifact
+from smolcpu.errors import UsageError
+from smolcpu.units._glue import text_for_model
+from smolcpu.units._registry import register
+from smolcpu.units._tool import Tool, ToolFailed
+
+WANTS = ("number", "text")
+"""What ``check`` can ask of an answer."""
+
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+
+
+def number_in(text: str) -> Decimal | None:
+    """The one number ``text`` states (``18``, ``$1,200.50``, ``Answer: 7``, ``18.0``), or None
+    when it states none or several different ones."""
+    cleaned = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text.strip())
+    found = {Decimal(n) for n in _NUMBER.findall(cleaned)} if cleaned else set()
+    if len(found) != 1:
+        tail = _NUMBER.findall(cleaned.splitlines()[-1]) if cleaned else []
+        return Decimal(tail[-1]) if len(tail) == 1 else None
+    return found.pop()
+
+
+def shown(number: Decimal) -> str:
+    """A number as an answer: no exponent, no trailing zeros (``18.0`` → ``18``)."""
+    if number == number.to_integral_value():
+        return str(int(number))
+    return format(number.normalize(), "f")
+
+
+@register
+class CheckTool(Tool):
+    """Passes an answer on, normalised, when it has the form asked for; fails saying why otherwise."""
+
+    name: ClassVar[str] = "check"
+    description: ClassVar[str] = (
+        "Check that an answer has the expected form and pass it on: want='number' (one finite number,"
+        " at most `decimals` decimal places when given) or want='text' (not empty). Fails with what is wrong."
+    )
+    inputs: ClassVar[dict[str, dict[str, Any]]] = {
+        "answer": {"type": "string", "description": "the answer to check"},
+    }
+    output: ClassVar[str] = TEXT
+    deterministic = True
+
+    def __init__(self, *, want: str = "number", decimals: int | None = None) -> None:
+        if want not in WANTS:
+            raise UsageError(f"check wants one of {', '.join(WANTS)}, not {want!r}")
+        if decimals is not None and decimals < 0:
+            raise UsageError("check's decimals must be 0 or more")
+        self.want = want
+        self.decimals = decimals
+
+    def reads(self, artifact: Artifact) -> str:
+        return text_for_model(artifact)
+
+    def forward(self, answer: str) -> str:
+        if answer.startswith("Error: "):
+            raise ToolFailed(f"there is no answer to check: {answer[7:]}")
+        if self.want == "text":
+            if not answer.strip():
+                raise ToolFailed("the answer is empty")
+            return answer.strip()
+        number = number_in(answer)
+        if number is None:
+            raise ToolFailed(f"the answer should be one number, but it is {answer.strip()[:200]!r}")
+        if not math.isfinite(number):
+            raise ToolFailed(f"the answer {answer.strip()!r} is not a finite number")
+        if self.decimals is not None:
+            rounded = round(number, 6)
+            if rounded != round(rounded, self.decimals):
+                raise ToolFailed(
+                    f"the answer {shown(rounded)} has more than {self.decimals} decimal places;"
+                    " a whole count or an amount of money is expected"
+                )
+            number = rounded
+        return shown(number)
+
+
+@register
+class VoteTool(Tool):
+    """The answer most solutions agree on, from a join's list of answers."""
+
+    name: ClassVar[str] = "vote"
+    description: ClassVar[str] = (
+        "Given several answers (a JSON list, as a join makes), return the number most of them state;"
+        " a tie goes to the earliest. Fails when none states a number."
+    )
+    inputs: ClassVar[dict[str, dict[str, Any]]] = {
+        "answers": {"type": "array", "description": "the answers, as a join gives them"},
+    }
+    output: ClassVar[str] = TEXT
+    deterministic = True
+
+    def reads(self, artifact: Artifact) -> Any:
+        """A join's list as it is; any other artifact is one answer."""
+        value = artifact.as_json() if artifact.type == JSON else None
+        return value if isinstance(value, list) else [text_for_model(artifact)]
+
+    def forward(self, answers: list[Any]) -> str:
+        numbers = [n for n in (_answer_number(a) for a in answers) if n is not None]
+        if not numbers:
+            raise ToolFailed(f"none of the {len(answers)} answers states a number")
+        counts = Counter(numbers)
+        best = max(counts.values())
+        return shown(next(n for n in numbers if counts[n] == best))
+
+
+def _answer_number(answer: Any) -> Decimal | None:
+    if isinstance(answer, dict):
+        if "error" in answer:
+            return None
+        answer = answer.get("stdout", "")
+    try:
+        number = number_in(str(answer))
+    except InvalidOperation:
+        return None
+    return None if number is None or not number.is_finite() else round(number, 6).normalize()
+
+
+__all__ = ["WANTS", "CheckTool", "VoteTool", "number_in", "shown"]

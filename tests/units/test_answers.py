@@ -1,0 +1,69 @@
+"""check and vote: the form of an answer, and the answer most solutions agree on."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+
+from smolcpu.artifact import Artifact
+from smolcpu.errors import UsageError
+from smolcpu.units.tools import CheckTool, VoteTool, number_in
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [("18", "18"), ("18.0\n", "18.0"), ("$1,200.50", "1200.50"), ("Answer: 7", "7"), ("9 eggs, so 18.\nAnswer: 18", "18")],
+)
+def test_the_number_an_answer_states(text: str, number: str) -> None:
+    assert number_in(text) == Decimal(number)
+
+
+@pytest.mark.parametrize("text", ["", "no number here", "3 and 4"])
+def test_no_number_or_several_is_none(text: str) -> None:
+    assert number_in(text) is None
+
+
+def run(tool: object, artifact: Artifact) -> Artifact:
+    return asyncio.run(tool.handle(None, None, artifact))  # type: ignore[attr-defined]
+
+
+def test_check_passes_one_number_on_normalised() -> None:
+    assert run(CheckTool(), Artifact.text("18.0\n")).as_text() == "18"
+    assert run(CheckTool(decimals=2), Artifact.text("12.50")).as_text() == "12.5"
+    assert run(CheckTool(decimals=2), Artifact.json({"stdout": "7\n", "stderr": "", "exit_status": 0})).as_text() == "7"
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("12.333333333", "more than 2 decimal places"),
+        ("The answer is unclear", "should be one number"),
+        ("", "should be one number"),
+    ],
+)
+def test_check_fails_with_what_is_wrong(text: str, why: str) -> None:
+    reply = run(CheckTool(decimals=2), Artifact.text(text))
+    assert reply.is_error and why in reply.error_message
+
+
+def test_check_of_an_error_says_there_is_no_answer() -> None:
+    reply = run(CheckTool(), Artifact.error("the program exited with status 1"))
+    assert reply.is_error and "no answer to check" in reply.error_message
+
+
+def test_check_refuses_an_unknown_want() -> None:
+    with pytest.raises(UsageError, match="check wants one of"):
+        CheckTool(want="colour")
+
+
+def test_vote_takes_the_majority_and_a_tie_goes_to_the_first() -> None:
+    assert run(VoteTool(), Artifact.json(["Answer: 18", {"stdout": "18\n", "exit_status": 0}, "17"])).as_text() == "18"
+    assert run(VoteTool(), Artifact.json(["Answer: 5", "6"])).as_text() == "5"
+    assert run(VoteTool(), Artifact.json([{"error": "failed", "status": "error"}, "Answer: 4.0"])).as_text() == "4"
+
+
+def test_vote_with_no_number_fails() -> None:
+    reply = run(VoteTool(), Artifact.json(["no idea", {"error": "x"}]))
+    assert reply.is_error and "none of the 2 answers" in reply.error_message

@@ -1,0 +1,89 @@
+"""The conversions between units: what an LLM writes, as the next unit takes it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from smolcpu.artifact import Artifact
+from smolcpu.units import code_from, expression_from, images_from, question_of, request_artifact, text_for_model
+from smolcpu.units.tools import SandboxTool
+
+
+@pytest.mark.parametrize(
+    ("reply", "code"),
+    [
+        ("```python\nprint(1)\n```", "print(1)\n"),
+        ("Sure! Here it is:\n```py\nx = 2\nprint(x)\n```\nThis prints 2.", "x = 2\nprint(x)\n"),
+        ("```\nprint(3)\n```", "print(3)\n"),
+        ("```python\na = 1\n```\nand then\n```python\nprint(a)\n```", "a = 1\n\nprint(a)\n"),
+        ("The program:\nimport math\nprint(math.pi)", "import math\nprint(math.pi)\n"),
+        ("print('plain')", "print('plain')\n"),
+        ("```python\nprint('unclosed')", "print('unclosed')\n"),
+    ],
+)
+def test_code_is_taken_out_of_fences_and_prose(reply: str, code: str) -> None:
+    assert code_from(reply) == code
+
+
+def test_a_fence_of_another_language_is_not_python() -> None:
+    assert code_from("```json\n{}\n```") == "```json\n{}\n```"
+
+
+@pytest.mark.parametrize(
+    ("reply", "expression"),
+    [
+        ("17 * 23", "17 * 23"),
+        ("`17 * 23 + 0.1`", "17 * 23 + 0.1"),
+        ("Answer: $1,200 * 3.", "1200 * 3"),
+        ("```\n(3 + 4) * 2\n```", "(3 + 4) * 2"),
+        ("The expression is:\n\n2 ** 10 =", "2 ** 10"),
+        ("$price * 1.2", "$price * 1.2"),
+    ],
+)
+def test_an_expression_is_taken_out_of_a_reply(reply: str, expression: str) -> None:
+    assert expression_from(reply) == expression
+
+
+def test_a_request_carries_its_images_tools_and_history_and_routes_by_label() -> None:
+    request = request_artifact("What is it?", images=[("a.jpg", "image/jpeg", b"\xff\xd8")])
+    assert request.attr("label") == "image"
+    assert images_from(request) == [b"\xff\xd8"]
+    assert question_of(request) == "What is it?"
+    assert "[attached image: a.jpg]" in text_for_model(request)
+    tools = request_artifact("call it", tools=[{"type": "function", "function": {"name": "f"}}])
+    assert tools.attr("label") == "tools"
+    chat = request_artifact("and now?", history=[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}])
+    assert chat.attr("label") is None
+    assert "User: hi" in text_for_model(chat) and "You: hello" in text_for_model(chat)
+
+
+def test_detections_are_shown_to_a_model_counted_by_label() -> None:
+    objects = [
+        {"label": "dog", "score": 0.9, "box": [0, 0, 10, 10]},
+        {"label": "dog", "score": 0.8, "box": [0, 0, 100, 100]},
+        {"label": "cat", "score": 0.7, "box": [0, 0, 20, 20]},
+    ]
+    shown = text_for_model(Artifact.json(objects))
+    assert "2 dog, 1 cat (3 in all)" in shown and "Largest single object: dog" in shown
+    assert text_for_model(Artifact.json([])) == "[]"
+
+
+def test_a_failed_snippet_is_shown_with_its_traceback() -> None:
+    result = asyncio.run(SandboxTool().handle(None, None, Artifact.text("```python\n1/0\n```")))
+    assert result.is_error
+    shown = text_for_model(result)
+    assert "exited with status 1" in shown and "ZeroDivisionError" in shown
+    assert json.loads(result.payload)["result"]["exit_status"] == 1
+
+
+def test_the_sandbox_runs_the_code_in_a_fenced_reply() -> None:
+    result = asyncio.run(SandboxTool().handle(None, None, Artifact.text("Here:\n```python\nprint(6 * 7)\n```")))
+    assert not result.is_error and json.loads(result.payload)["stdout"] == "42\n"
+
+
+def test_a_vision_join_that_found_nothing_says_so() -> None:
+    classes = [{"label": "valley", "index": 979, "score": 0.5}]
+    assert text_for_model(Artifact.json([[], classes])).startswith("Objects detected: none.")
