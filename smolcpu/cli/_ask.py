@@ -24,13 +24,16 @@ from smolcpu.cli._app import app, console, err_console
 from smolcpu.errors import UsageError
 from smolcpu.models import KNOWN, install_model
 from smolcpu.lang import DEFAULT_UNIT, Graph
-from smolcpu.programs import Answer, Session, load_program
+from smolcpu.programs import Answer, Session, examples_of, load_program
 from smolcpu.units import text_for_model
 from smolcpu.units.tools import Vault
 from smolcpu.vm import StepEvent
 
 VISION_MODELS = {"classify": "efficientnet-lite0", "detect": "yolox-nano"}
 """The model each vision unit kind loads (what an image question needs besides the LLM)."""
+
+CLASSIFIER_MODEL = "minilm"
+"""The embedder of a program's small classifier (its choice examples)."""
 
 _OUTCOME_STYLE = {"send": "green", "next": "cyan", "continue": "cyan", "back": "yellow", "cancel": "magenta"}
 
@@ -47,6 +50,8 @@ def ensure_models(graph: Graph, model: str | None, *, images: bool) -> None:
     names = [model or config.LLM_MODEL] if DEFAULT_UNIT in kinds else []
     if images:
         names += [name for kind, name in VISION_MODELS.items() if kind in kinds]
+    if examples_of(graph) is not None:
+        names.append(CLASSIFIER_MODEL)
     for name in names:
         if name in KNOWN:
             if not KNOWN[name].installed:

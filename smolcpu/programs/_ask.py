@@ -15,6 +15,7 @@ chat`` and servers use one), so the model loads once.
 from __future__ import annotations
 
 import asyncio
+import json
 import mimetypes
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -90,6 +91,28 @@ def load_program(program: str | Path | Graph | None = None) -> Graph:
     return compilation.runnable()
 
 
+def examples_of(graph: Graph) -> dict[str, Any] | None:
+    """The examples a program's small classifier learns its choices from: ``NAME.examples.json``
+    beside ``NAME.smol`` (block id → option → example inputs), or None.
+
+    Raises:
+        UsageError: the file is there but is not such JSON.
+    """
+    path = Path(graph.path).with_suffix(".examples.json") if graph.path else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        examples = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read the choice examples {str(path)!r}: {exc}") from exc
+    if not isinstance(examples, dict) or not all(
+        isinstance(options, dict) and all(isinstance(texts, list) for texts in options.values())
+        for options in examples.values()
+    ):
+        raise UsageError(f"{str(path)!r} must map a block id to options, each with a list of example inputs")
+    return examples
+
+
 def image_attachment(image: str | Path | bytes) -> tuple[str, str, bytes]:
     """An image to attach to a request, as (name, MIME type, bytes).
 
@@ -137,6 +160,8 @@ class Session:
         record: store every step's input and output (``smol trace RUN_ID`` shows them).
         chooser, budget, step_timeout: as :class:`~smolcpu.vm.Executor` takes them.
         units: unit kind → a stand-in unit (``smolcpu.testing.ScriptedLLM`` for ``llm``).
+        classifier: let a program's examples (:func:`examples_of`) train a small classifier
+            that makes the choices it is sure of before the chooser is asked.
     """
 
     def __init__(
@@ -148,7 +173,9 @@ class Session:
         budget: int | None = None,
         step_timeout: float | None = None,
         units: Mapping[str, Any] | None = None,
+        classifier: bool = True,
     ) -> None:
+        self.classifier = classifier
         self.options: dict[str, Any] = {
             "units": units,
             "record": record,
@@ -189,8 +216,9 @@ class Session:
         if self.lifecycle is None:
             raise UsageError("the session is not open: use it inside `async with Session() as session`")
         graph = load_program(program)
+        examples = examples_of(graph) if self.classifier else None
         async with Executor(
-            graph, system=self.system, lifecycle=self.lifecycle, observer=observer, **self.options
+            graph, system=self.system, lifecycle=self.lifecycle, observer=observer, examples=examples, **self.options
         ) as executor:
             return await executor.run(given)
 
@@ -289,6 +317,7 @@ __all__ = [
     "answer_text",
     "ask",
     "ask_async",
+    "examples_of",
     "image_attachment",
     "load_program",
     "run",

@@ -7,7 +7,15 @@ word-pattern ``match`` cases. ``run_program`` is the whole path from a file to a
 :class:`Lifecycle` starts model workers on first use and keeps them under the memory budget.
 """
 
-from smolcpu.vm._chooser import Choice, Chooser, FirstChooser, LlmChooser, ScriptedChooser, parse_chooser
+from smolcpu.vm._chooser import (
+    Choice,
+    Chooser,
+    FirstChooser,
+    LlmChooser,
+    NearestChooser,
+    ScriptedChooser,
+    parse_chooser,
+)
 from smolcpu.vm._executor import Execution, Executor, ExecutorState
 from smolcpu.vm._lifecycle import Lifecycle, LifecycleState, MemoryReport, ModelWorker, WorkerSpec, megabytes
 from smolcpu.vm._lifecycle_status import LiveStatus, read_statuses, status_dir
@@ -26,6 +34,7 @@ __all__ = [
     "LiveStatus",
     "LlmChooser",
     "MemoryReport",
+    "NearestChooser",
     "ModelWorker",
     "RunResult",
     "ScriptedChooser",

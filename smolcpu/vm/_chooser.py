@@ -4,17 +4,23 @@ The executor asks a :class:`Chooser` with a :class:`Choice`: the block, the opti
 names for a select, pattern words for a match) and the artifact at hand. Choosers are
 pluggable: :class:`ScriptedChooser` answers from a script (tests, ``--chooser
 scripted:a,b``), :class:`FirstChooser` always takes the first option, :class:`LlmChooser`
-asks the local LLM to pick exactly one of the options; a distilled model comes later.
+asks the local LLM to pick exactly one of the options; :class:`NearestChooser` is a small
+classifier (examples embedded by MiniLM) that decides what it is sure of and asks another
+chooser for the rest.
 """
 
 from __future__ import annotations
 
 import abc
+import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from smolcpu.artifact import Artifact
-from smolcpu.errors import FlowError, UsageError
+from smolcpu.errors import FlowError, SmolError, UsageError
+from smolcpu.units import text_for_model
 
 
 @dataclass(frozen=True)
@@ -98,11 +104,11 @@ class LlmChooser(Chooser):
         self.timeout = timeout
 
     async def choose(self, choice: Choice) -> str:
-        what = "which step should run next" if choice.kind == "select" else "which word describes the input"
+        what = "which step should run next" if choice.kind == "select" else "which option describes the input"
         prompt = (
             f"A workflow is at block {choice.block}; decide {what}.\n"
             + (f"Steps so far: {' '.join(choice.history[-12:])}\n" if choice.history else "")
-            + f"Current data:\n{choice.artifact.as_text()[:2000]}"
+            + f"Current data:\n{text_for_model(choice.artifact)[:2000]}"
         )
         request = Artifact.json(
             {"op": "choose", "prompt": prompt, "options": list(choice.options)},
@@ -118,6 +124,83 @@ class LlmChooser(Chooser):
 
     def __repr__(self) -> str:
         return "<LlmChooser>"
+
+
+log = logging.getLogger("smolcpu.vm")
+
+Embed = Callable[[list[str]], Awaitable[list[list[float]]]]
+"""``await embed(texts)``: one unit vector per text (the ``embed`` unit answers so)."""
+
+
+class NearestChooser(Chooser):
+    """A small classifier in front of another chooser: the option whose examples lie nearest
+    the input in embedding space (MiniLM), when that is clear; else ``fallback`` decides.
+
+    ``examples`` maps a block id to its options' example inputs (``{"route": {"a math word
+    problem": ["A robe takes 2 bolts...", ...]}}``). The nearest example wins when its cosine
+    similarity is at least ``floor`` and beats the nearest example of any other option by
+    ``margin``; an option without examples, a block without any, or a close call goes to the
+    fallback (the LLM), so the classifier only takes the decisions it is sure of. ``decided``
+    counts who decided, for reports.
+    """
+
+    def __init__(
+        self,
+        embed: Embed,
+        examples: Mapping[str, Mapping[str, Sequence[str]]],
+        fallback: Chooser,
+        *,
+        floor: float = 0.3,
+        margin: float = 0.04,
+    ) -> None:
+        self.embed = embed
+        self.examples = {block: {option: list(texts) for option, texts in by.items()} for block, by in examples.items()}
+        self.fallback = fallback
+        self.floor = floor
+        self.margin = margin
+        self.vectors: dict[str, tuple[list[str], Any]] = {}
+        self.decided: Counter[str] = Counter()
+
+    def __repr__(self) -> str:
+        return f"<NearestChooser blocks={sorted(self.examples)} decided={dict(self.decided)}>"
+
+    async def choose(self, choice: Choice) -> str:
+        known = self.examples.get(choice.block, {})
+        if not known or any(option not in known for option in choice.options if option != "default"):
+            return await self._defer(choice)
+        import numpy as np
+
+        try:
+            labels, matrix = await self._examples(choice.block)
+            query = np.asarray((await self.embed([text_for_model(choice.artifact)]))[0], dtype=np.float32)
+        except SmolError as exc:  # no embedder (model not installed): the fallback decides, as before
+            log.warning("the classifier at %s cannot embed (%s); the fallback chooser decides", choice.block, exc)
+            self.examples.pop(choice.block, None)
+            return await self._defer(choice)
+        similarity = matrix @ query
+        best: dict[str, float] = {}
+        for label, value in zip(labels, similarity.tolist(), strict=True):
+            if label in choice.options:
+                best[label] = max(best.get(label, -1.0), value)
+        ranked = sorted(best.items(), key=lambda item: -item[1])
+        if not ranked or ranked[0][1] < self.floor or (len(ranked) > 1 and ranked[0][1] - ranked[1][1] < self.margin):
+            return await self._defer(choice)
+        self.decided["classifier"] += 1
+        return ranked[0][0]
+
+    async def _defer(self, choice: Choice) -> str:
+        self.decided["fallback"] += 1
+        return await self.fallback.choose(choice)
+
+    async def _examples(self, block: str) -> tuple[list[str], Any]:
+        """The block's example labels and their vectors (one row each), embedded once."""
+        if block not in self.vectors:
+            import numpy as np
+
+            labels = [option for option, texts in self.examples[block].items() for _ in texts]
+            texts = [text for texts in self.examples[block].values() for text in texts]
+            self.vectors[block] = (labels, np.asarray(await self.embed(texts), dtype=np.float32))
+        return self.vectors[block]
 
 
 def parse_chooser(spec: str) -> Chooser | None:
@@ -137,4 +220,4 @@ def parse_chooser(spec: str) -> Chooser | None:
     raise UsageError(f"unknown chooser {spec!r}: use llm, first or scripted:NAME,NAME,...")
 
 
-__all__ = ["Choice", "Chooser", "FirstChooser", "LlmChooser", "ScriptedChooser", "parse_chooser"]
+__all__ = ["Choice", "Chooser", "Embed", "FirstChooser", "LlmChooser", "NearestChooser", "ScriptedChooser", "parse_chooser"]

@@ -49,7 +49,7 @@ import json
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,7 +58,7 @@ from smolcpu.artifact import BYTES, ERROR, JSON, Artifact, RunIndex
 from smolcpu.errors import RequestTimeout, SmolError, UsageError
 from smolcpu.lang import DEFAULT_UNIT, Block, Case, Chain, Graph, Node, Outcome, Step
 from smolcpu.runtime import ActorSystem, Recorder, Store, StoreProcess, UnitRef
-from smolcpu.vm._chooser import Choice, Chooser, LlmChooser
+from smolcpu.vm._chooser import Choice, Chooser, LlmChooser, NearestChooser
 from smolcpu.vm._lifecycle import Lifecycle
 from smolcpu.vm._result import RunResult, Status, StepEvent, Visit
 from smolcpu.vm._workers import Conversation, Route, UnitSource, Workers
@@ -127,6 +127,9 @@ class Executor:
         budget: steps one run may take in all (default ``config.STEP_BUDGET``).
         unit_params: default parameters per unit kind, under those a binding gives
             (``{"llm": {"model": "smollm2"}}``: every LLM step and the chooser on that model).
+        examples: block id → option → example inputs: a small classifier
+            (:class:`NearestChooser`) decides those blocks' choices when it is sure, before
+            the chooser.
         units: unit kind → a unit (or factory) that stands in for every unit of that kind,
             asked as that kind is (a scripted LLM in tests).
         observer: called with a :class:`StepEvent` as each step starts and ends and each
@@ -148,11 +151,13 @@ class Executor:
         budget: int | None = None,
         unit_params: Mapping[str, Mapping[str, Any]] | None = None,
         units: Mapping[str, UnitSource] | None = None,
+        examples: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
         observer: Callable[[StepEvent], None] | None = None,
     ) -> None:
         self.graph = graph
         self.unit_params = unit_params
         self.units = units
+        self.examples = examples
         self.observer = observer
         self.state = ExecutorState.NEW
         self.record = record
@@ -188,7 +193,8 @@ class Executor:
         self.workers = Workers(
             self._system, overrides=self._overrides, lifecycle=self._lifecycle, defaults=self.unit_params, units=self.units
         )
-        self.chooser = self._chooser or LlmChooser(self.workers.ask_llm, timeout=self.step_timeout)
+        chooser = self._chooser or LlmChooser(self.workers.ask_llm, timeout=self.step_timeout)
+        self.chooser = NearestChooser(self.workers.embed, self.examples, chooser) if self.examples else chooser
         if self.record:
             if self._store is None:  # the default store is written by a process of its own (see Recorder)
                 self._index = self._own_index = RunIndex()

@@ -34,6 +34,7 @@ from typing import Any
 
 from smolcpu import config
 from smolcpu.artifact import Artifact
+from smolcpu.errors import UnitError
 from smolcpu.lang import DEFAULT_UNIT, Binding, Step
 from smolcpu.runtime import ActorSystem, Unit, UnitRef
 from smolcpu.units import Tool, question_of, text_for_model, tools_of, unit_kind
@@ -174,6 +175,26 @@ class Workers:
         ref = await self.ref(Route(_key(binding), lambda: _spawnable(binding)))
         return await ref.request(artifact, timeout=timeout)
 
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        """Unit vectors of ``texts`` from the ``embed`` unit (a small classifier asks through this).
+
+        Raises:
+            UnitError: the embedder answered with an error.
+        """
+        request = Artifact.json({"text": texts}, origin="chooser", role="request")
+        stand_in = self.units.get("embed")
+        if stand_in is not None:
+            ref = await self.ref(Route("stand-in.embed", lambda: (_factory(stand_in), {}, False)))
+            reply = await ref.request(request, timeout=config.REQUEST_TIMEOUT_S)
+        elif self.lifecycle is not None:
+            reply = await self.lifecycle.request("embed", request, timeout=config.REQUEST_TIMEOUT_S)
+        else:
+            ref = await self.ref(Route(_key(Binding("chooser", "embed")), lambda: _spawnable(Binding("chooser", "embed"))))
+            reply = await ref.request(request, timeout=config.REQUEST_TIMEOUT_S)
+        if reply.is_error:
+            raise UnitError(f"the embedder failed: {reply.error_message}")
+        return reply.as_json()["vectors"]
+
     async def call(
         self,
         step: Step,
@@ -240,6 +261,10 @@ class Conversation:
     back_from: str | None = None
 
 
+STEP_TEMPERATURE = 0.0
+"""LLM steps decode greedily: the same conversation gets the same answer, and a small model
+works best so on code and arithmetic (llama.cpp would otherwise sample at 0.8)."""
+
 OUTCOME_MARK = re.compile(r"^\s*\[(\[[^\]\n]+\]|[^\[\]\n]{1,40})\]\s*")
 """How an LLM names an outcome in its reply: the outcome in brackets, first thing (``[cancel] why``)."""
 
@@ -303,7 +328,7 @@ async def _converse(
     messages = messages_of(role_of(step, binding), artifact, conversation)
     tools = tools_of(conversation.task) if conversation else None
     chat = Artifact.json(
-        {"op": "chat", "messages": messages} | ({"tools": tools} if tools else {}),
+        {"op": "chat", "messages": messages, "temperature": STEP_TEMPERATURE} | ({"tools": tools} if tools else {}),
         origin=step.id,
         role="request",
         attributes=run,

@@ -70,3 +70,17 @@ def test_ask_with_the_default_program_on_the_test_model() -> None:
     assert answer["run_id"].startswith("run-") and answer["status"] in ("ok", "error")
     assert answer["steps"] >= 1 and answer["tokens"] > 0
     assert any(step.get("node") == "route" for step in answer["trace"])  # the LLM chose a route
+
+
+def test_chat_answers_each_line_and_keeps_the_thread_in_the_memory_vault(tmp_path: Path) -> None:
+    import os
+
+    env = {**os.environ, "SMOL_MEMORY": str(tmp_path / "vault")}
+    result = subprocess.run(
+        [sys.executable, "-m", "smolcpu", "chat", "--program", CALC],
+        input="6 * 7\n2 + 2\n\n", capture_output=True, text=True, timeout=120, env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "smol> 42" in result.stdout and "smol> 4" in result.stdout
+    notes = list((tmp_path / "vault" / "Chats").glob("*.md"))
+    assert len(notes) == 1 and "6 * 7" in notes[0].read_text() and "**Smol:** 42" in notes[0].read_text()

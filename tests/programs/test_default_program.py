@@ -20,7 +20,7 @@ from smolcpu.testing import ScriptedChooser, ScriptedLLM
 Messages = list[dict[str, Any]]
 
 ROUTES = {
-    "arithmetic": "arithmetic to calculate",
+    "arithmetic": "a bare calculation",
     "word": "a math word problem",
     "code": "a request to write code",
     "recall": "a question about my notes",
@@ -75,7 +75,7 @@ def ask(
     chooser = ScriptedChooser({"route": [ROUTES[route]]} if route else {})
 
     async def go() -> Answer:
-        async with Session(record=False, units=units, chooser=chooser) as session:
+        async with Session(record=False, units=units, chooser=chooser, classifier=False) as session:
             return await session.ask(question, **options)
 
     return asyncio.run(go())

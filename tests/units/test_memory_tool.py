@@ -100,7 +100,7 @@ def test_memory_unit_in_the_actor_system(tmp_path: Path) -> None:
 def test_registered_as_a_unit_kind() -> None:
     kind = unit_kind("memory")
     assert kind.factory is MemoryTool
-    assert kind.parameters == ["vault", "model"]
+    assert kind.parameters == ["vault", "model", "op"]
     assert kind.inputs["op"]["type"] == "string"
 
 
@@ -159,3 +159,15 @@ def test_cli_mistakes_are_one_red_line(tmp_path: Path) -> None:
     assert "no note 'Nobody'" in result.stderr and "Traceback" not in result.stderr
     with pytest.raises(UsageError, match="which links cannot hold"):
         run("write", "bad|name", "x", "--vault", str(tmp_path / "v"))
+
+
+def test_made_with_an_op_it_takes_plain_text(tmp_path: Path) -> None:
+    writer = MemoryTool(vault=tmp_path, op="write")
+    written = asyncio.run(writer.handle(None, None, Artifact.text("Remember that the gate code is 1234.")))
+    assert not written.is_error
+    assert "1234" in (tmp_path / "Remembered" / "Remember that the gate code is 1234.md").read_text()
+    finder = MemoryTool(vault=tmp_path, op="search")
+    found = asyncio.run(finder.handle(None, None, Artifact.text("gate code")))
+    assert "1234" in found.as_text()
+    with pytest.raises(UsageError, match="op parameter"):
+        MemoryTool(op="delete")
