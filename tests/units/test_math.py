@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import decimal
 import math
 import subprocess
 import sys
@@ -286,3 +287,39 @@ def test_smol_tool_math() -> None:
     assert "column 7: division by zero" in failed.stderr and "^" in failed.stderr
     assert "Traceback" not in failed.stderr
     assert "--set" in CliRunner().invoke(app, ["tool", "math", "--help"]).stdout
+
+
+@pytest.mark.timeout(60)
+def test_long_decimal_expansions_print_in_full_within_the_deadline() -> None:
+    """The review's findings: formatting took minutes (1/5**30000) or crashed on Python's
+    4300-digit limit (1/2**15000)."""
+    twos = evaluate("1/2**15000")
+    assert len(twos) == 15002 and twos.startswith("0.000") and twos.endswith("5")
+    assert Fraction(decimal.Decimal(twos)) == Fraction(1, 2**15000)
+    fives = evaluate("1/5**30000")
+    assert len(fives) == 30002 and Fraction(decimal.Decimal(fives)) == Fraction(1, 5**30000)
+    assert evaluate("-1/3**20000").startswith("-1/" + str(decimal.Decimal(3**20000))[:20])
+
+
+@pytest.mark.timeout(60)
+def test_a_result_too_long_to_show_is_reported_with_its_approximate_value() -> None:
+    with pytest.raises(UsageError, match=r"about 66001 digits, more than the \d+ this tool shows; it is about 9\.54363"):
+        evaluate("1/5**66000")
+    assert evaluate("1/5**66000", digits=5) == "0"
+    with pytest.raises(UsageError, match=r"it is about -9\.54363"):
+        evaluate("-1/5**66000")
+
+
+@pytest.mark.timeout(60)
+def test_registers_are_read_under_the_same_limits_as_literals() -> None:
+    registers = Registers()
+    registers.set("huge", "1e9999999")
+    registers.set("tiny", "1e-9999999/3")
+    registers.set("long", "7" * 9000)
+    registers.set("shown", evaluate("1/5**30000"))
+    with pytest.raises(UsageError, match="register 'huge' holds a number beyond the limits"):
+        evaluate("$huge + 1", registers=registers)
+    with pytest.raises(UsageError, match="register 'tiny' holds a number beyond the limits"):
+        evaluate("$tiny", registers=registers)
+    assert evaluate("$long % 10", registers=registers) == "7"
+    assert evaluate("$shown * 5**30000", registers=registers) == "1"

@@ -58,6 +58,14 @@ MAX_FACTORIAL = 10_000
 MAX_DIGITS = 1000
 """Most decimal places a result may be rounded to."""
 
+MAX_SHOWN_DIGITS = math.ceil(MAX_RESULT_BITS * math.log10(2)) + 1
+"""Most digits a result is shown with: every integer under :data:`MAX_RESULT_BITS` fits. A
+longer one (a fraction such as ``1/5**66000``, whose decimal expansion is longer than its
+numbers) is reported as too long to show, with its approximate value."""
+
+APPROXIMATE_DIGITS = 17
+"""Significant digits of the approximate value given for a result too long to show."""
+
 MAX_ROOT_DEGREE = 64
 """Highest ``q`` for which ``x ** (p/q)`` is tried as an exact root."""
 
@@ -283,11 +291,7 @@ class _Evaluator(SimpleEval):
             raise _Located(node, f"{node.value!r} is not a number; only numbers are allowed")
         if isinstance(node.value, int):
             return _check_size(node.value)
-        literal = (ast.get_source_segment(self.expr, node) or repr(node.value)).replace("_", "").lower()
-        exponent = literal.partition("e")[2]
-        if exponent and abs(int(exponent)) > MAX_RESULT_BITS // 3:
-            raise _Limit(f"{literal} is too large or too small a number")
-        return _check_size(_exact(Fraction(literal)))
+        return _parse_number(ast.get_source_segment(self.expr, node) or repr(node.value))
 
     def _eval_name(self, node: ast.Name) -> Number:
         start = _column(self.expr, node.col_offset)
@@ -313,6 +317,34 @@ class _Evaluator(SimpleEval):
         if node.keywords:
             raise _Located(node, "keyword arguments are not allowed; pass arguments by position")
         return super()._eval_call(node)
+
+
+def _parse_number(literal: str) -> Number:
+    """The exact value of a decimal or fraction text (``2.5``, ``1e-3``, ``1/3``), refused
+    before it is built when it would pass the size limits: the one way text becomes a
+    number, for literals in the expression and for registers alike. Any result this tool
+    shows reads back (Python's own ``int`` refuses text past 4300 digits; Decimal does not).
+
+    Raises:
+        _Limit: the number would be too large or too precise.
+        ValueError, ArithmeticError: the text is not a number.
+    """
+    text = literal.strip().replace("_", "").lower()
+    if len(text) > 2 * MAX_SHOWN_DIGITS + 1:
+        raise _Limit(f"a number written with {len(text)} characters is too long")
+    parts = text.split("/")
+    if len(parts) > 2:
+        raise ValueError(f"{_shortened(text)} is not a number")
+    for part in parts:
+        exponent = part.partition("e")[2]
+        if exponent and (not exponent.lstrip("+-").isdigit() or abs(int(exponent)) > MAX_RESULT_BITS // 3):
+            raise _Limit(f"{_shortened(text)} is too large or too small a number")
+    numerator, *denominator = (Fraction(decimal.Decimal(part)) for part in parts)
+    return _check_size(_exact(numerator / denominator[0] if denominator else numerator))
+
+
+def _shortened(text: str) -> str:
+    return text if len(text) <= _WINDOW else text[: _WINDOW // 2] + "…" + text[-_WINDOW // 2 :]
 
 
 @contextlib.contextmanager
@@ -372,16 +404,25 @@ def _number(name: str, value: Any) -> Number:
         return _number(name, value)
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise UsageError(f"register {name!r} holds {type(value).__name__} {value!r}, not a number")
-    if isinstance(value, int):
-        return value
     try:
-        return _exact(Fraction(repr(value) if isinstance(value, float) else value.strip()))
-    except (ValueError, OverflowError):
-        raise UsageError(f"register {name!r} holds {value!r}, not a number") from None
+        if isinstance(value, int):
+            return _check_size(value)
+        return _parse_number(repr(value) if isinstance(value, float) else value)
+    except _Limit as exc:
+        raise UsageError(f"register {name!r} holds a number beyond the limits: {exc}") from None
+    except (ValueError, ArithmeticError):
+        raise UsageError(f"register {name!r} holds {_shortened(str(value))!r}, not a number") from None
 
 
 def _format(value: Any, digits: int | None = None) -> str:
-    """A result as text: integer, exact decimal, fraction p/q, true/false or float."""
+    """A result as text: integer, exact decimal, fraction p/q, true/false or float.
+
+    Its length is worked out from the numbers' sizes before any digit is written, so a
+    result too long to show is reported (with its approximate value) at no cost.
+
+    Raises:
+        UsageError: the result is not finite, or longer than :data:`MAX_SHOWN_DIGITS`.
+    """
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
@@ -391,17 +432,51 @@ def _format(value: Any, digits: int | None = None) -> str:
     if digits is not None:
         value = _exact(round(Fraction(value), digits))
     if isinstance(value, int):
-        return str(decimal.Decimal(value))
-    denominator = value.denominator
-    twos, fives = (denominator & -denominator).bit_length() - 1, 0
-    while denominator % 5 ** (fives + 1) == 0:
-        fives += 1
-    if denominator != 2**twos * 5**fives:
-        return f"{value.numerator}/{denominator}"
+        _check_shown(value, _digit_count(value))
+        return _digits(value)
+    numerator, denominator = value.numerator, value.denominator
+    twos = (denominator & -denominator).bit_length() - 1
+    odd = denominator >> twos
+    fives = round((odd.bit_length() - 1) / math.log2(5)) if odd > 1 else 0
+    if odd != 5**fives:
+        _check_shown(value, _digit_count(numerator) + _digit_count(denominator))
+        return f"{_digits(numerator)}/{_digits(denominator)}"
     places = max(twos, fives)
-    scaled = abs(value.numerator) * 10**places // denominator
-    whole, fraction = divmod(scaled, 10**places)
-    return f"{'-' if value < 0 else ''}{whole}.{fraction:0{places}d}"
+    _check_shown(value, _digit_count(abs(numerator) // denominator) + places)
+    scaled = _digits(abs(numerator) * 10**places // denominator).rjust(places + 1, "0")
+    return f"{'-' if value < 0 else ''}{scaled[:-places]}.{scaled[-places:]}"
+
+
+def _digit_count(number: int) -> int:
+    """How many decimal digits ``number`` has, give or take one, from its size alone."""
+    return int(abs(number).bit_length() * math.log10(2)) + 1
+
+
+def _digits(number: int) -> str:
+    """``str(number)`` for any number under the size limit (Python's own refuses past 4300 digits)."""
+    return str(decimal.Decimal(number))
+
+
+def _check_shown(value: int | Fraction, length: int) -> None:
+    if length > MAX_SHOWN_DIGITS:
+        raise UsageError(
+            f"the exact result has about {length} digits, more than the {MAX_SHOWN_DIGITS} this tool"
+            f" shows; it is about {_approximate(value)}. Give digits= to round it, or split the work"
+        )
+
+
+def _approximate(value: int | Fraction) -> str:
+    """``value`` in scientific notation to :data:`APPROXIMATE_DIGITS` digits (truncated), by
+    integer arithmetic, which no exponent can overflow."""
+    numerator, denominator = abs(Fraction(value)).as_integer_ratio()
+    shift = APPROXIMATE_DIGITS - int((numerator.bit_length() - denominator.bit_length()) * math.log10(2))
+    if shift >= 0:
+        mantissa = str(numerator * 10**shift // denominator)
+    else:
+        mantissa = str(numerator // (denominator * 10**-shift))
+    exponent = len(mantissa) - 1 - shift
+    fraction = mantissa[1:APPROXIMATE_DIGITS].rstrip("0") or "0"
+    return f"{'-' if value < 0 else ''}{mantissa[0]}.{fraction}e{exponent:+d}"
 
 
 def evaluate(
@@ -451,11 +526,14 @@ def evaluate(
     except (RecursionError, MemoryError):
         raise UsageError("expression is nested too deeply; split it into steps") from None
     try:
-        return _format(evaluator.eval(evaluator.expr, previously_parsed=tree.body), digits)
+        value = evaluator.eval(evaluator.expr, previously_parsed=tree.body)
     except _Located as exc:
         raise UsageError(_pointed(expression, _position(evaluator.expr, exc.node), exc.message)) from None
     except RecursionError:
         raise UsageError("expression is nested too deeply; split it into steps") from None
+    if time.monotonic() > evaluator.deadline:
+        raise UsageError(f"took longer than {config.MATH_TIMEOUT_S:g} s; simplify the expression")
+    return _format(value, digits)
 
 
 @register
@@ -497,6 +575,7 @@ __all__ = [
     "MAX_FACTORIAL",
     "MAX_OPERATORS",
     "MAX_RESULT_BITS",
+    "MAX_SHOWN_DIGITS",
     "MathTool",
     "evaluate",
 ]
