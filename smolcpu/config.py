@@ -65,6 +65,11 @@ def graph_path() -> Path:
     return _env_path("SMOL_GRAPH", home() / "graph.sqlite")
 
 
+def trust_path() -> Path:
+    """The trust store: the public keys whose signatures count as trusted (``SMOL_TRUST``)."""
+    return _env_path("SMOL_TRUST", home() / "trusted_keys")
+
+
 def s3_endpoint() -> str | None:
     """The S3-compatible endpoint for ``s3://`` stores (``SMOL_S3_ENDPOINT``, else ``AWS_ENDPOINT_URL``)."""
     return os.environ.get("SMOL_S3_ENDPOINT") or os.environ.get("AWS_ENDPOINT_URL") or None
@@ -116,6 +121,9 @@ SANDBOX_SCRATCH_BYTES: int = _env_int("SMOL_SANDBOX_SCRATCH", 64 * 1024**2)
 
 SANDBOX_ISOLATION: str = os.environ.get("SMOL_SANDBOX_ISOLATION") or "auto"
 """Which jail snippets run in: auto (the strongest that works here), bwrap, unshare or rlimits."""
+
+REQUIRE_TRUSTED: bool = os.environ.get("SMOL_REQUIRE_TRUSTED", "0") == "1"
+"""Whether the artifact store refuses, on read, an artifact not signed by a trusted key (1 turns it on)."""
 
 STORE_TIMEOUT_S: float = _env_float("SMOL_STORE_TIMEOUT", 10.0)
 """Deadline of one call to a remote (S3-compatible) artifact store."""

@@ -13,6 +13,8 @@
     └── ArtifactError         an artifact that cannot be decoded, verified or found
         ├── ChecksumMismatch  payload bytes that do not match their checksum
         ├── SignatureInvalid  a signature that does not verify against its pubkey
+        ├── UntrustedSigner   unsigned, or signed by a key the trust store does not hold,
+        │                     where a trusted signature is required
         └── ArtifactNotFound  no artifact with that id in the store
 
 Errors are plain picklable exceptions (the message is the only argument), so they cross
@@ -75,6 +77,11 @@ class SignatureInvalid(ArtifactError):
     """The signature does not verify against the artifact's pubkey."""
 
 
+class UntrustedSigner(ArtifactError):
+    """A trusted signature is required, and the artifact has none (unsigned, or signed by a
+    key the trust store does not hold)."""
+
+
 class ArtifactNotFound(ArtifactError):
     """The store holds no artifact with the id asked for."""
 
@@ -92,6 +99,7 @@ __all__ = [
     "UnitError",
     "UnitNameExists",
     "UnitStopped",
+    "UntrustedSigner",
     "UsageError",
     "WorkerCrashed",
 ]

@@ -3,10 +3,11 @@
 Nothing here imports from any layer above.
 """
 
-from smolcpu.artifact._artifact import BYTES, ERROR, JSON, SCHEMA_PATH, TEXT, Artifact, CapnpArtifact
+from smolcpu.artifact._artifact import BYTES, ERROR, JSON, SCHEMA_PATH, TEXT, Artifact, CapnpArtifact, load_json
 from smolcpu.artifact._index import ArtifactRecord, Rebuilt, RunIndex, RunInfo
-from smolcpu.artifact._signing import Signer, verify_signature
+from smolcpu.artifact._signing import Signer, Verification, require_trusted, verify_signature
 from smolcpu.artifact._store import ArtifactStore, FileStore, S3Store, key_of, open_store
+from smolcpu.artifact._trust import TrustStore, parse_key
 
 __all__ = [
     "BYTES",
@@ -24,7 +25,12 @@ __all__ = [
     "RunInfo",
     "S3Store",
     "Signer",
+    "TrustStore",
+    "Verification",
     "key_of",
+    "load_json",
     "open_store",
+    "parse_key",
+    "require_trusted",
     "verify_signature",
 ]

@@ -11,6 +11,7 @@ import base64
 import dataclasses
 import hashlib
 import json
+import sys
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -34,7 +35,35 @@ JSON = "application/json"
 BYTES = "application/octet-stream"
 ERROR = "application/vnd.smol.error+json"
 
-_TRAVERSAL_LIMIT_WORDS = 2**31 - 1
+TRAVERSAL_WORDS_PER_WORD = 4
+"""Words a decode may read per word of the message (a decode reads each about once)."""
+
+TRAVERSAL_SLACK_WORDS = 1024
+"""Words a decode may read beyond that (the defaults of absent fields, tiny messages)."""
+
+
+def traversal_limit(size: int) -> int:
+    """Words a decode of a ``size``-byte message may read: proportional to its size, so a
+    small message cannot claim a huge list (zero-size structs, which Cap'n Proto charges a
+    word each for, cost nothing on the wire)."""
+    return TRAVERSAL_WORDS_PER_WORD * (size // 8 + 1) + TRAVERSAL_SLACK_WORDS
+
+
+def load_json(data: str | bytes) -> Any:
+    """Parse JSON from outside, with nesting bounded by Python's recursion limit.
+
+    Raises:
+        ArtifactError: it does not parse, or it nests too deeply.
+    """
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ArtifactError(
+            f"JSON nested too deeply: more than about {sys.getrecursionlimit()} levels of [ and {{"
+        ) from None
+    except ValueError as exc:
+        raise ArtifactError(f"JSON does not parse: {exc}") from exc
+
 
 Attributes = tuple[tuple[str, str], ...]
 
@@ -151,8 +180,8 @@ class Artifact:
         if not self.is_error:
             return ""
         try:
-            value = json.loads(self.payload)
-        except ValueError:
+            value = load_json(self.payload)
+        except ArtifactError:
             return self.as_text()
         return str(value.get("message", "")) if isinstance(value, dict) else self.as_text()
 
@@ -163,9 +192,9 @@ class Artifact:
     def as_json(self) -> Any:
         """The payload parsed as JSON."""
         try:
-            return json.loads(self.payload)
-        except ValueError as exc:
-            raise ArtifactError(f"artifact {self.id} ({self.type}) does not hold JSON: {exc}") from exc
+            return load_json(self.payload)
+        except ArtifactError as exc:
+            raise ArtifactError(f"artifact {self.id} ({self.type}) does not hold usable JSON: {exc}") from exc
 
     def attr(self, key: str, default: str | None = None) -> str | None:
         """The value of attribute ``key`` (the last one, if repeated)."""
@@ -244,7 +273,7 @@ class Artifact:
         """Decode Cap'n Proto bytes written by :meth:`to_bytes` (or any Cap'n Proto writer)."""
         try:
             with CapnpArtifact.from_bytes(
-                data, traversal_limit_in_words=_TRAVERSAL_LIMIT_WORDS
+                data, traversal_limit_in_words=traversal_limit(len(data))
             ) as message:
                 return cls(
                     id=message.id,
@@ -261,7 +290,10 @@ class Artifact:
                     parents=tuple(message.parents),
                     signature=bytes(message.signature),
                 )
-        except (capnp.KjException, UnicodeDecodeError, ValueError) as exc:
+        except capnp.KjException as exc:
+            reason = str(exc).splitlines()[0]
+            raise ArtifactError(f"not a valid Cap'n Proto artifact ({len(data)} bytes): {reason}") from exc
+        except (UnicodeDecodeError, ValueError) as exc:
             raise ArtifactError(f"not a valid Cap'n Proto artifact ({len(data)} bytes): {exc}") from exc
 
     def to_dict(self) -> dict[str, Any]:
@@ -314,9 +346,9 @@ class Artifact:
     def from_json(cls, text: str | bytes) -> Artifact:
         """Parse the JSON form."""
         try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise ArtifactError(f"artifact JSON does not parse: {exc}") from exc
+            data = load_json(text)
+        except ArtifactError as exc:
+            raise ArtifactError(f"artifact JSON: {exc}") from exc
         if not isinstance(data, dict):
             raise ArtifactError("artifact JSON must be an object")
         return cls.from_dict(data)
@@ -335,4 +367,16 @@ class Artifact:
         )
 
 
-__all__ = ["Artifact", "BYTES", "CapnpArtifact", "ERROR", "JSON", "SCHEMA_PATH", "TEXT"]
+__all__ = [
+    "Artifact",
+    "BYTES",
+    "CapnpArtifact",
+    "ERROR",
+    "JSON",
+    "SCHEMA_PATH",
+    "TEXT",
+    "TRAVERSAL_SLACK_WORDS",
+    "TRAVERSAL_WORDS_PER_WORD",
+    "load_json",
+    "traversal_limit",
+]

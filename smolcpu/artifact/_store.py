@@ -24,7 +24,8 @@ from typing import Any
 from smolcpu import config
 from smolcpu.artifact._artifact import Artifact
 from smolcpu.artifact._index import RunIndex
-from smolcpu.artifact._signing import verify_signature
+from smolcpu.artifact._signing import require_trusted, verify_signature
+from smolcpu.artifact._trust import TrustStore
 from smolcpu.errors import ArtifactError, ArtifactNotFound, UsageError
 
 SUFFIX = ".json"
@@ -80,13 +81,15 @@ def _encoded(artifact: Artifact) -> bytes:
         raise ArtifactError(f"artifact {artifact.id!r} has a text field that is not valid Unicode: {exc}") from exc
 
 
-def decode_stored(data: bytes, key: str) -> Artifact:
-    """Read back what a store holds under ``key``, refusing anything that is not intact.
+def decode_stored(data: bytes, key: str, *, trust: TrustStore | None = None) -> Artifact:
+    """Read back what a store holds under ``key``, refusing anything that is not intact
+    (and, given ``trust``, anything not signed by a key it holds).
 
     Raises:
         ArtifactError: not an artifact, or its header does not match the key it sits under.
         ChecksumMismatch: the payload changed.
         SignatureInvalid: it is signed and the signature does not cover what is there.
+        UntrustedSigner: ``trust`` is given and the artifact is unsigned or signed by another key.
     """
     try:
         artifact = Artifact.from_json(data)
@@ -98,18 +101,29 @@ def decode_stored(data: bytes, key: str) -> Artifact:
             f" {key_of(artifact)}"
         )
     artifact.verify_checksum()
-    if artifact.signature:
+    if trust is not None:
+        require_trusted(artifact, trust)
+    elif artifact.signature:
         verify_signature(artifact)
     return artifact
 
 
 class ArtifactStore(abc.ABC):
     """Where artifacts are kept. A backend supplies ``_write``, ``_read`` and ``keys`` over
-    bytes; keys, verification and indexing are the same for all."""
+    bytes; keys, verification and indexing are the same for all.
+
+    With ``require_trusted`` (default ``config.REQUIRE_TRUSTED``), every read refuses an
+    artifact that is not signed by a key of ``trust`` (default: the trust store at
+    ``config.trust_path()``) with :class:`~smolcpu.errors.UntrustedSigner`.
+    """
 
     url: str
 
-    def __init__(self, *, index: RunIndex | None = None) -> None:
+    def __init__(
+        self, *, index: RunIndex | None = None, trust: TrustStore | None = None, require_trusted: bool | None = None
+    ) -> None:
+        required = config.REQUIRE_TRUSTED if require_trusted is None else require_trusted
+        self.trust = (trust if trust is not None else TrustStore()) if required else None
         self._owns_index = index is None
         self.index = index if index is not None else RunIndex()
         self.closed = False
@@ -158,7 +172,7 @@ class ArtifactStore(abc.ABC):
         data = self._read(key)
         if data is None:
             raise ArtifactNotFound(f"no artifact under key {key} in {self.url}")
-        return decode_stored(data, key)
+        return decode_stored(data, key, trust=self.trust)
 
     def get(self, artifact_id: str) -> Artifact:
         """The artifact with this id, verified (checksum, and signature when signed).
@@ -175,7 +189,7 @@ class ArtifactStore(abc.ABC):
         if key is not None:
             data = self._read(key)
             if data is not None:
-                return decode_stored(data, key)
+                return decode_stored(data, key, trust=self.trust)
             self.index.forget(artifact_id)
         wanted = "/" + segment(artifact_id) + SUFFIX
         for key in self.keys():
@@ -218,13 +232,21 @@ class FileStore(ArtifactStore):
     the last artifacts written, never leave one half-written.
     """
 
-    def __init__(self, root: Path | str, *, index: RunIndex | None = None, fsync: bool = True) -> None:
+    def __init__(
+        self,
+        root: Path | str,
+        *,
+        index: RunIndex | None = None,
+        fsync: bool = True,
+        trust: TrustStore | None = None,
+        require_trusted: bool | None = None,
+    ) -> None:
         self.root = Path(root).expanduser().resolve()
         self.url = str(self.root)
         self._fsync = fsync
         self._made: set[str] = set()
         self.root.mkdir(parents=True, exist_ok=True)
-        super().__init__(index=index)
+        super().__init__(index=index, trust=trust, require_trusted=require_trusted)
 
     def _path(self, key: str) -> Path:
         parts = key.split("/")
@@ -303,6 +325,8 @@ class S3Store(ArtifactStore):
         *,
         endpoint_url: str | None = None,
         index: RunIndex | None = None,
+        trust: TrustStore | None = None,
+        require_trusted: bool | None = None,
     ) -> None:
         import boto3
         from botocore.config import Config
@@ -322,7 +346,7 @@ class S3Store(ArtifactStore):
                 retries={"max_attempts": 3, "mode": "standard"},
             ),
         )
-        super().__init__(index=index)
+        super().__init__(index=index, trust=trust, require_trusted=require_trusted)
 
     def _call(self, what: str, key: str, method: str, **kwargs: Any) -> Any:
         from botocore.exceptions import BotoCoreError, ClientError
@@ -366,21 +390,28 @@ class S3Store(ArtifactStore):
         super().close()
 
 
-def open_store(url: str | None = None, *, index: RunIndex | None = None) -> ArtifactStore:
+def open_store(
+    url: str | None = None,
+    *,
+    index: RunIndex | None = None,
+    trust: TrustStore | None = None,
+    require_trusted: bool | None = None,
+) -> ArtifactStore:
     """The store at ``url``: a directory path, or ``s3://bucket/prefix`` (default: config's).
 
     Without ``index``, the store opens the run index at ``config.index_path()`` and closes
-    it with itself.
+    it with itself. ``trust`` and ``require_trusted`` are as in :class:`ArtifactStore`.
     """
+    verification = {"trust": trust, "require_trusted": require_trusted}
     url = url or config.store_url()
     parsed = urllib.parse.urlsplit(url)
     if parsed.scheme == "s3":
-        return S3Store(parsed.netloc, parsed.path, index=index)
+        return S3Store(parsed.netloc, parsed.path, index=index, **verification)
     if parsed.scheme == "file":
-        return FileStore(urllib.parse.unquote(parsed.path), index=index)
+        return FileStore(urllib.parse.unquote(parsed.path), index=index, **verification)
     if parsed.scheme and len(parsed.scheme) > 1:
         raise UsageError(f"unknown artifact store {url!r}: give a directory or s3://bucket/prefix")
-    return FileStore(url, index=index)
+    return FileStore(url, index=index, **verification)
 
 
 __all__ = ["ArtifactStore", "FileStore", "S3Store", "decode_stored", "key_of", "open_store", "segment"]

@@ -45,7 +45,6 @@ import asyncio
 import contextlib
 import enum
 import fnmatch
-import json
 import time
 import uuid
 from collections import Counter
@@ -55,7 +54,7 @@ from typing import Any
 
 from smolcpu import config
 from smolcpu.artifact import BYTES, ERROR, JSON, Artifact, RunIndex
-from smolcpu.errors import RequestTimeout, SmolError, UsageError
+from smolcpu.errors import ArtifactError, RequestTimeout, SmolError, UsageError
 from smolcpu.lang import DEFAULT_UNIT, Block, Case, Chain, Graph, Node, Outcome, Step
 from smolcpu.runtime import ActorSystem, Recorder, Store, StoreProcess, UnitRef
 from smolcpu.vm._chooser import Choice, Chooser, LlmChooser, NearestChooser
@@ -835,8 +834,8 @@ def _value(artifact: Artifact) -> Any:
         return {"error": artifact.error_message, "status": artifact.attr("status") or "error"}
     if artifact.type == JSON:
         try:
-            return json.loads(artifact.payload)
-        except ValueError:
+            return artifact.as_json()
+        except ArtifactError:
             pass
     if artifact.type == BYTES:
         return {"bytes": len(artifact.payload), "id": artifact.id}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import errno
 import os
 import subprocess
 import sys
@@ -289,3 +290,40 @@ def test_smol_tool_storage_refuses_with_one_clear_line(tmp_path: Path, outside: 
     )
     assert refused.returncode == 2
     assert "contains '..'" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_a_colon_inside_a_name_is_an_ordinary_file_and_drives_stay_refused(storage: Storage) -> None:
+    storage.write("a:b", "colon")
+    storage.write("notes/12:30 meeting.md", "at half past")
+    assert storage.read("a:b") == b"colon"
+    assert storage.read("notes/12:30 meeting.md") == b"at half past"
+    for drive in ("C:", "c:\\Users\\secret.txt", "D:/secret.txt"):
+        with pytest.raises(UsageError, match="is absolute"):
+            storage.read(drive)
+
+
+def test_a_filesystem_that_cannot_sync_folders_does_not_fail_writes(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """9p, some FUSE and gVisor mounts answer fsync on a folder with EINVAL: the write and
+    delete before it are done, and say so."""
+    real_fsync = os.fsync
+
+    def fsync(descriptor: int) -> None:
+        if os.path.isdir(f"/proc/self/fd/{descriptor}"):
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    assert storage.write("kept.txt", "kept").size == 4
+    assert storage.read("kept.txt") == b"kept"
+    storage.delete("kept.txt")
+    assert storage.list() == []
+
+
+@pytest.mark.timeout(30)
+def test_reading_a_fifo_is_refused_without_blocking(storage: Storage) -> None:
+    storage.write("placeholder", "x")
+    os.mkfifo(storage.root / "pipe")
+    with pytest.raises(UsageError, match="not a regular file"):
+        storage.read("pipe")

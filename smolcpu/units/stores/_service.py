@@ -26,8 +26,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from smolcpu import config
-from smolcpu.artifact import JSON
-from smolcpu.errors import RequestTimeout, SmolError, UnitError, UsageError
+from smolcpu.artifact import JSON, load_json
+from smolcpu.errors import ArtifactError, RequestTimeout, SmolError, UnitError, UsageError
 from smolcpu.units._tool import Tool
 from smolcpu.units.stores._sqlite import database_errors
 
@@ -70,12 +70,12 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         try:
-            arguments = json.loads(self.rfile.read(length) or b"{}")
+            arguments = load_json(self.rfile.read(length) or b"{}")
             if not isinstance(arguments, dict):
                 raise UsageError("send the arguments as a JSON object")
             with self.server.lock:
                 result = dispatch(self.server.store, self.path.strip("/"), arguments)
-        except (UsageError, ValueError) as exc:
+        except (UsageError, ArtifactError, ValueError) as exc:
             self._answer(400, {"error": str(exc), "kind": "UsageError"})
             return
         except SmolError as exc:

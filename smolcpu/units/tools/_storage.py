@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import errno
 import os
+import re
 import stat
 import uuid
 from base64 import b64decode
@@ -36,6 +37,10 @@ MAX_READ_BYTES = 256 * 1024**2
 """Largest file the storage tool reads into one artifact."""
 
 _TEMP_PREFIX = ".smol-tmp-"
+_DRIVE = re.compile(r"[A-Za-z]:(?:[\\/]|$)")
+"""A Windows drive (``C:/``, ``C:\\``, ``C:``); ``a:b`` is an ordinary name on Linux."""
+_UNSYNCABLE = {errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP}
+"""What a filesystem that cannot fsync a folder answers (9p, some FUSE and gVisor mounts)."""
 _FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 WriteMode = Literal["create", "update", "write"]
 
@@ -63,9 +68,14 @@ class Storage:
         """The bytes of file ``path``."""
         parts = self._resolve(path, file=True)
         with self._errors(path), self._folder(parts[:-1]) as folder:
-            descriptor = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder)
+            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # a FIFO must not block the open
+            descriptor = os.open(parts[-1], flags, dir_fd=folder)
             with os.fdopen(descriptor, "rb") as file:
-                size = os.fstat(file.fileno()).st_size
+                found = os.fstat(file.fileno())
+                if not stat.S_ISREG(found.st_mode):
+                    raise UsageError(f"{path!r} is not a regular file; the storage tool reads only files")
+                os.set_blocking(file.fileno(), True)
+                size = found.st_size
                 if size > MAX_READ_BYTES:
                     raise UsageError(
                         f"{path!r} is {size} bytes; the storage tool reads at most {MAX_READ_BYTES}"
@@ -109,7 +119,7 @@ class Storage:
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(temp, dir_fd=folder)
-            os.fsync(folder)
+            _sync_folder(folder)
             return _entry(_normal(path), os.stat(name, dir_fd=folder, follow_symlinks=False))
 
     def delete(self, path: str) -> None:
@@ -123,7 +133,7 @@ class Storage:
                 os.rmdir(parts[-1], dir_fd=folder)
             else:
                 os.unlink(parts[-1], dir_fd=folder)
-            os.fsync(folder)
+            _sync_folder(folder)
 
     def list(self, path: str = "") -> list[Entry]:
         """The files and folders directly in folder ``path`` (the root by default), by name."""
@@ -163,7 +173,7 @@ class Storage:
         if not isinstance(path, str) or "\0" in path:
             raise UsageError(f"bad storage path {path!r}: give a relative path as text")
         given = PurePosixPath(_normal(path))
-        if given.is_absolute() or path.startswith("~") or (len(path) > 1 and path[1] == ":"):
+        if given.is_absolute() or path.startswith("~") or _DRIVE.match(path):
             raise UsageError(f"storage path {path!r} is absolute; give it relative to the storage root")
         if ".." in given.parts:
             raise UsageError(f"storage path {path!r} contains '..'; paths stay inside the storage root")
@@ -215,7 +225,8 @@ class Storage:
                 ) from None
             if exc.errno == errno.ENOTEMPTY:
                 raise UsageError(f"folder {path!r} is not empty; delete its files first") from None
-            raise UsageError(f"storage cannot do that with {path!r}: {exc.strerror}") from exc
+            code = errno.errorcode.get(exc.errno or 0, "an OS error")
+            raise UsageError(f"storage cannot do that with {path!r}: {exc.strerror} ({code})") from exc
 
     def __repr__(self) -> str:
         return f"<Storage root={str(self.root)!r}>"
@@ -225,6 +236,16 @@ def _normal(path: str) -> str:
     """A path as the storage shows it: ``/``-separated, without ``.`` parts ('' is the root)."""
     normal = str(PurePosixPath(path.replace("\\", "/")))
     return "" if normal == "." else normal
+
+
+def _sync_folder(folder: int) -> None:
+    """Flush a folder's entries to disk, where the filesystem can: one that cannot answers
+    EINVAL, and the rename before it is atomic all the same."""
+    try:
+        os.fsync(folder)
+    except OSError as exc:
+        if exc.errno not in _UNSYNCABLE:
+            raise
 
 
 def _lstat(name: str, folder: int) -> os.stat_result | None:
