@@ -97,6 +97,8 @@ def read(
     console.rule(f"[bold]{escape(note.name)}[/]")
     console.print(note.text, markup=False, highlight=False)
     console.rule()
+    if note.problem:
+        console.print(f"[yellow]{escape(note.problem)}[/]")
     if note.tags:
         console.print("tags: " + " ".join(f"[cyan]#{escape(tag)}[/]" for tag in note.tags))
     if note.links:
@@ -122,6 +124,9 @@ def list_notes(
     for info in notes:
         table.add_row(escape(info.name), escape(" ".join(f"#{t}" for t in info.tags)), str(info.links), str(info.size))
     console.print(table)
+    for info in notes:
+        if info.problem:
+            console.print(f"[yellow]{escape(info.name)}: {escape(info.problem)}[/]", soft_wrap=True)
 
 
 def _snippet(hit: Hit) -> Text:

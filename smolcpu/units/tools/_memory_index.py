@@ -17,7 +17,7 @@ from pathlib import Path
 
 from smolcpu.units.tools._memory_links import Link, ParsedNote, fold
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 TAG_SEPARATOR = "\x1f"
 
@@ -28,7 +28,8 @@ CREATE TABLE files(
     note INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
     size INTEGER NOT NULL,
-    frontmatter TEXT NOT NULL DEFAULT '{}'
+    frontmatter TEXT NOT NULL DEFAULT '{}',
+    problem TEXT
 );
 CREATE TABLE links(
     src INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
@@ -106,9 +107,10 @@ class Index:
         """Record ``path`` (a note when ``parsed`` is given, else an attachment)."""
         self.remove(path)
         frontmatter = json.dumps(parsed.frontmatter, default=str) if parsed else "{}"
+        problem = parsed.problem if parsed else None
         cursor = self._db.execute(
-            "INSERT INTO files(path, note, mtime_ns, size, frontmatter) VALUES (?, ?, ?, ?, ?)",
-            (path, parsed is not None, mtime_ns, size, frontmatter),
+            "INSERT INTO files(path, note, mtime_ns, size, frontmatter, problem) VALUES (?, ?, ?, ?, ?, ?)",
+            (path, parsed is not None, mtime_ns, size, frontmatter, problem),
         )
         if parsed is None:
             return
@@ -159,7 +161,7 @@ class Index:
             where += " AND f.id IN (SELECT src FROM tags WHERE folded = ? OR folded LIKE ? ESCAPE '\\')"
             args = [folded, _like_prefix(folded + "/")]
         return self._db.execute(
-            f"""SELECT f.path, f.mtime_ns, f.size,
+            f"""SELECT f.path, f.mtime_ns, f.size, f.problem,
                    (SELECT group_concat(tag, char(31)) FROM tags WHERE src = f.id) AS tags,
                    (SELECT count(*) FROM links WHERE src = f.id) AS links
             FROM files f {where} ORDER BY f.path""",

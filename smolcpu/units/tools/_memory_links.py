@@ -24,10 +24,17 @@ Markdown links are vault links too, as in Obsidian: ``[text](Note.md)``,
 rules. A destination with a scheme (``https:``, ``mailto:``...) is an external link and a
 bare ``#heading`` an anchor in the page; neither is a vault link. A rename writes a
 markdown link back in its own form: percent-encoded or in angle brackets as it was.
+
+A note is data from anyone who can write to the vault, so reading one is bounded: front
+matter is YAML without anchors or aliases (an alias bomb or a recursive alias cannot be
+written), at most :data:`MAX_FRONT_MATTER_CHARS` long and :data:`MAX_FRONT_MATTER_DEPTH`
+deep, with text keys; front matter that breaks a rule is left out and the note says why
+(:attr:`ParsedNote.problem`), its text still read. Every step is linear in the note's size.
 """
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import posixpath
 import re
@@ -42,6 +49,12 @@ from markdown_it import MarkdownIt
 
 NOTE_SUFFIX = ".md"
 
+MAX_FRONT_MATTER_CHARS = 64 * 1024
+"""Longest front matter read; Obsidian's properties are a few lines."""
+
+MAX_FRONT_MATTER_DEPTH = 32
+"""Deepest nesting of lists and mappings read in front matter."""
+
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?\r?\n)?---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 _WIKILINK = re.compile(r"(!?)\[\[([^\[\]\n]+)\]\]")
 _MARKDOWN_LINK = re.compile(
@@ -49,10 +62,14 @@ _MARKDOWN_LINK = re.compile(
 )
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 _UNSAFE_IN_DESTINATION = re.compile(r"[\s%()<>\[\]\\]")
-_INLINE_CODE = re.compile(r"(?<!`)(`+)(?!`)((?:(?!\n[ \t]*\r?\n).)+?)(?<!`)\1(?!`)", re.DOTALL)
+_BACKTICKS = re.compile(r"`+")
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\r?\n")
+_NOT_NEWLINE = re.compile(r"[^\r\n]+")
 _TAG = re.compile(r"(?<![^\s(\[{,;])#([\w/-]+)")
 _BLOCK_ID = re.compile(r"(?:^|\s)\^([A-Za-z0-9-]+)[ \t]*\r?$", re.MULTILINE)
-_MARKDOWN = MarkdownIt("commonmark")
+_MARKDOWN = MarkdownIt("commonmark").disable("inline")
+"""Block structure only (code blocks, headings): the inline pass, which this module does
+itself for links and code spans, would cost most of the time on a note full of links."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -119,6 +136,8 @@ class ParsedNote:
     tags: tuple[str, ...]
     headings: tuple[Heading, ...]
     blocks: tuple[str, ...]
+    problem: str | None = None
+    """Why the front matter was left out (it broke a rule above), or None."""
 
 
 def fold(name: str) -> str:
@@ -134,12 +153,45 @@ def link_key(target: str) -> str:
 
 def _mask(text: str, spans: Iterable[tuple[int, int]]) -> str:
     """``text`` with each span blanked out, newlines kept, so offsets and lines stay put."""
-    chars = list(text)
-    for start, end in spans:
-        for i in range(start, end):
-            if chars[i] not in "\r\n":
-                chars[i] = " "
-    return "".join(chars)
+    pieces = []
+    position = 0
+    for start, end in sorted(spans):
+        start = max(start, position)
+        if start >= end:
+            continue
+        pieces.append(text[position:start])
+        pieces.append(_NOT_NEWLINE.sub(lambda match: " " * len(match.group()), text[start:end]))
+        position = end
+    pieces.append(text[position:])
+    return "".join(pieces)
+
+
+def _code_spans(text: str) -> list[tuple[int, int]]:
+    """The contents of inline code spans, as CommonMark finds them: a run of backticks opens
+    one that the next run of exactly its length closes, within one paragraph; a run that
+    nothing closes is plain text. Each run is looked at once, and its closer found by
+    bisection among the runs of its length: linear, where a backtracking regex is cubic
+    on nested runs."""
+    spans = []
+    start = 0
+    for end in [match.start() for match in _PARAGRAPH_BREAK.finditer(text)] + [len(text)]:
+        runs = [(match.start(), match.end()) for match in _BACKTICKS.finditer(text, start, end)]
+        by_length: dict[int, list[int]] = defaultdict(list)
+        for index, (left, right) in enumerate(runs):
+            by_length[right - left].append(index)
+        index = 0
+        while index < len(runs):
+            left, right = runs[index]
+            same = by_length[right - left]
+            later = bisect.bisect_right(same, index)
+            if later == len(same):
+                index += 1
+                continue
+            closer = same[later]
+            spans.append((right, runs[closer][0]))
+            index = closer + 1
+        start = end
+    return spans
 
 
 def _line_starts(text: str) -> list[int]:
@@ -148,16 +200,60 @@ def _line_starts(text: str) -> list[int]:
     return starts
 
 
-def _front_matter(text: str) -> tuple[dict[str, Any], int]:
-    """The parsed YAML front matter (empty if absent or broken) and where the body starts."""
+class _FrontMatterLoader(yaml.SafeLoader):
+    """Safe YAML without anchors and aliases, nested at most :data:`MAX_FRONT_MATTER_DEPTH`
+    deep: what makes YAML recursive or exponential is refused as it is read."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise yaml.YAMLError(f"anchors and aliases (&name, *name) are not allowed ({_where(event)})")
+        self.depth += 1
+        try:
+            if self.depth > MAX_FRONT_MATTER_DEPTH:
+                raise yaml.YAMLError(f"nested deeper than {MAX_FRONT_MATTER_DEPTH} levels ({_where(event)})")
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _where(event: Any) -> str:
+    mark = event.start_mark
+    return f"line {mark.line + 1}" if mark is not None else "front matter"
+
+
+def _check_keys(value: Any) -> None:
+    """Refuse keys that are not text (a date, a number): properties are named by text, and
+    the index keeps front matter as JSON, whose keys are text."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise yaml.YAMLError(f"key {key} is not text (YAML reads it as {type(key).__name__}); quote it")
+            _check_keys(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_keys(item)
+
+
+def _front_matter(text: str) -> tuple[dict[str, Any], int, str | None]:
+    """The parsed YAML front matter (empty if absent or broken), where the body starts, and
+    why the front matter was left out (None when it was read, or there is none)."""
     match = _FRONT_MATTER.match(text)
     if not match:
-        return {}, 0
+        return {}, 0, None
+    if len(match.group(1) or "") > MAX_FRONT_MATTER_CHARS:
+        return {}, match.end(), f"front matter left out: longer than {MAX_FRONT_MATTER_CHARS} characters"
     try:
-        data = yaml.safe_load(match.group(1) or "")
-    except yaml.YAMLError:
-        data = None
-    return (data if isinstance(data, dict) else {}), match.end()
+        data = yaml.load(match.group(1) or "", Loader=_FrontMatterLoader)  # noqa: S506 (a safe loader)
+        _check_keys(data)
+    except yaml.YAMLError as exc:
+        reason = " ".join(str(exc).split())
+        return {}, match.end(), f"front matter left out: {reason}"
+    return (data if isinstance(data, dict) else {}), match.end(), None
 
 
 def _links(text: str, masked: str, starts: list[int]) -> list[Link]:
@@ -244,7 +340,7 @@ def _body_tags(masked_body: str) -> list[str]:
 
 def parse_note(text: str) -> ParsedNote:
     """Parse one note's markdown; offsets in the result index into ``text``."""
-    frontmatter, body_start = _front_matter(text)
+    frontmatter, body_start, problem = _front_matter(text)
     body = _mask(text, [(0, body_start)])
     lines = _line_starts(text)
     code: list[tuple[int, int]] = []
@@ -257,14 +353,14 @@ def parse_note(text: str) -> ParsedNote:
         elif token.type == "heading_open" and token.map:
             headings.append(Heading(int(token.tag[1]), tokens[index + 1].content.strip(), token.map[0] + 1))
     masked = _mask(text, code)
-    masked = _mask(masked, [m.span(2) for m in _INLINE_CODE.finditer(masked)])
+    masked = _mask(masked, _code_spans(masked))
     wikilinks = _links(text, masked, lines)
     outside = _mask(masked, [(link.start, link.end) for link in wikilinks])
     links = sorted([*wikilinks, *_markdown_links(text, outside, lines)], key=lambda link: link.start)
     masked_body = _mask(masked, [(0, body_start), *((link.start, link.end) for link in links)])
     tags = list(dict.fromkeys([*_front_matter_tags(frontmatter), *_body_tags(masked_body)]))
     blocks = [match.group(1) for match in _BLOCK_ID.finditer(masked_body)]
-    return ParsedNote(frontmatter, tuple(links), tuple(tags), tuple(headings), tuple(blocks))
+    return ParsedNote(frontmatter, tuple(links), tuple(tags), tuple(headings), tuple(blocks), problem)
 
 
 class Resolver:
@@ -313,4 +409,16 @@ def file_key(path: str) -> str:
     return key[: -len(NOTE_SUFFIX)] if key.endswith(NOTE_SUFFIX) else key
 
 
-__all__ = ["NOTE_SUFFIX", "Heading", "Link", "ParsedNote", "Resolver", "file_key", "fold", "link_key", "parse_note"]
+__all__ = [
+    "MAX_FRONT_MATTER_CHARS",
+    "MAX_FRONT_MATTER_DEPTH",
+    "NOTE_SUFFIX",
+    "Heading",
+    "Link",
+    "ParsedNote",
+    "Resolver",
+    "file_key",
+    "fold",
+    "link_key",
+    "parse_note",
+]

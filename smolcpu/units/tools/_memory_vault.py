@@ -8,6 +8,13 @@ the index over. Writes go to a temporary file that replaces the note in one step
 Where a note is asked for by name (read, delete, rename, links, backlinks) the name is
 looked up like a link, case-insensitively; a bare name that two folders share is refused
 with both paths listed, since picking one silently could delete the wrong note.
+
+Anyone who can write to the folder (a sync service, a shared drive, another program) can
+put files in it, so no file can stop the vault: a note over :data:`MAX_NOTE_BYTES`, one
+that cannot be read, or one whose front matter breaks the rules of
+:mod:`~smolcpu.units.tools._memory_links` is listed with its ``problem`` and its text (when
+it has one) stays readable; a file that is not a regular file, or a symlink that leads out
+of the vault (to ``~/.ssh``, say), is not part of the vault at all.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import difflib
 import functools
 import os
 import re
+import stat as stat_mode
 import tempfile
 import threading
 import unicodedata
@@ -28,13 +36,27 @@ from typing import Any, ParamSpec, TypeVar
 from smolcpu import config
 from smolcpu.errors import UsageError
 from smolcpu.units.tools._memory_index import TAG_SEPARATOR, Index
-from smolcpu.units.tools._memory_links import NOTE_SUFFIX, Link, Resolver, file_key, link_key, parse_note
+from smolcpu.units.tools._memory_links import (
+    NOTE_SUFFIX,
+    Link,
+    ParsedNote,
+    Resolver,
+    file_key,
+    link_key,
+    parse_note,
+)
 
 INDEX_DIR = ".smol"
 """The vault's hidden folder (Obsidian ignores dot-folders) that holds the index."""
 
 NEW_FILE_MODE = 0o644
 """Permissions of a new note (a replaced note keeps its own)."""
+
+MAX_NOTE_BYTES = 4 * 1024**2
+"""Largest note read, indexed or written (a book's worth of text; parsing it takes seconds)."""
+
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+"""How a note is opened: its real path, so no symlink; never waiting on a FIFO."""
 
 SNIPPET_MARK = "**"
 """Search snippets mark matched words as markdown bold."""
@@ -74,6 +96,8 @@ class NoteInfo:
     links: int
     size: int
     mtime_ns: int
+    problem: str | None = None
+    """Why the note's front matter, or the note itself, was left out of the index."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -88,6 +112,8 @@ class Note:
     headings: tuple[str, ...]
     blocks: tuple[str, ...]
     links: tuple[LinkRef, ...]
+    problem: str | None = None
+    """Why the front matter was left out (see :attr:`ParsedNote.problem`), or None."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -178,18 +204,26 @@ class Vault:
             return self._sync(fresh=True)
 
     def _files(self) -> Iterator[tuple[str, os.stat_result]]:
+        """Every regular file of the vault (hidden ones and folders aside) and its stat; a
+        symlink counts only when it leads to a file inside the vault."""
         for folder, dirnames, filenames in os.walk(self.root):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             base = Path(folder).relative_to(self.root).as_posix()
             for filename in filenames:
                 if filename.startswith("."):
                     continue
+                full = os.path.join(folder, filename)
                 try:
-                    stat = os.stat(os.path.join(folder, filename))
-                except FileNotFoundError:
+                    stat = os.stat(full)
+                except OSError:
+                    continue
+                if not stat_mode.S_ISREG(stat.st_mode) or (os.path.islink(full) and not self._inside(full)):
                     continue
                 relative = filename if base == "." else f"{base}/{filename}"
                 yield relative, stat
+
+    def _inside(self, path: str | Path) -> bool:
+        return os.path.realpath(path).startswith(str(self.root) + os.sep)
 
     def _sync(self, *, fresh: bool = False) -> SyncReport:
         added = changed = 0
@@ -208,29 +242,68 @@ class Vault:
         return SyncReport(added=added, changed=changed, removed=len(known))
 
     def _index_file(self, path: str, stat: os.stat_result | None = None) -> None:
-        """Read ``path`` into the index (inside a write transaction)."""
+        """Read ``path`` into the index (inside a write transaction); a note that cannot be
+        read is indexed with its problem and no text, so the vault goes on."""
         full = self.root / path
         stat = stat or full.stat()
         if not path.endswith(NOTE_SUFFIX):
             self._index.put(path, mtime_ns=stat.st_mtime_ns, size=stat.st_size, parsed=None)
             return
-        text = self._read_text(full)
+        try:
+            text = self._read_text(full)
+        except UsageError as exc:
+            unread = ParsedNote({}, (), (), (), (), problem=f"not indexed: {exc}")
+            self._index.put(path, mtime_ns=stat.st_mtime_ns, size=stat.st_size, parsed=unread)
+            return
         self._index.put(path, mtime_ns=stat.st_mtime_ns, size=stat.st_size, parsed=parse_note(text), text=text)
 
-    @staticmethod
-    def _read_text(path: Path) -> str:
-        with open(path, encoding="utf-8", errors="replace", newline="") as handle:
-            return handle.read()
+    def _read_text(self, path: Path) -> str:
+        """The text of the note file at ``path`` (undecodable bytes replaced).
+
+        Raises:
+            UsageError: it leads out of the vault, is not a regular file, cannot be read, or
+                is larger than :data:`MAX_NOTE_BYTES`.
+        """
+        name = note_name(path.relative_to(self.root).as_posix())
+        real = os.path.realpath(path)
+        if not self._inside(real):
+            raise UsageError(f"note {name!r} is a link that leads out of the vault; it is not read")
+        try:
+            with open(os.open(real, _READ_FLAGS), "rb") as handle:
+                if not stat_mode.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                    raise UsageError(f"note {name!r} is not a regular file; it is not read")
+                data = handle.read(MAX_NOTE_BYTES + 1)
+        except OSError as exc:
+            raise UsageError(f"note {name!r} cannot be read: {exc.strerror}") from None
+        if len(data) > MAX_NOTE_BYTES:
+            raise UsageError(
+                f"note {name!r} is larger than the {MAX_NOTE_BYTES} bytes a note may have; split it into several"
+            )
+        return data.decode("utf-8", errors="replace")
 
     def _write_text(self, path: str, text: str) -> None:
-        """Replace the note at ``path`` with ``text`` in one step (a crash leaves old or new)."""
+        """Replace the note at ``path`` with ``text`` in one step (a crash leaves old or new).
+
+        Raises:
+            UsageError: the text is too large or not valid Unicode, or a folder has the note's name.
+        """
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise UsageError(f"the text of note {note_name(path)!r} is not valid Unicode: {exc.reason}") from None
+        if len(data) > MAX_NOTE_BYTES:
+            raise UsageError(
+                f"note {note_name(path)!r} would be {len(data)} bytes, more than the {MAX_NOTE_BYTES}"
+                " bytes a note may have; split it into several"
+            )
         full = self.root / path
+        self._check_free(path)
         full.parent.mkdir(parents=True, exist_ok=True)
         mode = full.stat().st_mode & 0o777 if full.exists() else NEW_FILE_MODE
         descriptor, temporary = tempfile.mkstemp(dir=full.parent, prefix=".", suffix=".tmp")
         try:
-            with open(descriptor, "w", encoding="utf-8", newline="") as handle:
-                handle.write(text)
+            with open(descriptor, "wb") as handle:
+                handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.chmod(temporary, mode)
@@ -238,6 +311,18 @@ class Vault:
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+
+    def _check_free(self, path: str) -> None:
+        """Refuse a note path that a folder, or something on the way to it, already holds."""
+        full = self.root / path
+        if full.is_dir():
+            raise UsageError(
+                f"{path!r} is a folder in the vault, not a note: pick another name, or rename the folder"
+            )
+        for parent in full.relative_to(self.root).parents:
+            folder = self.root / parent
+            if folder.exists() and not folder.is_dir():
+                raise UsageError(f"cannot put a note at {path!r}: {parent.as_posix()!r} is a file, not a folder")
 
     # -- names ------------------------------------------------------------------------
 
@@ -303,6 +388,7 @@ class Vault:
         parsed = parse_note(text)
         resolver = self._resolver()
         return Note(
+            problem=parsed.problem,
             name=note_name(path),
             path=path,
             text=text,
@@ -333,6 +419,7 @@ class Vault:
                 links=row["links"],
                 size=row["size"],
                 mtime_ns=row["mtime_ns"],
+                problem=row["problem"],
             )
             for row in self._index.notes(tag=tag)
         ]
@@ -362,6 +449,7 @@ class Vault:
         after = Resolver([target if path == source else path for path in self._index.paths()])
         tails = tuple({file_key(source).rpartition("/")[2], file_key(target).rpartition("/")[2]})
         visit = {path for path, _ in self._index.links(tails=tails)} | {source}
+        self._check_free(target)
         (self.root / target).parent.mkdir(parents=True, exist_ok=True)
         os.replace(self.root / source, self.root / target)
         rewritten = {}
@@ -377,7 +465,10 @@ class Vault:
 
     def _repoint(self, path: str, *, was: str, before: Resolver, after: Resolver, moved: tuple[str, str]) -> int:
         """Rewrite the links of note ``path`` (at ``was`` before the move) that now point elsewhere."""
-        text = self._read_text(self.root / path)
+        try:
+            text = self._read_text(self.root / path)
+        except UsageError:
+            return 0  # a note that cannot be read keeps its links as they are
         edits = []
         for link in parse_note(text).links:
             if not link.target:
@@ -480,4 +571,4 @@ class Vault:
         ]
 
 
-__all__ = ["INDEX_DIR", "Graph", "Hit", "LinkRef", "Note", "NoteInfo", "SyncReport", "Vault", "note_name"]
+__all__ = ["INDEX_DIR", "MAX_NOTE_BYTES", "Graph", "Hit", "LinkRef", "Note", "NoteInfo", "SyncReport", "Vault", "note_name"]
