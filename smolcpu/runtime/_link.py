@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import itertools
 import logging
 import socket
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any, cast
 from smolcpu import config
 from smolcpu.artifact import Artifact
 from smolcpu.errors import ArtifactError, RequestTimeout, SmolError, UnitStopped
-from smolcpu.runtime._mailbox import Envelope, Reply
+from smolcpu.runtime._mailbox import Envelope, FutureReply, Reply
 from smolcpu.runtime._ref import UnitRef
 
 if TYPE_CHECKING:
@@ -106,13 +107,24 @@ class Link(asyncio.Protocol):
         address: the address the far side's units are known by here (the parent system's).
         handlers: what to do with control frames (READY, FAILED, PUBLISH, POISON, STOP).
         remote_pid: the process on the other end.
+        on_expired: called with the unit's name when a request to the far side passes its
+            deadline unanswered (the far side is still at the work; the caller may stop it).
     """
 
-    def __init__(self, *, local: ActorSystem, address: str, handlers: dict[Kind, Handler], remote_pid: int) -> None:
+    def __init__(
+        self,
+        *,
+        local: ActorSystem,
+        address: str,
+        handlers: dict[Kind, Handler],
+        remote_pid: int,
+        on_expired: Callable[[str], None] | None = None,
+    ) -> None:
         self.local = local
         self.address = address
         self.handlers = handlers
         self.remote_pid = remote_pid
+        self.on_expired = on_expired
         self.pending: dict[int, Reply] = {}
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.transport: asyncio.Transport | None = None
@@ -209,8 +221,20 @@ class Link(asyncio.Protocol):
             self.write(Kind.SEND, target=name, sender=sender, artifact=envelope.artifact)
         else:
             corr = next(self._ids)
-            self.pending[corr] = envelope.reply
+            reply = envelope.reply
+            self.pending[corr] = reply
+            if self.on_expired is not None and isinstance(reply, FutureReply):
+                reply.future.add_done_callback(functools.partial(self._settled, corr, name))
             self.write(Kind.REQUEST, corr=corr, target=name, sender=sender, artifact=envelope.artifact)
+
+    def _settled(self, corr: int, name: str, future: asyncio.Future[Artifact]) -> None:
+        """A request's future is done: when it ran out of time with no reply from the far
+        side, the far side is still at the work, so :attr:`on_expired` hears of it."""
+        if future.cancelled() or corr not in self.pending or not isinstance(future.exception(), RequestTimeout):
+            return
+        del self.pending[corr]
+        assert self.on_expired is not None
+        self.on_expired(name)
 
     async def publish(self, name: str, artifact: Artifact) -> None:
         """Ask the far side to publish ``artifact`` for unit ``name`` to its subscribers."""

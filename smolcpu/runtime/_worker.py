@@ -5,6 +5,11 @@ socketpair and talks to it through a :class:`~smolcpu.runtime._link.Link`. Its r
 ordinary :class:`UnitRef` of this system, so senders cannot tell it from a local unit. When
 the child dies, every pending request gets a ``WorkerCrashed`` error artifact and the
 supervisor decides: restart (a fresh process), stop, or escalate.
+
+A request's deadline kills the work: when one passes unanswered (the requester already has
+its ``RequestTimeout``), the worker is killed, since what hangs in it (a model, a decoder in
+a loop, a thread) cannot be cancelled from outside, and a worker left at it would answer
+every later request late. Supervision then restarts it like any crash.
 """
 
 from __future__ import annotations
@@ -124,6 +129,7 @@ class WorkerCell:
         self.task: asyncio.Task[None] | None = None
         self.stopping = False
         self.stopped: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.killed_for = ""
         self._live = asyncio.Event()
 
     @property
@@ -180,7 +186,12 @@ class WorkerCell:
         await _send_kwargs(process, self.kwargs)
         handlers = {Kind.READY: on_ready, Kind.FAILED: on_failed, Kind.PUBLISH: on_publish}
         link = await Link.connect(
-            ours, local=self.system, address=self.system.address, handlers=handlers, remote_pid=process.pid
+            ours,
+            local=self.system,
+            address=self.system.address,
+            handlers=handlers,
+            remote_pid=process.pid,
+            on_expired=self._expired,
         )
         self.link = link
         try:
@@ -197,6 +208,15 @@ class WorkerCell:
             raise WorkerCrashed(f"worker of unit {self.name!r} exited with code {code} before it was ready")
         ready.result()
         self._live.set()
+
+    def _expired(self, target: str) -> None:
+        """A request to unit ``target`` passed its deadline unanswered: kill the worker at it."""
+        process = self.process
+        if process is None or process.returncode is not None or self.stopping:
+            return
+        self.killed_for = f"killed: a request to unit {target!r} passed its deadline"
+        log.warning("worker process %s of unit %r %s", process.pid, self.name, self.killed_for)
+        process.kill()
 
     async def _run(self, started: asyncio.Future[None]) -> None:
         reason = "stopped"
@@ -229,8 +249,9 @@ class WorkerCell:
             code = await self.process.wait()
             if self.stopping:
                 return "stopped"
+            why, self.killed_for = (f" ({self.killed_for})" if self.killed_for else ""), ""
             error: Exception = WorkerCrashed(
-                f"worker process {self.process.pid} of unit {self.name!r} exited with code {code}"
+                f"worker process {self.process.pid} of unit {self.name!r} exited with code {code}{why}"
             )
             self.link.fail_pending(str(error), kind="WorkerCrashed")
             while True:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from typing import Any
 
 from smolcpu.artifact import Artifact
@@ -105,3 +106,13 @@ class LoopKind(Unit):
 
     async def handle(self, ctx: Any, sender: Any, artifact: Artifact) -> Artifact:
         return artifact.derive(type(asyncio.get_running_loop()).__module__.encode())
+
+
+class Hang(Unit):
+    """Replies with its process id; on 'hang', blocks a thread for an hour (work that no
+    cancellation reaches, like a decoder in a loop)."""
+
+    async def handle(self, ctx: Any, sender: Any, artifact: Artifact) -> Artifact:
+        if artifact.as_text() == "hang":
+            await asyncio.to_thread(time.sleep, 3600)
+        return artifact.derive(str(os.getpid()).encode())

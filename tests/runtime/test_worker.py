@@ -10,10 +10,10 @@ from typing import Any
 
 import psutil
 import pytest
-from runtime_units import Appender, AskOracle, Broken, Pid, Publisher, Upper, Words
+from runtime_units import Appender, AskOracle, Broken, Hang, Pid, Publisher, Upper, Words
 
 from smolcpu.artifact import Artifact
-from smolcpu.errors import UnitError, UnitStopped, UsageError
+from smolcpu.errors import RequestTimeout, UnitError, UnitStopped, UsageError
 from smolcpu.runtime import ActorSystem, Ctx, OneForOne, Unit, UnitRef, is_lifecycle_event
 from smolcpu.runtime._link import HEADER, Kind, Link, encode
 
@@ -80,6 +80,26 @@ async def test_a_crashed_worker_answers_with_an_error_and_is_restarted() -> None
         assert int(again.as_text()) == ref.pid != first
     events = [(e.attr("unit"), e.attr("event")) for e in system.events]
     assert events.count(("pid", "restarting")) == 1 and events[-1] == ("pid", "stopped")
+
+
+@pytest.mark.timeout(60)
+async def test_a_request_past_its_deadline_kills_the_work_and_the_worker_comes_back() -> None:
+    """A unit that hangs (a thread no cancellation reaches) is stopped: the request fails
+    at its deadline, the worker at it is killed, others waiting on it hear why, and a fresh
+    worker answers the next request."""
+    async with ActorSystem(record=False) as system:
+        ref = await system.spawn("hang", Hang, process=True)
+        hung = ref.pid
+        behind = asyncio.ensure_future(ref.request(Artifact.text("queued behind it"), timeout=30))
+        with pytest.raises(RequestTimeout, match="'hang' did not reply"):
+            await ref.request(Artifact.text("hang"), timeout=1)
+        reply = await behind
+        assert reply.is_error and "killed: a request to unit 'hang' passed its deadline" in reply.error_message
+        assert not psutil.pid_exists(hung) or psutil.Process(hung).status() == psutil.STATUS_ZOMBIE
+        fresh = await ref.request(Artifact.text("pid?"), timeout=30)
+        assert int(fresh.as_text()) == ref.pid != hung
+    events = [(e.attr("unit"), e.attr("event")) for e in system.events]
+    assert events.count(("hang", "restarting")) == 1
 
 
 async def test_a_worker_that_keeps_crashing_is_stopped() -> None:

@@ -1,7 +1,9 @@
 """Vision units: image classification (EfficientNet-Lite0) and object detection (YOLOX-Nano).
 
-Both take an image as bytes (an octet-stream artifact) or a file path, in any format Pillow
-reads, and answer JSON. Pre- and post-processing follow the models' training: the classifier
+Both take an image as bytes (an octet-stream artifact) or a file path and answer JSON. Only
+the formats in :data:`FORMATS` are opened, each recognised by its content (never by a file
+name): Pillow's other plugins include EPS, which hands the file to Ghostscript, an
+interpreter of PostScript that can read and write files and loop forever. Pre- and post-processing follow the models' training: the classifier
 sees an RGB centre crop scaled to ``(x - 0.5) / 0.5``; the detector sees a BGR letterbox
 padded with grey 114 and unnormalised, and its raw grid output is decoded with strides
 8/16/32, filtered by score and reduced by per-class non-maximum suppression.
@@ -31,6 +33,12 @@ from smolcpu.units._registry import register
 from smolcpu.units.neural._onnx import OnnxTool
 
 HERE = Path(__file__).resolve().parent
+FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
+"""The image formats the vision units open (Pillow's names); Pillow decodes all of them
+itself, with no external program."""
+_FORMAT_NAMES = "JPEG, PNG, WebP, BMP, GIF or TIFF"
+_REFUSED = {b"%!PS": "PostScript (EPS)", b"\xc5\xd0\xd3\xc6": "PostScript (EPS)", b"%PDF": "PDF"}
+"""Formats named when refused, by their first bytes, so the error says what was sent."""
 MAX_IMAGE_PIXELS = 64_000_000
 """Larger images are refused rather than decoded (a decompression bomb guard)."""
 _SIDEWAYS = {5, 6, 7, 8}
@@ -75,9 +83,9 @@ def open_image(image: bytes | str | Path, *, shorter_side: int = 0, longer_side:
             raise UsageError(f"no image file at {path}")
         image = path.read_bytes()
     if not image:
-        raise UsageError("the image is empty: send the bytes of a JPEG, PNG, WebP, BMP, GIF or TIFF file")
+        raise UsageError(f"the image is empty: send the bytes of a {_FORMAT_NAMES} file")
     try:
-        with Image.open(io.BytesIO(image)) as picture:
+        with Image.open(io.BytesIO(image), formats=FORMATS) as picture:
             if picture.width * picture.height > MAX_IMAGE_PIXELS:
                 raise UsageError(f"image of {picture.width}x{picture.height} pixels is too large to decode")
             orientation = picture.getexif().get(ExifTags.Base.Orientation, 1)
@@ -91,9 +99,8 @@ def open_image(image: bytes | str | Path, *, shorter_side: int = 0, longer_side:
                 picture = ImageOps.exif_transpose(picture)
             return Picture(picture if picture.mode == "RGB" else picture.convert("RGB"), size)
     except UnidentifiedImageError as exc:
-        raise UsageError(
-            "not an image Smol can read: send the bytes of a JPEG, PNG, WebP, BMP, GIF or TIFF file"
-        ) from exc
+        sent = next((f"{name} is refused; " for magic, name in _REFUSED.items() if image.startswith(magic)), "")
+        raise UsageError(f"not an image Smol can read: {sent}send the bytes of a {_FORMAT_NAMES} file") from exc
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise UsageError(f"the image is corrupt or truncated and cannot be decoded: {exc}") from exc
 
@@ -320,4 +327,4 @@ class Detect(_OnnxImageTool):
         ]
 
 
-__all__ = ["Classify", "Detect", "Picture", "decode_detections", "labels", "non_max_suppression", "open_image"]
+__all__ = ["FORMATS", "Classify", "Detect", "Picture", "decode_detections", "labels", "non_max_suppression", "open_image"]
