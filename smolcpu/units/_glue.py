@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from smolcpu.artifact import BYTES, ERROR, JSON, Artifact
-from smolcpu.errors import UsageError
+from smolcpu.errors import ArtifactError, UsageError
 
 REQUEST = "application/vnd.smol.request+json"
 """A request with attachments: ``{"question": "...", "images": [{"name", "type", "data"}],
@@ -144,8 +144,8 @@ def text_for_model(artifact: Artifact) -> str:
         text = _error_text(artifact)
     elif artifact.type == JSON:
         try:
-            text = _json_text(json.loads(artifact.payload))
-        except ValueError:
+            text = _json_text(artifact.as_json())
+        except ArtifactError:
             text = artifact.as_text()
     elif artifact.type == BYTES or artifact.type.startswith("image/"):
         text = f"<{len(artifact.payload)} bytes of {artifact.type}>"
@@ -157,7 +157,10 @@ def text_for_model(artifact: Artifact) -> str:
 
 
 def _error_text(artifact: Artifact) -> str:
-    value = json.loads(artifact.payload) if artifact.payload.startswith(b"{") else {}
+    try:
+        value = artifact.as_json()
+    except ArtifactError:
+        value = None
     result = value.get("result") if isinstance(value, dict) else None
     message = artifact.error_message
     if isinstance(result, dict) and result.get("stderr"):

@@ -87,3 +87,11 @@ def test_the_sandbox_runs_the_code_in_a_fenced_reply() -> None:
 def test_a_vision_join_that_found_nothing_says_so() -> None:
     classes = [{"label": "valley", "index": 979, "score": 0.5}]
     assert text_for_model(Artifact.json([[], classes])).startswith("Objects detected: none.")
+
+
+def test_hostile_json_reaches_a_model_as_text_not_as_an_exception() -> None:
+    nested = ("[" * 100_000 + "]" * 100_000).encode()
+    deep = Artifact.json(1).replace(payload=nested)
+    assert text_for_model(deep).startswith("[[[")
+    broken_error = Artifact.error("boom").replace(payload=b"{not json")
+    assert text_for_model(broken_error) == "Error: {not json"
