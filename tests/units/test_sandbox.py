@@ -15,6 +15,7 @@ import pytest
 from smolcpu.artifact import Artifact
 from smolcpu.errors import UsageError
 from smolcpu.units import create_unit, unit_kind
+from smolcpu.units._tool import ToolFailed
 from smolcpu.units.tools import SandboxTool, available_jails, run_snippet
 from smolcpu.units.tools._sandbox import (
     MAX_CODE_BYTES,
@@ -22,30 +23,49 @@ from smolcpu.units.tools._sandbox import (
     MAX_RETURNED_FILE_BYTES,
     MAX_RETURNED_FILES,
 )
-from smolcpu.units.tools._sandbox_jail import JAILS, choose_jail, make_jail, probe
+from smolcpu.units.tools._sandbox_jail import CONFINING, INSTALL_BUBBLEWRAP, JAILS, choose_jail, probe
 
 
 def run(code: str, **options: object):
     return asyncio.run(run_snippet(code, **options))
 
 
-def jails(*, separated: bool) -> pytest.MarkDecorator:
-    """Run a test once per isolation layer that works on this host (and separates the snippet from the runtime)."""
-    params = []
-    for name in JAILS:
-        reason = probe(name) or (separated and not make_jail(name).separated and "shares the runtime's uid")
-        params.append(pytest.param(name, marks=pytest.mark.skipif(bool(reason), reason=f"{name}: {reason}")))
+def unavailable(name: str) -> str | None:
+    """Why the jail ``name`` cannot be tested here, with what to install; ``None`` when it can."""
+    reason = probe(name)
+    return reason and f"{name} does not work here ({reason}); {INSTALL_BUBBLEWRAP}"
+
+
+def jails(names: tuple[str, ...] = JAILS) -> pytest.MarkDecorator:
+    """Run a test once per jail of ``names``; one that does not work here is skipped, saying why."""
+    params = [pytest.param(name, marks=pytest.mark.skipif(bool(unavailable(name)), reason=unavailable(name) or ""))
+              for name in names]
     return pytest.mark.parametrize("jail", params)
 
 
-each_jail = jails(separated=False)
+each_jail = jails()
+
+needs_bwrap = pytest.mark.skipif(bool(unavailable("bwrap")), reason=unavailable("bwrap") or "")
+
+needs_confining = pytest.mark.skipif(
+    all(probe(name) for name in CONFINING), reason=f"no confining jail works here, so auto runs nothing; {INSTALL_BUBBLEWRAP}"
+)
+"""For tests of the default isolation (``auto``)."""
 
 
+@needs_bwrap
 def test_bubblewrap_is_the_strongest_jail_and_works_here() -> None:
-    # CI installs bubblewrap; without it the sandbox silently falls back to weaker layers.
-    assert probe("bwrap") is None, probe("bwrap")
     assert available_jails()[0] == "bwrap"
     assert choose_jail().name == "bwrap"
+
+
+def test_auto_picks_only_a_confining_jail() -> None:
+    confining = [name for name in CONFINING if probe(name) is None]
+    if not confining:
+        with pytest.raises(ToolFailed, match="apt-get install bubblewrap"):
+            choose_jail()
+    else:
+        assert choose_jail().name == confining[0]
 
 
 @each_jail
@@ -66,15 +86,15 @@ def test_a_snippet_returns_its_output_status_and_files(jail: str) -> None:
 
 
 def test_namespace_jails_name_their_layers() -> None:
-    for name in ("bwrap", "unshare"):
+    for name in CONFINING:
         if probe(name) is None:
-            isolation = run("pass", isolation=name).isolation
-            assert {"net-namespace", "pid-namespace", "mount-namespace", "read-only-system", "private-tmp"} <= set(
-                isolation
-            )
+            result = run("pass", isolation=name)
+            assert {"net-namespace", "pid-namespace", "mount-namespace", "minimal-root", "read-only-system",
+                    "no-host-home", "tmp-in-scratch"} <= set(result.isolation)
+            assert result.not_isolated == ()
     if probe("rlimits") is None:
-        isolation = run("pass", isolation="rlimits").isolation
-        assert "net-namespace" not in isolation and "pid-namespace" not in isolation
+        result = run("pass", isolation="rlimits")
+        assert "net-namespace" not in result.isolation and "pid-namespace" not in result.isolation
 
 
 @each_jail
@@ -123,13 +143,15 @@ def test_cpu_limit_is_reported(jail: str) -> None:
     assert result.exit_status == -24
 
 
+@needs_confining
 def test_scratch_directory_is_removed_afterwards(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    result = run("import os\nos.makedirs('a/b')\nopen('a/b/c', 'w').write('x')\nos.chmod('a', 0)", isolation="bwrap")
+    result = run("import os\nos.makedirs('a/b')\nopen('a/b/c', 'w').write('x')\nos.chmod('a', 0)")
     assert result.ok and "a/b/c" in result.files
     assert list(tmp_path.iterdir()) == []
 
 
+@needs_confining
 def test_snippets_run_side_by_side() -> None:
     async def many() -> list:
         code = "import sys, time\ntime.sleep(0.2)\nprint(sys.stdin.read())"
@@ -138,6 +160,7 @@ def test_snippets_run_side_by_side() -> None:
     assert [result.stdout for result in asyncio.run(many())] == ["0\n", "1\n", "2\n", "3\n"]
 
 
+@needs_confining
 def test_cancelling_a_request_kills_the_snippet(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
 
@@ -174,6 +197,7 @@ def test_bad_requests_are_usage_errors(options: dict, message: str) -> None:
         run(code, **options)
 
 
+@needs_confining
 def test_tool_takes_plain_text_and_replies_with_json() -> None:
     question = Artifact.text("print(sum(range(10)))", attributes={"run": "r1"})
     reply = asyncio.run(SandboxTool().handle(None, None, question))
@@ -181,12 +205,14 @@ def test_tool_takes_plain_text_and_replies_with_json() -> None:
     body = reply.as_json()
     assert body["stdout"] == "45\n" and body["exit_status"] == 0 and body["killed_by"] is None
     assert set(body) == {
-        "stdout", "stderr", "exit_status", "duration_s", "files", "isolation", "killed_by", "scratch_bytes"
+        "stdout", "stderr", "exit_status", "duration_s", "files", "isolation", "killed_by", "scratch_bytes",
+        "not_isolated",
     }
-    assert "bubblewrap" in body["isolation"]
+    assert body["not_isolated"] == [] and {"net-namespace", "minimal-root"} <= set(body["isolation"])
     assert reply.parents == (question.id,) and reply.attr("run") == "r1"
 
 
+@needs_confining
 def test_tool_takes_a_json_object_with_options() -> None:
     request = Artifact.json({"code": "print(input())", "stdin": "hi", "timeout_s": 5, "files": {"f": "x"}})
     body = asyncio.run(SandboxTool().handle(None, None, request)).as_json()
@@ -213,15 +239,17 @@ def smol(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     )
 
 
+@needs_confining
 def test_cli_runs_a_file(tmp_path: Path) -> None:
     script = tmp_path / "hello.py"
     script.write_text("import sys\nprint('hello from the sandbox')\nprint('warn', file=sys.stderr)\nsys.exit(4)\n")
     result = smol("sandbox", str(script))
     assert result.returncode == 4
     assert "hello from the sandbox" in result.stdout and "warn" in result.stdout
-    assert "exit 4" in result.stdout and "bubblewrap" in result.stdout
+    assert "exit 4" in result.stdout and "minimal-root" in result.stdout
 
 
+@needs_confining
 def test_cli_reads_code_from_stdin_and_prints_json(tmp_path: Path) -> None:
     data = tmp_path / "in.txt"
     data.write_text("abc")
@@ -230,6 +258,7 @@ def test_cli_reads_code_from_stdin_and_prints_json(tmp_path: Path) -> None:
     assert json.loads(result.stdout)["stdout"] == "cba\n"
 
 
+@needs_confining
 def test_cli_reports_a_kill_in_its_exit_status() -> None:
     result = smol("sandbox", "-", "--timeout", "0.5", stdin="import time\ntime.sleep(30)")
     assert result.returncode == 128 + 9
@@ -243,6 +272,7 @@ def test_cli_missing_file_is_a_clear_error() -> None:
     assert "Traceback" not in result.stderr
 
 
+@needs_confining
 def test_written_files_are_capped() -> None:
     code = "for i in range(60):\n    open(f'f{i:02}.txt', 'w').write(str(i))\nopen('big.txt', 'w').write('y' * 10**6)"
     files = run(code).files

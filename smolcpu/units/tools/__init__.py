@@ -11,7 +11,7 @@ from smolcpu.units.tools._memory_hybrid import EMBED_MODEL, MemorySearch, Search
 from smolcpu.units.tools._memory_vault import Hit, LinkRef, Vault
 from smolcpu.units.tools._registers import Registers, RegistersTool, shared_registers
 from smolcpu.units.tools._sandbox import SandboxResult, SandboxTool, run_snippet
-from smolcpu.units.tools._sandbox_jail import available_jails
+from smolcpu.units.tools._sandbox_jail import SandboxLayer, available_jails, choose_jail, sandbox_layer
 from smolcpu.units.tools._storage import Entry, Storage, StorageTool
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "MemoryTool",
     "Registers",
     "RegistersTool",
+    "SandboxLayer",
     "SandboxResult",
     "SandboxTool",
     "SearchResult",
@@ -34,7 +35,9 @@ __all__ = [
     "StorageTool",
     "Vault",
     "available_jails",
+    "choose_jail",
     "evaluate",
     "run_snippet",
+    "sandbox_layer",
     "shared_registers",
 ]

@@ -36,7 +36,6 @@ import os
 import resource
 import signal
 import socket
-import stat
 import time
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
@@ -49,14 +48,14 @@ from smolcpu.units._glue import code_from, question_of
 from smolcpu.units._registry import register
 from smolcpu.units._tool import Tool, ToolFailed
 from smolcpu.units.tools._sandbox_jail import (
-    NOBODY,
     Jail,
     choose_jail,
-    is_root,
+    end_processes,
     scratch_directory,
-    scratch_tree,
+    scratch_files,
     scrubbed_environment,
-    unlock_tree,
+    snippet_uid,
+    tree_bytes,
 )
 
 MAX_TIMEOUT_S = 300.0
@@ -152,6 +151,9 @@ class SandboxResult:
     scratch_bytes: int = 0
     """Bytes of all regular files left in the scratch directory: at most the cap under a
     namespace jail; under rlimits only, a snippet killed by ``scratch_limit`` may leave more."""
+    not_isolated: tuple[str, ...] = ()
+    """What the jail left open, in plain words: empty under bwrap and unshare; under rlimits
+    only, the network, the host's files and processes (see ``Jail.not_isolated``)."""
 
     @property
     def ok(self) -> bool:
@@ -160,7 +162,7 @@ class SandboxResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The result as the sandbox tool's JSON reply."""
-        return {**dataclasses.asdict(self), "isolation": list(self.isolation)}
+        return {**dataclasses.asdict(self), "isolation": list(self.isolation), "not_isolated": list(self.not_isolated)}
 
 
 def rlimits(
@@ -221,29 +223,34 @@ async def run_snippet(
     limits = rlimits(
         timeout_s=timeout_s, memory_bytes=memory_bytes or config.SANDBOX_MEMORY_BYTES, scratch_bytes=cap
     )
-    with scratch_directory(jail) as scratch, contextlib.ExitStack() as cleanup:
-        run = _Run(jail, scratch, timeout_s, scratch_bytes=cap)
+    sweep = not jail.confining  # without a pid namespace, the snippet's uid is all that marks its processes
+    with snippet_uid(sweep=sweep) as uid, scratch_directory(uid) as scratch, contextlib.ExitStack() as cleanup:
+        run = _Run(jail, scratch, timeout_s, scratch_bytes=cap, sweep_uid=uid if sweep else None)
         handshake, inherited = "", ()
+        view: int | None = None
         if jail.scratch_tmpfs:
             ours, theirs = socket.socketpair()
             cleanup.callback(ours.close)
             cleanup.callback(theirs.close)
             handshake, inherited = _HANDSHAKE.format(fd=theirs.fileno()), (theirs.fileno(),)
         else:
-            _seed(scratch, seeds)
+            view = os.open(scratch, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            cleanup.callback(os.close, view)
+            _seed(view, seeds, uid=uid)
         bootstrap = _BOOTSTRAP.format(
-            prologue=jail.prologue(), cwd=jail.scratch_inside or str(scratch), limits=limits, name=SNIPPET,
+            prologue=jail.prologue(uid), cwd=jail.scratch_inside or str(scratch), limits=limits, name=SNIPPET,
             handshake=handshake,
         )
-        command = jail.command(["-I", "-S", "-u", "-X", "utf8", "-c", bootstrap, code], scratch, scratch_bytes=cap)
+        command = jail.command(
+            ["-I", "-S", "-u", "-X", "utf8", "-c", bootstrap, code], scratch, scratch_bytes=cap, uid=uid
+        )
         await run.start(command, pass_fds=inherited)
-        view: Path | None = scratch
         if jail.scratch_tmpfs:
             theirs.close()
-            view = await run.receive_scratch(ours, seeds)
+            view = await run.receive_scratch(ours, seeds, uid=uid)
             if view is not None:
-                cleanup.callback(os.close, int(view.name))
-        await run.finish(stdin.encode())
+                cleanup.callback(os.close, view)
+        await run.finish(stdin.encode(), view)
         written, total = _written_files(view, seeds) if view is not None else ({}, 0)
     return run.result(written, scratch_bytes=total)
 
@@ -277,8 +284,10 @@ def _checked_files(files: Mapping[str, str]) -> dict[str, str]:
     return dict(files)
 
 
-def _seed(scratch: Path, seeds: Mapping[str, str]) -> None:
-    """Write the seed files before the snippet starts, owned by the uid it will run as."""
+def _seed(scratch_fd: int, seeds: Mapping[str, str], *, uid: int | None) -> None:
+    """Write the seed files into the directory ``scratch_fd`` before the snippet starts, owned
+    by ``uid``, the uid it will run as (``None``: the runtime's own)."""
+    scratch = Path(f"/proc/self/fd/{scratch_fd}")
     for name, content in seeds.items():
         path = scratch / name
         try:
@@ -286,25 +295,31 @@ def _seed(scratch: Path, seeds: Mapping[str, str]) -> None:
             path.write_text(content)
         except OSError as exc:
             raise UsageError(f"cannot create file {name!r} in the scratch directory: {exc.strerror}") from exc
-        if is_root():
+        if uid is not None:
             for made in (path, *path.relative_to(scratch).parents[:-1]):
-                os.chown(scratch / made, NOBODY, NOBODY)
+                os.chown(scratch / made, uid, uid)
 
 
 class _Run:
     """One started snippet: its process, what it has written to its pipes, why it was killed."""
 
-    def __init__(self, jail: Jail, scratch: Path, timeout_s: float, *, scratch_bytes: int) -> None:
+    def __init__(
+        self, jail: Jail, scratch: Path, timeout_s: float, *, scratch_bytes: int, sweep_uid: int | None
+    ) -> None:
         self.jail = jail
         self.scratch = scratch
         self.timeout_s = timeout_s
         self.scratch_bytes = scratch_bytes
+        self.sweep_uid = sweep_uid
+        """The snippet's own uid where its processes are found by uid (no pid namespace), else ``None``."""
         self.watchdog: asyncio.Task[None] | None = None
         self.process: asyncio.subprocess.Process | None = None
         self.output = {"stdout": bytearray(), "stderr": bytearray()}
         self.cut: set[str] = set()
         self.killed_by: str | None = None
         self.exit_fd: int | None = None
+        self.init_fd: int | None = None
+        """A pidfd of the namespace jail's pid 1: it exits only once every process of its namespace is gone."""
         self.started = self.ended = 0.0
 
     async def start(self, command: list[str], *, pass_fds: tuple[int, ...] = ()) -> None:
@@ -320,11 +335,11 @@ class _Run:
         with contextlib.suppress(ProcessLookupError):
             self.exit_fd = os.pidfd_open(self.process.pid)
 
-    async def receive_scratch(self, channel: socket.socket, seeds: Mapping[str, str]) -> Path | None:
+    async def receive_scratch(self, channel: socket.socket, seeds: Mapping[str, str], *, uid: int | None) -> int | None:
         """Take the jail's scratch directory from the snippet's interpreter, seed it, let the code run.
 
-        Returns the directory as a path through this process's descriptor of it, or ``None``
-        when the interpreter ended (or the deadline passed) before handing it over.
+        Returns this process's descriptor of the directory, or ``None`` when the interpreter
+        ended (or the deadline passed) before handing it over.
 
         Raises:
             UsageError: the seed files do not fit in the scratch directory (the snippet is killed).
@@ -342,19 +357,20 @@ class _Run:
             raise
         if not fds:
             return None
-        view = Path(f"/proc/self/fd/{fds[0]}")
+        self.init_fd = _first_child(self.process.pid)
         try:
-            _seed(view, seeds)
+            _seed(fds[0], seeds, uid=uid)
             channel.sendall(b".")
         except BaseException:
             self._kill(None)
             await self._settle()
             os.close(fds[0])
             raise
-        return view
+        return fds[0]
 
-    async def finish(self, stdin: bytes) -> None:
+    async def finish(self, stdin: bytes, scratch_fd: int | None) -> None:
         """Feed stdin, read both pipes and wait, within the deadline; kill what is left.
+        A jail without a tmpfs of its own has its scratch directory ``scratch_fd`` watched.
 
         Raises:
             CancelledError: after killing the snippet, when the request was cancelled.
@@ -366,8 +382,8 @@ class _Run:
                     group.create_task(self._read("stdout"))
                     group.create_task(self._read("stderr"))
                     group.create_task(self._wait())
-                    if not self.jail.scratch_tmpfs:
-                        self.watchdog = group.create_task(self._watch_scratch())
+                    if not self.jail.scratch_tmpfs and scratch_fd is not None:
+                        self.watchdog = group.create_task(self._watch_scratch(scratch_fd))
         except TimeoutError:
             self._kill("timeout")
             await self._settle()
@@ -376,8 +392,9 @@ class _Run:
             await self._settle()
             raise
         finally:
-            if self.exit_fd is not None:
-                os.close(self.exit_fd)
+            for fd in (self.exit_fd, self.init_fd):
+                if fd is not None:
+                    os.close(fd)
 
     async def _settle(self) -> None:
         """After a kill: read the pipes to their end (asyncio reports an exit only then) and reap."""
@@ -385,9 +402,9 @@ class _Run:
             async with asyncio.timeout(SETTLE_TIMEOUT_S):
                 await asyncio.gather(self._read("stdout"), self._read("stderr"), self._wait())
 
-    async def _watch_scratch(self) -> None:
+    async def _watch_scratch(self, scratch_fd: int) -> None:
         """Kill the snippet once its scratch tree holds more than the cap (jails without a tmpfs)."""
-        while _tree_bytes(self.scratch) <= self.scratch_bytes:
+        while tree_bytes(scratch_fd) <= self.scratch_bytes:
             await asyncio.sleep(SCRATCH_WATCH_INTERVAL_S)
         self._kill("scratch_limit")
 
@@ -413,27 +430,27 @@ class _Run:
         """Wait for the snippet's own process, end what it left in its group, then reap it."""
         assert self.process is not None
         if self.exit_fd is not None and self.process.returncode is None:
-            loop = asyncio.get_running_loop()
-            exited = loop.create_future()
-            loop.add_reader(self.exit_fd, lambda: exited.done() or exited.set_result(None))
-            try:
-                await exited
-            finally:
-                loop.remove_reader(self.exit_fd)
+            await _exited(self.exit_fd)
         self.ended = self.ended or time.perf_counter()
         if self.watchdog is not None:
             self.watchdog.cancel()
         # Children it left behind in its group would hold the pipes open: end them too.
         self._kill(None)
         await self.process.wait()
+        if self.init_fd is not None:  # the kernel is still ending the rest of the namespace
+            await _exited(self.init_fd)
 
     def _kill(self, reason: str | None) -> None:
-        """SIGKILL the snippet's whole process group; the first reason given is the one reported."""
+        """SIGKILL the snippet's whole process group (and, without a pid namespace, every process
+        of its uid, which a child that left the group still has); the first reason given is
+        the one reported."""
         assert self.process is not None
         if reason and self.killed_by is None and self.process.returncode is None:
             self.killed_by = reason
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signal.SIGKILL)
+        if self.sweep_uid is not None:
+            end_processes(self.sweep_uid, rounds=1)
 
     def result(self, files: dict[str, dict[str, Any]], *, scratch_bytes: int) -> SandboxResult:
         assert self.process is not None
@@ -451,6 +468,7 @@ class _Run:
             isolation=(*self.jail.layers, *ALWAYS),
             killed_by=killed_by,
             scratch_bytes=scratch_bytes,
+            not_isolated=self.jail.not_isolated,
         )
 
     def _status(self, returncode: int) -> tuple[int, int | None]:
@@ -466,6 +484,26 @@ class _Run:
         return returncode, None
 
 
+async def _exited(pidfd: int) -> None:
+    """Wait until the process of ``pidfd`` has exited."""
+    loop = asyncio.get_running_loop()
+    exited = loop.create_future()
+    loop.add_reader(pidfd, lambda: exited.done() or exited.set_result(None))
+    try:
+        await exited
+    finally:
+        loop.remove_reader(pidfd)
+
+
+def _first_child(pid: int) -> int | None:
+    """A pidfd of the first child of ``pid`` (a namespace jail's pid 1), or ``None`` if it has none."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return os.pidfd_open(int(children[0])) if children else None
+    except (OSError, ValueError):
+        return None
+
+
 def _text(data: bytes | bytearray, *, cut: bool) -> str:
     text = bytes(data).decode("utf-8", "replace")
     if cut:
@@ -473,31 +511,20 @@ def _text(data: bytes | bytearray, *, cut: bool) -> str:
     return text
 
 
-def _tree_bytes(root: Path) -> int:
-    """Apparent size of all regular files under ``root`` (links not followed, vanished files skipped)."""
-    total = 0
-    for entry in scratch_tree(root):
-        with contextlib.suppress(OSError):
-            if entry.is_file(follow_symlinks=False):
-                total += entry.stat(follow_symlinks=False).st_size
-    return total
+def _written_files(scratch_fd: int, seeds: Mapping[str, str]) -> tuple[dict[str, dict[str, Any]], int]:
+    """The regular files the snippet left in the directory ``scratch_fd`` (seeds it did not
+    change are left out), and the bytes of all regular files there.
 
-
-def _written_files(scratch: Path, seeds: Mapping[str, str]) -> tuple[dict[str, dict[str, Any]], int]:
-    """The regular files the snippet left in scratch (seeds it did not change are left out),
-    and the bytes of all regular files there.
-
-    Links are never followed and files with other names elsewhere are skipped, so a snippet
-    cannot make the runtime read a file for it.
+    Every component is opened beneath its parent without following links (``scratch_files``),
+    and files with other names elsewhere are skipped, so a snippet cannot make the runtime
+    read a file for it, not even by swapping a directory for a link while it is read.
     """
     found: dict[str, dict[str, Any]] = {}
-    skipped = 0
+    skipped = total = 0
     budget = MAX_RETURNED_BYTES
-    unlock_tree(scratch)
-    files = sorted(Path(item.path) for item in scratch_tree(scratch) if item.is_file(follow_symlinks=False))
-    for path in files:
-        relative = str(path.relative_to(scratch))
-        entry = _read_written(path, limit=min(MAX_RETURNED_FILE_BYTES, budget))
+    for relative, fd, info in scratch_files(scratch_fd, unlock=True):
+        total += info.st_size
+        entry = _read_written(fd, info, limit=min(MAX_RETURNED_FILE_BYTES, budget))
         if entry is None or (relative in seeds and seeds[relative] == entry.get("text")):
             continue
         if len(found) >= MAX_RETURNED_FILES:
@@ -507,20 +534,14 @@ def _written_files(scratch: Path, seeds: Mapping[str, str]) -> tuple[dict[str, d
         found[relative] = entry
     if skipped:
         found["..."] = {"size": 0, "text": f"{skipped} more files not returned", "truncated": True}
-    return found, _tree_bytes(scratch)
+    return found, total
 
 
-def _read_written(path: Path, *, limit: int) -> dict[str, Any] | None:
-    """A regular file's size and first ``limit`` bytes (as text or base64); ``None`` for anything else."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
+def _read_written(fd: int, info: os.stat_result, *, limit: int) -> dict[str, Any] | None:
+    """A regular file's size and first ``limit`` bytes (as text or base64); ``None`` for a hard link."""
+    if info.st_nlink != 1:
         return None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
-            return None
-        data = handle.read(limit + 1)
+    data = os.pread(fd, limit + 1, 0)
     entry: dict[str, Any] = {"size": info.st_size}
     if len(data) > limit:
         data = data[:limit]

@@ -1,31 +1,45 @@
-"""Isolation layers of the code sandbox, strongest first: bubblewrap, unshare, rlimits only.
+"""Isolation layers of the code sandbox: bubblewrap, unshare, rlimits only.
 
-A jail turns the interpreter's command line into one that runs confined, and names the
-layers it puts in force so that a result can say how its snippet was isolated. Which jails
-work depends on the host (is bubblewrap installed, may this user make namespaces, are we
-root), so each is probed once by running an empty snippet through it.
+A jail turns the interpreter's command line into one that runs confined, and names what it
+isolates and what it does not, so that a result can say how its snippet was confined.
+Which jails work depends on the host (is bubblewrap installed, may this user make
+namespaces, are we root), so each is probed once by running an empty snippet through it.
 
-Running as root, a jail drops the snippet to ``nobody`` (uid 65534) outside any user
-namespace, so files only root may read stay unreadable even where they are visible. Not
-running as root, bubblewrap and unshare make a user namespace instead and the snippet
-keeps the caller's uid. Under bubblewrap the snippet sees only the system, Python and its
-scratch directory; under unshare it sees the host's tree, read-only, with private /tmp.
+The two namespace jails build the same view (``system_view``): a fresh root holding only
+what Python and its standard library need, read-only (the system directories, the
+interpreter's prefix, a few device nodes), ``/proc`` of the snippet's own pid namespace,
+and one writable place, the scratch tmpfs at ``/scratch`` of ``scratch_bytes``; ``/tmp``
+and ``/dev/shm`` are links into it, so the cap counts every byte a snippet can write. No
+home directory, no project folder, no host socket is in that view, and the network, ipc
+and uts namespaces are new too. bubblewrap builds it from its options; without
+bubblewrap, unshare builds it with a shell script (tmpfs root, read-only binds,
+``pivot_root``). ``auto`` picks only these two, and refuses, saying how to install
+bubblewrap, where neither works: it fails closed.
 
-The namespace jails make the scratch directory a tmpfs of ``scratch_bytes`` inside the
-jail, so that all files together cannot outgrow it (the snippet gets ENOSPC); the runtime
-reaches into it through a directory descriptor the snippet's interpreter hands over
-before any snippet code runs (see ``_sandbox``). The rlimits jail has no mount of its own:
-the runtime watches the size of the scratch tree instead.
+The rlimits jail has no namespaces: it runs only when asked for by name, and its
+``not_isolated`` says what it leaves open (network, the host's files, other processes).
+
+Running as root, every snippet runs as a uid of its own (``snippet_uid``: one of
+SNIPPET_UIDS, locked for the snippet's lifetime), so no snippet shares the process cap of
+another, and no file only root may read is readable. Not running as root, the namespace
+jails make a user namespace, whose process count is the snippet's own.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import fcntl
 import functools
 import os
+import shlex
 import shutil
+import signal
+import stat
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,17 +48,29 @@ from smolcpu import config
 from smolcpu.errors import UsageError
 from smolcpu.units._tool import ToolFailed
 
-NOBODY = 65534
-"""The uid and gid a snippet runs as when Smol runs as root."""
-
 JAILS = ("bwrap", "unshare", "rlimits")
-"""Every jail, strongest first; ``auto`` picks the first that works here."""
+"""Every jail, strongest first."""
 
-TMP_BYTES = 64 * 1024**2
-"""Size of the private /tmp a namespace jail gives the snippet (it is memory)."""
+CONFINING = ("bwrap", "unshare")
+"""The jails that isolate files, network and processes: the only ones ``auto`` picks."""
+
+INSTALL_BUBBLEWRAP = "install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install bubblewrap)"
+"""What to do where no confining jail works (``smol doctor`` says it too)."""
+
+SCRATCH = "/scratch"
+"""Where a namespace jail's snippet sees its scratch tmpfs (also its cwd, HOME and /tmp)."""
+
+SNIPPET_UIDS = range(0x5C00_0000, 0x5C00_0000 + 65_536)
+"""The uids snippets run as when Smol runs as root: one each, never a real user's."""
+
+UID_LOCKS = Path("/run/smol-sandbox")
+"""Where a root runtime locks the snippet uids in use (one small file per uid ever used)."""
 
 PROBE_TIMEOUT_S = 10.0
 """How long probing one jail (or removing a scratch tree with rm) may take."""
+
+SWEEP_ROUNDS = 50
+"""Rounds of killing the processes a snippet uid left, before giving up on a fork race."""
 
 MAX_TREE_ENTRIES = 10_000
 """Entries of a scratch directory looked at when collecting or unlocking what a snippet wrote."""
@@ -59,42 +85,86 @@ PREFIX = Path(os.path.realpath(sys.base_prefix))
 """Where that Python's standard library lives; the namespace jails bind it read-only."""
 
 SYSTEM_PYTHON = "/usr/bin/python3"
-"""The interpreter the rlimits jail falls back to when ``nobody`` cannot reach ours."""
+"""The interpreter the rlimits jail falls back to when a snippet uid cannot reach ours."""
 
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+"""Where the unshare jail looks for the tools it runs inside the new root (all under /usr or /bin)."""
 
 _SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64")
 _ETC = ("/etc/ld.so.cache", "/etc/localtime")
+_DEVICES = ("null", "zero", "full", "random", "urandom")
+_DEVICE_LINKS = {"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1",
+                 "stderr": "/proc/self/fd/2", "shm": SCRATCH}
 
-# Runs as root (real or in a user namespace) in the new mount namespace, then runs the
-# snippet: stage Python and the scratch directory under /mnt, hide the host's writable
-# shared places behind private tmpfs, make the rest read-only. The shell stays as the
-# namespace's pid 1 (which ignores signals it has no handler for), so that the snippet
-# is an ordinary process; its status comes back as the shell's (128 + N for signal N).
+# Runs as root (real, or of a new user namespace) in a new mount and pid namespace, then
+# runs the snippet: build the view in the tmpfs mounted on $1, pivot into it, drop the old
+# root, make the new one read-only. The shell stays as the namespace's pid 1 (which
+# ignores signals it has no handler for), so that the snippet is an ordinary process; its
+# status comes back as the shell's (128 + N for signal N).
 _UNSHARE_SCRIPT = """set -e
-mount -t tmpfs -o mode=0755,size=1m smol /mnt
-mkdir /mnt/python /mnt/scratch
-mount --rbind "$1" /mnt/python
-mount -o remount,bind,ro /mnt/python
-mount -t tmpfs -o mode=1777,size=$2 smol /mnt/scratch
-mount -t tmpfs -o mode=1777,size=$3 smol /tmp
-for d in /dev/shm /run /var/tmp; do
-    if [ -d "$d" ]; then mount -t tmpfs -o mode=1777,size=1m smol "$d"; fi
-done
-mount -o remount,bind,ro /
-cd /mnt/scratch
+umask 022
+mount -t tmpfs -o mode=0755,size=1m,nosuid,nodev smol "$1"
+cd "$1"
+{view}
+mount -t tmpfs -o mode=1777,size=$2,nosuid,nodev smol .{scratch}
+mkdir proc
+mount -t proc -o nosuid,nodev,noexec proc proc
+mkdir .old
+{pivot_root} . .old
+{umount} -l /.old
+rmdir /.old
+{mount} -o remount,bind,ro /
+cd {scratch}
 unset OLDPWD
-shift 3
+shift 2
 "$@"
 """
 
 
 def is_root() -> bool:
-    """Whether Smol runs as root, so that snippets must be dropped to ``nobody``."""
+    """Whether Smol runs as root, so that each snippet must be dropped to a uid of its own."""
     return os.geteuid() == 0
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Entry:
+    """One thing a namespace jail puts in the snippet's root (see ``system_view``)."""
+
+    kind: str
+    """``dir`` (an empty directory, mode 0755), ``ro`` (read-only bind of ``source``),
+    ``device`` (bind of the device node ``source``) or ``link`` (a symlink to ``source``)."""
+    path: str
+    source: str = ""
+
+
+def system_view() -> list[Entry]:
+    """What a namespace jail's snippet sees of the host, in the order it is built.
+
+    Only the system directories, the dynamic linker's cache and the time zone, the
+    interpreter's prefix (its parents opened to 0755: /root is 0700), five device nodes and
+    the links /dev/fd... and /tmp and /dev/shm, which lead into the scratch tmpfs. The
+    jails add /proc (of the snippet's pid namespace) and the scratch tmpfs itself.
+    """
+    view = []
+    for path in _SYSTEM:
+        if os.path.islink(path):
+            view.append(Entry("link", path, os.readlink(path)))
+        elif os.path.isdir(path):
+            view.append(Entry("ro", path, path))
+    view += [Entry("ro", path, path) for path in _ETC if os.path.exists(path)]
+    for tree in dict.fromkeys((PREFIX, INTERPRETER.parent)):
+        if not any(tree.is_relative_to(path) for path in _SYSTEM):
+            view += [Entry("dir", str(parent)) for parent in reversed(tree.parents[:-1])]
+            view.append(Entry("ro", str(tree), str(tree)))
+    view.append(Entry("dir", "/dev"))
+    view += [Entry("device", f"/dev/{name}", f"/dev/{name}") for name in _DEVICES]
+    view += [Entry("link", f"/dev/{name}", target) for name, target in _DEVICE_LINKS.items()]
+    view.append(Entry("link", "/tmp", SCRATCH))
+    return view
+
+
 class Jail:
-    """One way to confine a snippet: the command that wraps it and the layers it adds."""
+    """One way to confine a snippet: the command that wraps it and what it isolates."""
 
     name: str = ""
     signals_as_status: bool = False
@@ -104,6 +174,8 @@ class Jail:
     scratch_tmpfs: bool = False
     """Whether the jail mounts a size-capped tmpfs of its own as the scratch directory (else
     the snippet writes into the host's directory and the runtime watches its size)."""
+    confining: bool = False
+    """Whether the jail isolates files, network and processes (``auto`` picks only these)."""
 
     @property
     def layers(self) -> tuple[str, ...]:
@@ -111,234 +183,361 @@ class Jail:
         raise NotImplementedError
 
     @property
-    def separated(self) -> bool:
-        """Whether the snippet can neither see, signal nor trace the runtime (namespaces or another uid)."""
-        return True
+    def not_isolated(self) -> tuple[str, ...]:
+        """What this jail leaves open, in plain words (empty for the namespace jails)."""
+        return ()
 
-    @property
-    def drop_to(self) -> int | None:
-        """The uid the snippet's interpreter must switch to before it runs any code (``None``: none)."""
-        return None
-
-    def prologue(self) -> str:
-        """Python lines the interpreter runs first, before any snippet code: the drop to ``drop_to``.
+    def prologue(self, uid: int | None) -> str:
+        """Python lines the interpreter runs first, before any snippet code: the drop to ``uid``.
 
         Dropping in the interpreter, not in the spawn (``Popen(user=...)``) or with setpriv,
         keeps the spawn a vfork and saves an exec: ~10 ms per snippet each, measured here.
         """
-        uid = self.drop_to
         if uid is None:
             return ""
         return f"import os\nos.setgroups([])\nos.setresgid({uid}, {uid}, {uid})\nos.setresuid({uid}, {uid}, {uid})\n"
 
-    def interpreter(self) -> str:
-        """The Python binary's path as seen inside the jail."""
+    def interpreter(self, uid: int | None) -> str:
+        """The Python binary's path as seen inside the jail, by ``uid``."""
         return str(INTERPRETER)
 
-    def command(self, python_args: Sequence[str], scratch: Path, *, scratch_bytes: int | None = None) -> list[str]:
-        """The command line that runs ``python python_args`` confined, in ``scratch``; a jail
-        with ``scratch_tmpfs`` gives it a fresh tmpfs of ``scratch_bytes`` there instead."""
+    def command(self, python_args: Sequence[str], scratch: Path, *, scratch_bytes: int, uid: int | None) -> list[str]:
+        """The command line that runs ``python python_args`` confined as ``uid`` from ``scratch``
+        (the host directory it starts in); a jail with ``scratch_tmpfs`` gives the snippet a
+        fresh tmpfs of ``scratch_bytes`` instead."""
         raise NotImplementedError
-
-    def environment(self, scratch: Path) -> dict[str, str]:
-        """Extra variables the jail needs on top of the scrubbed environment."""
-        return {}
 
     def __repr__(self) -> str:
         return f"<Jail {self.name}: {', '.join(self.layers)}>"
 
 
 class _NamespaceJail(Jail):
-    """A jail of Linux namespaces: as root it drops the snippet to nobody with setpriv."""
+    """A jail of Linux namespaces over the view of ``system_view``."""
 
     tool = ""
     signals_as_status = True
+    scratch_inside = SCRATCH
+    scratch_tmpfs = True
+    confining = True
 
     @property
     def layers(self) -> tuple[str, ...]:
-        who = "uid-nobody" if is_root() else "user-namespace"
-        return (self.tool, who, "mount-namespace", "read-only-system", "private-tmp",
-                "net-namespace", "pid-namespace", "ipc-namespace", "scratch-tmpfs")
-
-    def confined(self, python_args: Sequence[str]) -> list[str]:
-        """The command the jail runs inside: the interpreter behind setpriv, which takes every
-        capability away (the shell that set up the mounts had them) and, as root, the uid too."""
-        uid = ["--reuid", str(NOBODY), "--regid", str(NOBODY), "--clear-groups"] if is_root() else []
-        setpriv = ["setpriv", *uid, "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
-        return [*setpriv, self.interpreter(), *python_args]
+        who = "uid-per-snippet" if is_root() else "user-namespace"
+        return (self.tool, who, "mount-namespace", "minimal-root", "read-only-system", "no-host-home",
+                "net-namespace", "pid-namespace", "ipc-namespace", "scratch-tmpfs", "tmp-in-scratch")
 
 
 class BwrapJail(_NamespaceJail):
-    """bubblewrap: a new root holding only the system, Python and the scratch directory.
+    """bubblewrap: builds the view from its own options.
 
     As root, bwrap leaves the interpreter only the capabilities to change uid and sets
-    no-new-privileges; the interpreter then drops to nobody itself (see ``prologue``) and
-    enters the scratch directory before it runs any code.
+    no-new-privileges; the interpreter then drops to the snippet's uid itself (see
+    ``prologue``) and enters the scratch directory before it runs any code.
     """
 
     name = "bwrap"
     tool = "bubblewrap"
-    scratch_inside = "/scratch"
-    scratch_tmpfs = True
 
-    @property
-    def drop_to(self) -> int | None:
-        return NOBODY if is_root() else None
-
-    def confined(self, python_args: Sequence[str]) -> list[str]:
-        return [self.interpreter(), *python_args]
-
-    def command(self, python_args: Sequence[str], scratch: Path, *, scratch_bytes: int | None = None) -> list[str]:
+    def command(self, python_args: Sequence[str], scratch: Path, *, scratch_bytes: int, uid: int | None) -> list[str]:
         args = ["bwrap", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
                 "--unshare-cgroup-try", "--hostname", "sandbox", "--die-with-parent", "--new-session"]
         if is_root():
             args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
         else:
             args += ["--unshare-user", "--disable-userns"]
-        for path in _SYSTEM:
-            if os.path.islink(path):
-                args += ["--symlink", os.readlink(path), path]
-            elif os.path.isdir(path):
-                args += ["--ro-bind", path, path]
-        for path in _ETC:
-            args += ["--ro-bind-try", path, path]
-        if not any(PREFIX.is_relative_to(path) for path in _SYSTEM):
-            # bwrap copies each parent's mode from the host (/root is 0700): open them up.
-            for parent in reversed(PREFIX.parents[:-1]):
-                args += ["--perms", "0755", "--dir", str(parent)]
-            args += ["--ro-bind", str(PREFIX), str(PREFIX)]
-        args += ["--dev", "/dev", "--proc", "/proc", "--size", str(TMP_BYTES), "--tmpfs", "/tmp",
-                 "--perms", "01777", "--size", str(scratch_bytes or config.SANDBOX_SCRATCH_BYTES),
-                 "--tmpfs", self.scratch_inside, "--"]
-        return [*args, *self.confined(python_args)]
+        options = {"dir": ["--perms", "0755", "--dir"], "ro": ["--ro-bind"], "device": ["--dev-bind"]}
+        for entry in system_view():
+            if entry.kind == "link":
+                args += ["--symlink", entry.source, entry.path]
+            else:
+                args += [*options[entry.kind], *([entry.source] if entry.source else []), entry.path]
+        args += ["--proc", "/proc", "--perms", "01777", "--size", str(scratch_bytes), "--tmpfs", SCRATCH,
+                 "--remount-ro", "/", "--"]
+        return [*args, self.interpreter(uid), *python_args]
 
 
 class UnshareJail(_NamespaceJail):
-    """util-linux unshare: new namespaces over the host's tree, made read-only."""
+    """util-linux unshare: new namespaces, and a shell script that builds the view in a tmpfs
+    mounted on the (empty) host scratch directory, pivots into it and drops the host's root.
+
+    The snippet's interpreter runs behind setpriv, which takes every capability away (the
+    shell that built the view had them), sets no-new-privileges and, as root, the uid.
+    """
 
     name = "unshare"
     tool = "unshare"
-    scratch_inside = "/mnt/scratch"
-    scratch_tmpfs = True
 
-    def interpreter(self) -> str:
-        return str(Path("/mnt/python") / INTERPRETER.relative_to(PREFIX))
+    def prologue(self, uid: int | None) -> str:
+        return ""  # setpriv has dropped to ``uid`` already
 
-    def environment(self, scratch: Path) -> dict[str, str]:
-        # The interpreter moved, so its absolute RUNPATH to libpython no longer resolves.
-        return {"LD_LIBRARY_PATH": "/mnt/python/lib"}
-
-    def command(self, python_args: Sequence[str], scratch: Path, *, scratch_bytes: int | None = None) -> list[str]:
+    def command(self, python_args: Sequence[str], scratch: Path, *, scratch_bytes: int, uid: int | None) -> list[str]:
         args = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount", "--ipc", "--uts",
-                "--mount-proc", "--propagation", "private"]
+                "--propagation", "private"]
         if not is_root():
             args.append("--map-root-user")
-        size = scratch_bytes or config.SANDBOX_SCRATCH_BYTES
-        return [*args, "/bin/sh", "-c", _UNSHARE_SCRIPT, "sandbox", str(PREFIX), str(size),
-                str(TMP_BYTES), *self.confined(python_args)]
+        drop = ["--reuid", str(uid), "--regid", str(uid), "--clear-groups"] if uid is not None else []
+        setpriv = [_system_tool("setpriv"), *drop, "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
+        return [*args, "/bin/sh", "-c", unshare_script(), "sandbox", str(scratch), str(scratch_bytes),
+                *setpriv, self.interpreter(uid), *python_args]
 
 
 class RlimitsJail(Jail):
-    """No namespaces: resource limits, a scrubbed environment and, as root, uid nobody.
+    """No namespaces: resource limits, a scrubbed environment and, as root, a uid of its own.
 
-    Not as root, the snippet keeps the runtime's uid, so it could signal or trace the
-    runtime: ``auto`` never picks this jail then; it must be asked for by name.
+    It isolates neither files nor network nor processes, so ``auto`` never picks it; it
+    must be asked for by name, and its results say what it leaves open.
     """
 
     name = "rlimits"
 
     @property
-    def separated(self) -> bool:
-        return is_root()
-
-    @property
     def layers(self) -> tuple[str, ...]:
-        return ("uid-nobody", "scratch-watchdog") if is_root() else ("scratch-watchdog",)
+        return ("uid-per-snippet", "scratch-watchdog") if is_root() else ("scratch-watchdog",)
 
     @property
-    def drop_to(self) -> int | None:
-        return NOBODY if is_root() else None
+    def not_isolated(self) -> tuple[str, ...]:
+        gaps = [
+            "network: the snippet can open any connection the host can",
+            "files: it reads every file its uid may read, and writes to the host's /tmp, /var/tmp "
+            "and /dev/shm, which the scratch cap does not count",
+            "host sockets: it can connect to any unix socket its uid may open",
+            "processes: it sees every process on the host (/proc)",
+        ]
+        if not is_root():
+            gaps += [
+                "uid: it runs as the runtime's own uid, so it can signal or trace the runtime and "
+                "read everything the runtime's user can (home directory, project, keys)",
+                "children it detaches (setsid) may outlive it",
+            ]
+        return tuple(gaps)
 
-    def interpreter(self) -> str:
-        # nobody cannot reach a Python under /root (pyenv); the system's serves snippets as well.
-        if self.drop_to is not None and _unreachable_by_nobody(INTERPRETER) and os.path.exists(SYSTEM_PYTHON):
+    def interpreter(self, uid: int | None) -> str:
+        # A snippet uid cannot reach a Python under /root (pyenv); the system's serves snippets as well.
+        if uid is not None and _unreachable_by_others(INTERPRETER) and os.path.exists(SYSTEM_PYTHON):
             return SYSTEM_PYTHON
         return str(INTERPRETER)
 
-    def command(self, python_args: Sequence[str], scratch: Path, *, scratch_bytes: int | None = None) -> list[str]:
-        return [self.interpreter(), *python_args]
+    def command(self, python_args: Sequence[str], scratch: Path, *, scratch_bytes: int, uid: int | None) -> list[str]:
+        return [self.interpreter(uid), *python_args]
 
 
 _JAIL_TYPES: dict[str, type[Jail]] = {"bwrap": BwrapJail, "unshare": UnshareJail, "rlimits": RlimitsJail}
 
 
+@functools.cache
+def unshare_script() -> str:
+    """The unshare jail's shell script: ``system_view`` as mkdir, bind and ln lines."""
+    lines = []
+    for entry in system_view():
+        path, source = shlex.quote("." + entry.path), shlex.quote(entry.source)
+        if entry.kind == "dir":
+            lines.append(f"mkdir -p {path}")
+        elif entry.kind == "link":
+            lines.append(f"ln -s {source} {path}")
+        else:
+            make = f"mkdir -p {path}" if os.path.isdir(entry.source) else f"touch {path}"
+            read_only = " -o ro" if entry.kind == "ro" else ""
+            lines.append(f"mkdir -p {shlex.quote(os.path.dirname('.' + entry.path))}; {make}")
+            lines.append(f"mount --bind{read_only} {source} {path}")
+    lines.append(f"mkdir .{SCRATCH}")
+    return _UNSHARE_SCRIPT.format(
+        view="\n".join(lines), scratch=SCRATCH, pivot_root=_system_tool("pivot_root"),
+        umount=_system_tool("umount"), mount=_system_tool("mount"),
+    )
+
+
+def _system_tool(name: str) -> str:
+    """A tool's path under the system directories (which the new root holds), or its bare name."""
+    return shutil.which(name, path=SYSTEM_PATH) or name
+
+
 def scrubbed_environment(jail: Jail, scratch: Path) -> dict[str, str]:
     """The whole environment of a snippet: nothing of the runtime's is passed on."""
     inside = jail.scratch_inside or str(scratch)
-    return {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": inside,
-        "TMPDIR": inside if jail.scratch_inside is None else "/tmp",
-        "LANG": "C.UTF-8",
-        **jail.environment(scratch),
-    }
+    tmp = "/tmp" if jail.scratch_inside else inside  # a namespace jail's /tmp leads into scratch
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": inside, "TMPDIR": tmp, "LANG": "C.UTF-8"}
 
 
 @contextmanager
-def scratch_directory(jail: Jail) -> Iterator[Path]:
+def snippet_uid(*, sweep: bool = False) -> Iterator[int | None]:
+    """A uid of the snippet's own, locked until it ends (``None`` when Smol does not run as root).
+
+    The lock is a ``flock`` on a file per uid, so that runtimes running side by side never
+    hand out the same uid and a runtime that dies frees its uids. With ``sweep`` (a jail
+    without a pid namespace, whose processes do not die with it), a uid is cleared of
+    processes before it is handed out and after: a child the snippet detached (setsid),
+    or one left by a runtime that died, does not live on.
+
+    Raises:
+        ToolFailed: every uid in SNIPPET_UIDS is in use.
+    """
+    if not is_root():
+        yield None
+        return
+    UID_LOCKS.mkdir(mode=0o700, exist_ok=True)
+    for uid in SNIPPET_UIDS:
+        fd = os.open(UID_LOCKS / str(uid), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        try:
+            if sweep:
+                end_processes(uid)
+            yield uid
+        finally:
+            if sweep:
+                end_processes(uid)
+            os.close(fd)
+        return
+    raise ToolFailed(f"all {len(SNIPPET_UIDS):,} snippet uids are in use; wait for running snippets to end")
+
+
+def end_processes(uid: int, *, rounds: int = SWEEP_ROUNDS) -> None:
+    """SIGKILL every process whose real uid is ``uid``, until none is left (or ``rounds`` pass)."""
+    for _ in range(rounds):
+        found = _processes_of(uid)
+        if not found:
+            return
+        for pid in found:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.01)
+
+
+def _processes_of(uid: int) -> list[int]:
+    """Live processes whose real uid is ``uid`` (zombies are dead already: their parent reaps them)."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/status", "rb") as handle:
+                status = dict(line.split(b":", 1) for line in handle.read().splitlines() if b":" in line)
+        except OSError:
+            continue
+        if int(status.get(b"Uid", b"-1 ").split()[0]) == uid and not status.get(b"State", b"").strip().startswith(b"Z"):
+            found.append(int(name))
+    return found
+
+
+@contextmanager
+def scratch_directory(uid: int | None) -> Iterator[Path]:
     """A fresh directory the snippet (and only it) may write; removed afterwards, whatever it holds."""
     path = Path(tempfile.mkdtemp(prefix="smol-sandbox-"))
     try:
-        if is_root():
-            os.chown(path, NOBODY, NOBODY)
+        if uid is not None:
+            os.chown(path, uid, uid)
         yield path
     finally:
         remove_tree(path)
 
 
-def scratch_tree(root: Path) -> Iterator[os.DirEntry[str]]:
-    """Entries under ``root``, parents first, links not followed.
+def open_beneath(dir_fd: int, name: str, *, unlock: bool = False) -> int | None:
+    """Open ``name`` in the directory ``dir_fd`` without following a link, or ``None``.
 
-    Iterative and capped (MAX_TREE_ENTRIES, MAX_TREE_DEPTH), because the snippet shapes this
-    tree: a recursive walk of a few thousand nested directories would overflow the stack.
+    Used on every component of a path in a scratch tree, so that a snippet that swaps a
+    directory for a link (even with ``renameat2(RENAME_EXCHANGE)``) cannot lead the runtime
+    out of its scratch directory. ``unlock`` (not as root) gives the runtime's user back a
+    directory or file the snippet closed to it, through a descriptor of the inode itself.
     """
-    pending = [(str(root), 0)]
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
+    try:
+        return os.open(name, flags, dir_fd=dir_fd)
+    except PermissionError:
+        if not unlock:
+            return None
+    except OSError:
+        return None
+    try:
+        inode = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    except OSError:
+        return None
+    try:
+        mode = os.fstat(inode).st_mode
+        if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+            return None
+        os.chmod(f"/proc/self/fd/{inode}", 0o700 if stat.S_ISDIR(mode) else 0o600)
+        return os.open(f"/proc/self/fd/{inode}", flags)
+    except OSError:
+        return None
+    finally:
+        os.close(inode)
+
+
+def scratch_files(root_fd: int, *, unlock: bool = False) -> Iterator[tuple[str, int, os.stat_result]]:
+    """The regular files under the directory ``root_fd``: (relative path, open descriptor, stat).
+
+    Every component is opened with ``open_beneath``, so a link is never followed; a file's
+    descriptor is closed when the caller asks for the next. Iterative and capped
+    (MAX_TREE_ENTRIES, MAX_TREE_DEPTH, one descriptor per level), because the snippet shapes
+    this tree: a recursive walk of a few thousand nested directories would overflow the stack.
+    ``unlock`` (not as root) opens every directory to the runtime's user on the way.
+    """
+    unlock = unlock and not is_root()
+    stack: list[tuple[str, int, Iterator[str]]] = []
     seen = 0
-    while pending and seen < MAX_TREE_ENTRIES:
-        folder, depth = pending.pop()
+
+    def enter(prefix: str, fd: int) -> None:
+        if unlock:
+            with contextlib.suppress(OSError):
+                os.fchmod(fd, 0o700)
         try:
-            entries = list(os.scandir(folder))
+            names = iter(sorted(os.listdir(fd)))
         except OSError:
-            continue
-        for entry in entries[: MAX_TREE_ENTRIES - seen]:
+            names = iter(())
+        stack.append((prefix, fd, names))
+
+    enter("", os.dup(root_fd))
+    try:
+        while stack:
+            prefix, dir_fd, names = stack[-1]
+            name = next(names, None)
+            if name is None or seen >= MAX_TREE_ENTRIES:
+                os.close(stack.pop()[1])
+                continue
             seen += 1
-            if entry.is_dir(follow_symlinks=False) and depth + 1 < MAX_TREE_DEPTH:
-                pending.append((entry.path, depth + 1))
-            yield entry
+            fd = open_beneath(dir_fd, name, unlock=unlock)
+            if fd is None:
+                continue
+            info = os.fstat(fd)
+            if stat.S_ISDIR(info.st_mode) and len(stack) < MAX_TREE_DEPTH:
+                enter(f"{prefix}{name}/", fd)
+                continue
+            try:
+                if stat.S_ISREG(info.st_mode):
+                    yield f"{prefix}{name}", fd, info
+            finally:
+                os.close(fd)
+    finally:
+        for _, dir_fd, _ in stack:
+            os.close(dir_fd)
 
 
-def unlock_tree(root: Path) -> None:
-    """Give the owner back what the snippet took from its own files (not needed as root)."""
-    if is_root():
-        return
-    for entry in scratch_tree(root):  # a directory is yielded before it is listed
-        if entry.is_dir(follow_symlinks=False):
-            os.chmod(entry.path, 0o700)
-        elif entry.is_file(follow_symlinks=False):
-            os.chmod(entry.path, 0o600)
+def tree_bytes(root_fd: int) -> int:
+    """Apparent size of all regular files under the directory ``root_fd`` (links not followed)."""
+    return sum(info.st_size for _, _, info in scratch_files(root_fd))
 
 
 def remove_tree(path: Path) -> None:
     """Delete ``path`` however deep it is and even where the snippet took away its own permissions."""
-    unlock_tree(path)
+    if not is_root():
+        with contextlib.suppress(OSError):
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+            try:
+                for _ in scratch_files(fd, unlock=True):
+                    pass
+            finally:
+                os.close(fd)
     try:
         shutil.rmtree(path, ignore_errors=True)
     except RecursionError:  # shutil recurses once per level; rm does not
         subprocess.run(["rm", "-rf", "--", str(path)], check=False, timeout=PROBE_TIMEOUT_S)
 
 
-def _unreachable_by_nobody(path: Path) -> bool:
-    """Whether a directory on ``path`` is closed to ``nobody`` (e.g. /root, 0700)."""
+def _unreachable_by_others(path: Path) -> bool:
+    """Whether a directory on ``path`` is closed to other users (e.g. /root, 0700)."""
     return any(not os.stat(parent).st_mode & 0o001 for parent in path.parents)
 
 
@@ -346,16 +545,18 @@ def _unreachable_by_nobody(path: Path) -> bool:
 def probe(name: str) -> str | None:
     """Why the jail ``name`` cannot run snippets here, or ``None`` when it can (checked once)."""
     jail = make_jail(name)
-    if isinstance(jail, _NamespaceJail) and shutil.which(jail.name) is None:
-        return f"{jail.name} is not installed"
-    if isinstance(jail, UnshareJail) and shutil.which("setpriv") is None:
-        return "setpriv (util-linux) is not installed, so the snippet would keep the shell's privileges"
+    tools = {"bwrap": ("bwrap",), "unshare": ("unshare", "setpriv", "mount", "umount", "pivot_root")}
+    for tool in tools.get(name, ()):
+        if shutil.which(tool, path=None if tool == name else SYSTEM_PATH) is None:
+            return f"{tool} is not installed"
     # The prologue drops root where the jail asks; importing json then shows the stdlib is readable.
-    with scratch_directory(jail) as scratch:
+    with snippet_uid(sweep=not jail.confining) as uid, scratch_directory(uid) as scratch:
         try:
             done = subprocess.run(
-                jail.command(["-I", "-S", "-c", jail.prologue() + "import json"], scratch), cwd=scratch,
-                env=scrubbed_environment(jail, scratch), capture_output=True, text=True, timeout=PROBE_TIMEOUT_S,
+                jail.command(["-I", "-S", "-c", jail.prologue(uid) + "import json"], scratch,
+                             scratch_bytes=config.SANDBOX_SCRATCH_BYTES, uid=uid),
+                cwd=scratch, env=scrubbed_environment(jail, scratch), capture_output=True, text=True,
+                timeout=PROBE_TIMEOUT_S,
             )
         except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
             return f"{jail.name} failed: {exc}"
@@ -375,27 +576,62 @@ def make_jail(name: str) -> Jail:
 
 
 def choose_jail(preference: str = "auto") -> Jail:
-    """The jail to use: for ``auto`` the strongest that works and separates the snippet from
-    the runtime, else exactly the one named.
+    """The jail to use: for ``auto`` the first of CONFINING that works here, else exactly the one named.
 
     Raises:
         UsageError: ``preference`` names no jail.
-        ToolFailed: no jail (or not the one named) works here; says what to install.
+        ToolFailed: no confining jail (or not the one named) works here; says what to install.
     """
     if preference != "auto" and preference not in _JAIL_TYPES:
         raise UsageError(f"no isolation {preference!r}; choose auto, {', '.join(JAILS)}")
-    tried = JAILS if preference == "auto" else (preference,)
+    tried = CONFINING if preference == "auto" else (preference,)
     for name in tried:
-        if probe(name) is None and (preference != "auto" or make_jail(name).separated):
+        if probe(name) is None:
             return make_jail(name)
-    reasons = "; ".join(
-        f"{name}: {probe(name) or 'works, but would share the runtime uid (ask for it by name)'}" for name in tried
-    )
-    raise ToolFailed(
-        f"the sandbox cannot isolate code here ({reasons}); install bubblewrap (apt-get install bubblewrap) "
-        "or choose another isolation"
-    )
+    reasons = "; ".join(f"{name}: {probe(name)}" for name in tried)
+    if preference == "auto":
+        raise ToolFailed(
+            f"the sandbox cannot isolate code here ({reasons}), so it runs none; {INSTALL_BUBBLEWRAP}, "
+            "or allow user namespaces. The rlimits layer (no file, network or process isolation) "
+            "runs only when chosen by name: isolation=rlimits"
+        )
+    raise ToolFailed(f"the {preference} isolation does not work here ({reasons}); {INSTALL_BUBBLEWRAP}")
 
 
-__all__ = ["JAILS", "Jail", "available_jails", "choose_jail", "make_jail", "probe", "scratch_directory",
-           "scratch_tree", "scrubbed_environment", "unlock_tree"]
+@dataclasses.dataclass(frozen=True, slots=True)
+class SandboxLayer:
+    """Which jail the sandbox uses here and what it isolates: what ``smol doctor`` shows."""
+
+    name: str | None
+    """The jail in force (``bwrap``, ``unshare``, ``rlimits``), ``None`` when none may run."""
+    isolates: tuple[str, ...]
+    not_isolated: tuple[str, ...]
+    available: tuple[str, ...]
+    """Every jail that works here, strongest first."""
+    problem: str | None
+    """Why no jail is in force, and what to install; ``None`` when one is."""
+
+    @property
+    def confining(self) -> bool:
+        """Whether the jail in force isolates files, network and processes."""
+        return self.name in CONFINING
+
+
+def sandbox_layer(preference: str | None = None) -> SandboxLayer:
+    """Which jail ``preference`` (default: the configured isolation, normally ``auto``) gives
+    here and what it isolates; never raises for a host that cannot run one (``problem`` says why).
+
+    Raises:
+        UsageError: ``preference`` names no jail.
+    """
+    available = tuple(available_jails())
+    try:
+        jail = choose_jail(preference or config.SANDBOX_ISOLATION)
+    except ToolFailed as exc:
+        return SandboxLayer(None, (), (), available, str(exc))
+    return SandboxLayer(jail.name, jail.layers, jail.not_isolated, available, None)
+
+
+__all__ = ["CONFINING", "JAILS", "Jail", "SandboxLayer", "available_jails", "choose_jail", "end_processes",
+           "make_jail", "probe", "sandbox_layer", "scratch_directory", "scratch_files", "scrubbed_environment",
+           "snippet_uid", "system_view", "tree_bytes"]
