@@ -60,6 +60,8 @@ def _show(result: SandboxResult) -> None:
     killed = f" · killed by [red]{result.killed_by}[/]" if result.killed_by else ""
     console.print(f"{status} in {result.duration_s:.3f} s{killed}")
     console.print(f"isolation: {', '.join(result.isolation)}", highlight=False)
+    for gap in result.not_isolated:
+        console.print(f"[yellow]not isolated:[/] {escape(gap)}", highlight=False)
     for name, entry in result.files.items():
         note = " (truncated)" if entry.get("truncated") else ""
         console.print(f"wrote {escape(name)}: {entry['size']:,} B{note}", highlight=False)

@@ -472,12 +472,20 @@ def test_ctypes_tricks_fail(jail: str) -> None:
         "mount over /usr: assert libc.mount(b'none', b'/usr', b'tmpfs', 0, None) == 0",
         "chroot: assert libc.chroot(b'/') == 0",
         "become root: assert libc.setuid(0) == 0 and os.getuid() == 0",
+        "user namespace: assert libc.unshare(0x10000000) == 0",
+        "user namespace by clone: assert (lambda pid: os._exit(0) if pid == 0 else pid)(libc.syscall(56, 0x10000000 "
+        "| 17, 0, 0, 0, 0)) > 0",
+        "keyring: assert libc.syscall(250, 0, -3, 0, 0, 0) >= 0",
+        "bpf: assert libc.syscall(321, 0, 0, 0) >= 0",
+        "io_uring: assert libc.syscall(425, 1, bytes(120), 0) >= 0",
     ).replace("import os, signal, socket", "import os, signal, socket, ctypes\nlibc = ctypes.CDLL(None)")
     status = "print('uid', os.getuid(), open('/proc/self/status').read(), flush=True)"
     result = run(f"{code}\n{status}\nctypes.string_at(0)", isolation=jail)
-    assert "ESCAPED" not in result.stdout and result.stdout.count("blocked") == 4, result.stdout
+    assert "ESCAPED" not in result.stdout and result.stdout.count("blocked") == 9, result.stdout
     assert "CapEff:\t0000000000000000" in result.stdout  # no privilege left to gain
     assert "NoNewPrivs:\t1" in result.stdout
+    if "seccomp" in result.isolation:
+        assert "Seccomp:\t2" in result.stdout
     if is_root():
         uid = int(result.stdout.split("uid ", 1)[1].split()[0])
         assert uid in SNIPPET_UIDS

@@ -1,15 +1,18 @@
 """The code sandbox: run a Python snippet in a fresh, confined child process.
 
 Each snippet gets its own interpreter (``python -I -S``: no site-packages, no user
-environment), started inside the strongest jail this host allows (see
-``_sandbox_jail``), in a scratch directory that is removed afterwards. Before the snippet
-runs, its interpreter lowers its own resource limits (address space, CPU seconds,
-processes, file size, open files), which it can then never raise again. The runtime
-kills the whole process group at the wall-clock deadline, caps what it reads back, and
-never follows a link the snippet left in its scratch directory.
+environment), started inside a jail (see ``_sandbox_jail``: by default bwrap or unshare,
+which show it a minimal read-only root, no network and its own pid namespace; none at
+all rather than a weaker one), in a scratch directory that is removed afterwards. Before
+the snippet runs, its interpreter lowers its own resource limits (address space, CPU
+seconds, processes, file size, open files), which it can then never raise again. The
+runtime kills the whole process group at the wall-clock deadline, waits until every
+process of the snippet is gone, caps what it reads back, and never follows a link the
+snippet left in its scratch directory, at any component of a path.
 
 All files together may not outgrow ``scratch_bytes``. Under bwrap and unshare the scratch
-directory is a tmpfs of that size inside the jail: the snippet gets ENOSPC. Its
+directory is a tmpfs of that size inside the jail, and /tmp and /dev/shm lead into it:
+the snippet gets ENOSPC. Its
 interpreter hands the runtime a descriptor of that directory (over a socket pair, before
 any snippet code runs), through which the runtime writes the seed files in and reads the
 written ones out, even after the jail is gone. Under rlimits only, a watchdog measures the
@@ -241,10 +244,9 @@ async def run_snippet(
             prologue=jail.prologue(uid), cwd=jail.scratch_inside or str(scratch), limits=limits, name=SNIPPET,
             handshake=handshake,
         )
-        command = jail.command(
-            ["-I", "-S", "-u", "-X", "utf8", "-c", bootstrap, code], scratch, scratch_bytes=cap, uid=uid
-        )
-        await run.start(command, pass_fds=inherited)
+        python_args = ["-I", "-S", "-u", "-X", "utf8", "-c", bootstrap, code]
+        with jail.launch(python_args, scratch, scratch_bytes=cap, uid=uid) as (command, fds):
+            await run.start(command, pass_fds=(*inherited, *fds))
         if jail.scratch_tmpfs:
             theirs.close()
             view = await run.receive_scratch(ours, seeds, uid=uid)
@@ -560,10 +562,12 @@ class SandboxTool(Tool):
 
     name = "sandbox"
     description = (
-        "Run Python code (standard library only) in a fresh isolated process with no network; "
+        "Run Python code (standard library only) in a fresh isolated process (by default: no network, "
+        "no host files, nothing kept afterwards); "
         "returns stdout, stderr, exit_status, duration_s, the files it wrote in its working directory, "
         "the isolation layers in force and killed_by (timeout, output_limit, cpu_limit, scratch_limit, signal) "
-        "if it was stopped. All files it writes together are capped in size. A program that raises, "
+        "if it was stopped, and not_isolated: what the isolation in force leaves open (empty by default). "
+        "All files it writes together are capped in size. A program that raises, "
         "exits non-zero or is stopped is answered with an error whose message ends with its traceback."
     )
     inputs = {

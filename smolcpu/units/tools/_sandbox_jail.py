@@ -47,6 +47,7 @@ from pathlib import Path
 from smolcpu import config
 from smolcpu.errors import UsageError
 from smolcpu.units._tool import ToolFailed
+from smolcpu.units.tools import _sandbox_seccomp as seccomp
 
 JAILS = ("bwrap", "unshare", "rlimits")
 """Every jail, strongest first."""
@@ -207,6 +208,13 @@ class Jail:
         fresh tmpfs of ``scratch_bytes`` instead."""
         raise NotImplementedError
 
+    @contextmanager
+    def launch(
+        self, python_args: Sequence[str], scratch: Path, *, scratch_bytes: int, uid: int | None
+    ) -> Iterator[tuple[list[str], tuple[int, ...]]]:
+        """The ``command`` and the descriptors it must inherit, open for the ``with`` block (spawn in it)."""
+        yield self.command(python_args, scratch, scratch_bytes=scratch_bytes, uid=uid), ()
+
     def __repr__(self) -> str:
         return f"<Jail {self.name}: {', '.join(self.layers)}>"
 
@@ -223,8 +231,9 @@ class _NamespaceJail(Jail):
     @property
     def layers(self) -> tuple[str, ...]:
         who = "uid-per-snippet" if is_root() else "user-namespace"
+        filtered = ("seccomp",) if seccomp.program() is not None else ()
         return (self.tool, who, "mount-namespace", "minimal-root", "read-only-system", "no-host-home",
-                "net-namespace", "pid-namespace", "ipc-namespace", "scratch-tmpfs", "tmp-in-scratch")
+                "net-namespace", "pid-namespace", "ipc-namespace", "scratch-tmpfs", "tmp-in-scratch", *filtered)
 
 
 class BwrapJail(_NamespaceJail):
@@ -238,7 +247,28 @@ class BwrapJail(_NamespaceJail):
     name = "bwrap"
     tool = "bubblewrap"
 
-    def command(self, python_args: Sequence[str], scratch: Path, *, scratch_bytes: int, uid: int | None) -> list[str]:
+    @contextmanager
+    def launch(
+        self, python_args: Sequence[str], scratch: Path, *, scratch_bytes: int, uid: int | None
+    ) -> Iterator[tuple[list[str], tuple[int, ...]]]:
+        """The command, and a pipe from which bwrap reads the seccomp program (``--seccomp``)."""
+        program = seccomp.program()
+        if program is None:
+            yield self.command(python_args, scratch, scratch_bytes=scratch_bytes, uid=uid), ()
+            return
+        read, write = os.pipe()
+        try:
+            with open(write, "wb", closefd=True) as pipe:
+                pipe.write(program)  # a few hundred bytes: far below a pipe's buffer
+            args = self.command(python_args, scratch, scratch_bytes=scratch_bytes, uid=uid, seccomp_fd=read)
+            yield args, (read,)
+        finally:
+            os.close(read)
+
+    def command(
+        self, python_args: Sequence[str], scratch: Path, *, scratch_bytes: int, uid: int | None,
+        seccomp_fd: int | None = None,
+    ) -> list[str]:
         args = ["bwrap", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
                 "--unshare-cgroup-try", "--hostname", "sandbox", "--die-with-parent", "--new-session"]
         if is_root():
@@ -252,7 +282,10 @@ class BwrapJail(_NamespaceJail):
             else:
                 args += [*options[entry.kind], *([entry.source] if entry.source else []), entry.path]
         args += ["--proc", "/proc", "--perms", "01777", "--size", str(scratch_bytes), "--tmpfs", SCRATCH,
-                 "--remount-ro", "/", "--"]
+                 "--remount-ro", "/"]
+        if seccomp_fd is not None:
+            args += ["--seccomp", str(seccomp_fd)]
+        args.append("--")
         return [*args, self.interpreter(uid), *python_args]
 
 
@@ -268,7 +301,7 @@ class UnshareJail(_NamespaceJail):
     tool = "unshare"
 
     def prologue(self, uid: int | None) -> str:
-        return ""  # setpriv has dropped to ``uid`` already
+        return seccomp.loader()  # setpriv has dropped to ``uid`` and set no-new-privileges already
 
     def command(self, python_args: Sequence[str], scratch: Path, *, scratch_bytes: int, uid: int | None) -> list[str]:
         args = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount", "--ipc", "--uts",
@@ -551,13 +584,13 @@ def probe(name: str) -> str | None:
             return f"{tool} is not installed"
     # The prologue drops root where the jail asks; importing json then shows the stdlib is readable.
     with snippet_uid(sweep=not jail.confining) as uid, scratch_directory(uid) as scratch:
+        python_args = ["-I", "-S", "-c", jail.prologue(uid) + "import json"]
         try:
-            done = subprocess.run(
-                jail.command(["-I", "-S", "-c", jail.prologue(uid) + "import json"], scratch,
-                             scratch_bytes=config.SANDBOX_SCRATCH_BYTES, uid=uid),
-                cwd=scratch, env=scrubbed_environment(jail, scratch), capture_output=True, text=True,
-                timeout=PROBE_TIMEOUT_S,
-            )
+            with jail.launch(python_args, scratch, scratch_bytes=config.SANDBOX_SCRATCH_BYTES, uid=uid) as (args, fds):
+                done = subprocess.run(
+                    args, cwd=scratch, env=scrubbed_environment(jail, scratch), capture_output=True, text=True,
+                    timeout=PROBE_TIMEOUT_S, pass_fds=fds,
+                )
         except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
             return f"{jail.name} failed: {exc}"
     if done.returncode != 0:
