@@ -476,7 +476,7 @@ class _Run:
     def _status(self, returncode: int) -> tuple[int, int | None]:
         """The exit status and the signal that ended the snippet, if one did.
 
-        A jail whose snippet runs under bwrap or a shell reports signal N as status 128 + N.
+        A jail whose snippet runs under bwrap or our pid 1 reports signal N as status 128 + N.
         """
         if returncode < 0:
             return returncode, -returncode

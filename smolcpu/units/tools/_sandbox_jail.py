@@ -12,7 +12,7 @@ and one writable place, the scratch tmpfs at ``/scratch`` of ``scratch_bytes``; 
 and ``/dev/shm`` are links into it, so the cap counts every byte a snippet can write. No
 home directory, no project folder, no host socket is in that view, and the network, ipc
 and uts namespaces are new too. bubblewrap builds it from its options; without
-bubblewrap, unshare builds it with a shell script (tmpfs root, read-only binds,
+bubblewrap, unshare builds it with a small program of ours (tmpfs root, read-only binds,
 ``pivot_root``). ``auto`` picks only these two, and refuses, saying how to install
 bubblewrap, where neither works: it fails closed.
 
@@ -32,7 +32,7 @@ import dataclasses
 import fcntl
 import functools
 import os
-import shlex
+import platform
 import shutil
 import signal
 import stat
@@ -91,34 +91,71 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 """Where the unshare jail looks for the tools it runs inside the new root (all under /usr or /bin)."""
 
+PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41}
+"""The pivot_root call's number by machine (the C library has no wrapper for it)."""
+
 _SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64")
 _ETC = ("/etc/ld.so.cache", "/etc/localtime")
 _DEVICES = ("null", "zero", "full", "random", "urandom")
 _DEVICE_LINKS = {"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1",
                  "stderr": "/proc/self/fd/2", "shm": SCRATCH}
 
-# Runs as root (real, or of a new user namespace) in a new mount and pid namespace, then
-# runs the snippet: build the view in the tmpfs mounted on $1, pivot into it, drop the old
-# root, make the new one read-only. The shell stays as the namespace's pid 1 (which
+# Runs as root (real, or of a new user namespace) in new mount and pid namespaces, in our
+# interpreter (-I -S), then runs the snippet's command: build VIEW in a tmpfs mounted on
+# argv[1], add the scratch tmpfs of argv[2] bytes and /proc, pivot into it, drop the old
+# root, make the new one read-only. One process doing it all costs a fraction of a shell
+# running mount, mkdir and ln some forty times. It stays as the namespace's pid 1 (which
 # ignores signals it has no handler for), so that the snippet is an ordinary process; its
-# status comes back as the shell's (128 + N for signal N).
-_UNSHARE_SCRIPT = """set -e
-umask 022
-mount -t tmpfs -o mode=0755,size=1m,nosuid,nodev smol "$1"
-cd "$1"
-{view}
-mount -t tmpfs -o mode=1777,size=$2,nosuid,nodev smol .{scratch}
-mkdir proc
-mount -t proc -o nosuid,nodev,noexec proc proc
-mkdir .old
-{pivot_root} . .old
-{umount} -l /.old
-rmdir /.old
-{mount} -o remount,bind,ro /
-cd {scratch}
-unset OLDPWD
-shift 2
-"$@"
+# status comes back as this one's (128 + N for signal N). Read-only remounts keep the
+# flags the kernel locks on a mount from outside a user namespace (nosuid, nodev, ...).
+_UNSHARE_SETUP = """\
+import ctypes, os, sys
+VIEW = {view!r}
+libc = ctypes.CDLL(None, use_errno=True)
+RDONLY, NOSUID, NODEV, NOEXEC, REMOUNT, BIND, RELATIME = 1, 2, 4, 8, 32, 4096, 1 << 21
+def mount(source, target, kind, flags, data=None):
+    if libc.mount(source.encode(), target.encode(), kind and kind.encode(), flags, data and data.encode()):
+        error = ctypes.get_errno()
+        raise OSError(error, f"mount {{source}} on {{target[1:] or '/'}}: {{os.strerror(error)}}")
+def read_only(target):
+    kept = os.statvfs(target).f_flag
+    locked = (kept & (NOSUID | NODEV | NOEXEC | 1024 | 2048)) | (RELATIME if kept & 4096 else 0)
+    mount("none", target, None, REMOUNT | BIND | RDONLY | locked)
+os.umask(0o022)
+mount("smol", sys.argv[1], "tmpfs", NOSUID | NODEV, "mode=0755,size=1m")
+os.chdir(sys.argv[1])
+for kind, path, source in VIEW:
+    here = "." + path
+    os.makedirs(here if kind == "dir" else os.path.dirname(here), exist_ok=True)
+    if kind == "link":
+        os.symlink(source, here)
+    elif kind != "dir":
+        os.mkdir(here) if os.path.isdir(source) else open(here, "x").close()
+        mount(source, here, None, BIND)
+        if kind == "ro":
+            read_only(here)
+os.mkdir(".{scratch}")
+mount("smol", ".{scratch}", "tmpfs", NOSUID | NODEV, "mode=1777,size=" + sys.argv[2])
+os.mkdir("proc")
+mount("proc", "proc", "proc", NOSUID | NODEV | NOEXEC)
+os.mkdir(".old")
+if libc.syscall({pivot_root}, b".", b".old"):
+    raise OSError(ctypes.get_errno(), "pivot_root failed")
+os.chdir("/")
+if libc.umount2(b"/.old", 2):
+    raise OSError(ctypes.get_errno(), "cannot unmount the old root")
+os.rmdir("/.old")
+read_only("/")
+os.chdir("{scratch}")
+child = os.fork()
+if child == 0:
+    os.execv(sys.argv[3], sys.argv[3:])
+while True:
+    pid, status = os.waitpid(-1, 0)
+    if pid == child:
+        break
+code = os.waitstatus_to_exitcode(status)
+sys.exit(128 - code if code < 0 else code)
 """
 
 
@@ -153,7 +190,7 @@ def system_view() -> list[Entry]:
         elif os.path.isdir(path):
             view.append(Entry("ro", path, path))
     view += [Entry("ro", path, path) for path in _ETC if os.path.exists(path)]
-    for tree in dict.fromkeys((PREFIX, INTERPRETER.parent)):
+    for tree in (PREFIX,) if INTERPRETER.is_relative_to(PREFIX) else (PREFIX, INTERPRETER.parent):
         if not any(tree.is_relative_to(path) for path in _SYSTEM):
             view += [Entry("dir", str(parent)) for parent in reversed(tree.parents[:-1])]
             view.append(Entry("ro", str(tree), str(tree)))
@@ -169,7 +206,7 @@ class Jail:
 
     name: str = ""
     signals_as_status: bool = False
-    """Whether a snippet killed by signal N comes back as exit status 128 + N (a shell or bwrap)."""
+    """Whether a snippet killed by signal N comes back as exit status 128 + N (our pid 1 or bwrap)."""
     scratch_inside: str | None = None
     """Where the snippet sees its scratch directory (``None``: at its real path)."""
     scratch_tmpfs: bool = False
@@ -290,11 +327,11 @@ class BwrapJail(_NamespaceJail):
 
 
 class UnshareJail(_NamespaceJail):
-    """util-linux unshare: new namespaces, and a shell script that builds the view in a tmpfs
+    """util-linux unshare: new namespaces, and our setup program that builds the view in a tmpfs
     mounted on the (empty) host scratch directory, pivots into it and drops the host's root.
 
     The snippet's interpreter runs behind setpriv, which takes every capability away (the
-    shell that built the view had them), sets no-new-privileges and, as root, the uid.
+    setup that built the view had them), sets no-new-privileges and, as root, the uid.
     """
 
     name = "unshare"
@@ -310,7 +347,7 @@ class UnshareJail(_NamespaceJail):
             args.append("--map-root-user")
         drop = ["--reuid", str(uid), "--regid", str(uid), "--clear-groups"] if uid is not None else []
         setpriv = [_system_tool("setpriv"), *drop, "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
-        return [*args, "/bin/sh", "-c", unshare_script(), "sandbox", str(scratch), str(scratch_bytes),
+        return [*args, str(INTERPRETER), "-I", "-S", "-c", unshare_setup(), str(scratch), str(scratch_bytes),
                 *setpriv, self.interpreter(uid), *python_args]
 
 
@@ -358,25 +395,18 @@ _JAIL_TYPES: dict[str, type[Jail]] = {"bwrap": BwrapJail, "unshare": UnshareJail
 
 
 @functools.cache
-def unshare_script() -> str:
-    """The unshare jail's shell script: ``system_view`` as mkdir, bind and ln lines."""
-    lines = []
-    for entry in system_view():
-        path, source = shlex.quote("." + entry.path), shlex.quote(entry.source)
-        if entry.kind == "dir":
-            lines.append(f"mkdir -p {path}")
-        elif entry.kind == "link":
-            lines.append(f"ln -s {source} {path}")
-        else:
-            make = f"mkdir -p {path}" if os.path.isdir(entry.source) else f"touch {path}"
-            read_only = " -o ro" if entry.kind == "ro" else ""
-            lines.append(f"mkdir -p {shlex.quote(os.path.dirname('.' + entry.path))}; {make}")
-            lines.append(f"mount --bind{read_only} {source} {path}")
-    lines.append(f"mkdir .{SCRATCH}")
-    return _UNSHARE_SCRIPT.format(
-        view="\n".join(lines), scratch=SCRATCH, pivot_root=_system_tool("pivot_root"),
-        umount=_system_tool("umount"), mount=_system_tool("mount"),
-    )
+def unshare_setup() -> str:
+    """The unshare jail's setup program, with ``system_view`` in it as plain tuples.
+
+    Raises:
+        ToolFailed: this machine's pivot_root call number is not known.
+    """
+    number = PIVOT_ROOT.get(platform.machine())
+    if number is None:
+        raise ToolFailed(f"the unshare jail does not know pivot_root's number on {platform.machine()}; "
+                         f"{INSTALL_BUBBLEWRAP}")
+    view = [(entry.kind, entry.path, entry.source) for entry in system_view()]
+    return _UNSHARE_SETUP.format(view=view, scratch=SCRATCH, pivot_root=number)
 
 
 def _system_tool(name: str) -> str:
@@ -398,8 +428,9 @@ def snippet_uid(*, sweep: bool = False) -> Iterator[int | None]:
     The lock is a ``flock`` on a file per uid, so that runtimes running side by side never
     hand out the same uid and a runtime that dies frees its uids. With ``sweep`` (a jail
     without a pid namespace, whose processes do not die with it), a uid is cleared of
-    processes before it is handed out and after: a child the snippet detached (setsid),
-    or one left by a runtime that died, does not live on.
+    processes when it is given back, and before it is handed out if its last holder died
+    holding it (the file still says ``busy``): a child the snippet detached (setsid) does
+    not live on.
 
     Raises:
         ToolFailed: every uid in SNIPPET_UIDS is in use.
@@ -416,12 +447,14 @@ def snippet_uid(*, sweep: bool = False) -> Iterator[int | None]:
             os.close(fd)
             continue
         try:
-            if sweep:
+            if sweep and os.pread(fd, 4, 0) == b"busy":  # its last holder died before clearing it
                 end_processes(uid)
+            os.pwrite(fd, b"busy", 0)
             yield uid
         finally:
             if sweep:
                 end_processes(uid)
+            os.ftruncate(fd, 0)
             os.close(fd)
         return
     raise ToolFailed(f"all {len(SNIPPET_UIDS):,} snippet uids are in use; wait for running snippets to end")
@@ -440,17 +473,25 @@ def end_processes(uid: int, *, rounds: int = SWEEP_ROUNDS) -> None:
 
 
 def _processes_of(uid: int) -> list[int]:
-    """Live processes whose real uid is ``uid`` (zombies are dead already: their parent reaps them)."""
+    """Live processes whose real uid is ``uid`` (zombies are dead already: their parent reaps them).
+
+    One raw read of each /proc/PID/status (the owner of /proc/PID is no guide: a process
+    that changed uid is not dumpable, and its /proc entry stays root's).
+    """
     found = []
+    wanted = f"\nUid:\t{uid}\t".encode()
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         try:
-            with open(f"/proc/{name}/status", "rb") as handle:
-                status = dict(line.split(b":", 1) for line in handle.read().splitlines() if b":" in line)
+            fd = os.open(f"/proc/{name}/status", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                status = os.read(fd, 4096)
+            finally:
+                os.close(fd)
         except OSError:
             continue
-        if int(status.get(b"Uid", b"-1 ").split()[0]) == uid and not status.get(b"State", b"").strip().startswith(b"Z"):
+        if wanted in status and b"\nState:\tZ" not in status:
             found.append(int(name))
     return found
 
@@ -578,7 +619,7 @@ def _unreachable_by_others(path: Path) -> bool:
 def probe(name: str) -> str | None:
     """Why the jail ``name`` cannot run snippets here, or ``None`` when it can (checked once)."""
     jail = make_jail(name)
-    tools = {"bwrap": ("bwrap",), "unshare": ("unshare", "setpriv", "mount", "umount", "pivot_root")}
+    tools = {"bwrap": ("bwrap",), "unshare": ("unshare", "setpriv")}
     for tool in tools.get(name, ()):
         if shutil.which(tool, path=None if tool == name else SYSTEM_PATH) is None:
             return f"{tool} is not installed"
@@ -591,7 +632,7 @@ def probe(name: str) -> str | None:
                     args, cwd=scratch, env=scrubbed_environment(jail, scratch), capture_output=True, text=True,
                     timeout=PROBE_TIMEOUT_S, pass_fds=fds,
                 )
-        except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
+        except (OSError, ValueError, subprocess.TimeoutExpired, ToolFailed) as exc:
             return f"{jail.name} failed: {exc}"
     if done.returncode != 0:
         return (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
