@@ -106,7 +106,9 @@ _DEVICE_LINKS = {"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/
 # root, make the new one read-only. One process doing it all costs a fraction of a shell
 # running mount, mkdir and ln some forty times. It stays as the namespace's pid 1 (which
 # ignores signals it has no handler for), so that the snippet is an ordinary process; its
-# status comes back as this one's (128 + N for signal N). Read-only remounts keep the
+# status comes back as this one's (128 + N for signal N). The snippet's command starts
+# with the seccomp filter loaded (the setup has ctypes at hand; the snippet need not
+# import it). Read-only remounts keep the
 # flags the kernel locks on a mount from outside a user namespace (nosuid, nodev, ...).
 _UNSHARE_SETUP = """\
 import ctypes, os, sys
@@ -149,6 +151,7 @@ read_only("/")
 os.chdir("{scratch}")
 child = os.fork()
 if child == 0:
+    exec({seccomp!r})
     os.execv(sys.argv[3], sys.argv[3:])
 while True:
     pid, status = os.waitpid(-1, 0)
@@ -338,7 +341,7 @@ class UnshareJail(_NamespaceJail):
     tool = "unshare"
 
     def prologue(self, uid: int | None) -> str:
-        return seccomp.loader()  # setpriv has dropped to ``uid`` and set no-new-privileges already
+        return ""  # setpriv drops to ``uid``; the setup loaded the seccomp filter before it
 
     def command(self, python_args: Sequence[str], scratch: Path, *, scratch_bytes: int, uid: int | None) -> list[str]:
         args = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount", "--ipc", "--uts",
@@ -406,7 +409,7 @@ def unshare_setup() -> str:
         raise ToolFailed(f"the unshare jail does not know pivot_root's number on {platform.machine()}; "
                          f"{INSTALL_BUBBLEWRAP}")
     view = [(entry.kind, entry.path, entry.source) for entry in system_view()]
-    return _UNSHARE_SETUP.format(view=view, scratch=SCRATCH, pivot_root=number)
+    return _UNSHARE_SETUP.format(view=view, scratch=SCRATCH, pivot_root=number, seccomp=seccomp.loader())
 
 
 def _system_tool(name: str) -> str:

@@ -9,8 +9,8 @@ namespace flags the filter can see.
 
 The program is classic BPF built here byte by byte (no libseccomp: the snippet's
 interpreter runs ``-I -S``, so a binding would not be importable there anyway). bwrap
-loads it from a descriptor (``--seccomp``); the unshare jail's snippet loads it itself
-with ctypes before any snippet code runs (``loader``). Only x86-64 has a table of call
+loads it from a descriptor (``--seccomp``); the unshare jail's setup loads it with
+ctypes (``loader``) just before it starts the snippet's command. Only x86-64 has a table of call
 numbers; elsewhere ``program`` is ``None`` and no jail claims the layer.
 """
 
@@ -88,7 +88,7 @@ def program() -> bytes | None:
 
 def loader() -> str:
     """Python lines that load ``program`` into the running interpreter (no-new-privileges first);
-    empty where there is no program. A failure to load ends the interpreter before any snippet code."""
+    empty where there is no program. A failure to load raises, so no snippet runs without it."""
     filter_bytes = program()
     if filter_bytes is None:
         return ""
