@@ -120,7 +120,8 @@ SANDBOX_SCRATCH_BYTES: int = _env_int("SMOL_SANDBOX_SCRATCH", 64 * 1024**2)
 """Total bytes one code-sandbox snippet may leave in its scratch directory, all files together."""
 
 SANDBOX_ISOLATION: str = os.environ.get("SMOL_SANDBOX_ISOLATION") or "auto"
-"""Which jail snippets run in: auto (the strongest that works here), bwrap, unshare or rlimits."""
+"""Which jail snippets run in: auto (bwrap, else unshare, else none: it never falls back to rlimits),
+bwrap, unshare or rlimits (only when named: it isolates neither files nor network nor processes)."""
 
 REQUIRE_TRUSTED: bool = os.environ.get("SMOL_REQUIRE_TRUSTED", "0") == "1"
 """Whether the artifact store refuses, on read, an artifact not signed by a trusted key (1 turns it on)."""

@@ -21,7 +21,9 @@ def sandbox(
     file: str = typer.Argument(..., help="The Python file to run; - reads the code from stdin."),
     timeout: float = typer.Option(config.SANDBOX_TIMEOUT_S, "--timeout", "-t", help="Wall-clock limit, seconds."),
     isolation: str = typer.Option(
-        config.SANDBOX_ISOLATION, "--isolation", help="auto (strongest available), bwrap, unshare or rlimits."
+        config.SANDBOX_ISOLATION, "--isolation",
+        help="auto (bwrap, else unshare; never rlimits), bwrap, unshare or rlimits (isolates no files, "
+        "network or processes).",
     ),
     stdin: Path = typer.Option(None, "--stdin", help="A file whose text the code reads on standard input."),
     as_json: bool = typer.Option(False, "--json", help="Print the sandbox tool's JSON reply instead."),

@@ -48,7 +48,8 @@ each_jail = jails()
 needs_bwrap = pytest.mark.skipif(bool(unavailable("bwrap")), reason=unavailable("bwrap") or "")
 
 needs_confining = pytest.mark.skipif(
-    all(probe(name) for name in CONFINING), reason=f"no confining jail works here, so auto runs nothing; {INSTALL_BUBBLEWRAP}"
+    all(probe(name) for name in CONFINING),
+    reason=f"no confining jail works here, so auto runs nothing; {INSTALL_BUBBLEWRAP}",
 )
 """For tests of the default isolation (``auto``)."""
 

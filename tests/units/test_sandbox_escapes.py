@@ -53,10 +53,27 @@ each_jail = jails(CONFINING)
 each_jail_as_root_too = jails(CONFINING + ("rlimits",) if is_root() else CONFINING)
 """Also rlimits where it runs each snippet as a uid of its own (as root)."""
 
+
+
+def closed_to_others(path: Path) -> Path | None:
+    """The first directory on the way to ``path`` that other users may not enter, if any."""
+    return next((parent for parent in reversed(path.parents) if not os.stat(parent).st_mode & 0o001), None)
+
+
+def why_no_ordinary_user() -> str | None:
+    """Why the ordinary-user variant cannot run here, or ``None`` when it can."""
+    if not is_root():
+        return "the runtime is an ordinary user already (the 'runtime' variant is that test)"
+    for path in (REPOSITORY, Path(sys.executable)):  # our Python's own prefix is made reachable
+        if closed := closed_to_others(path):
+            return f"an ordinary user cannot reach {path} ({closed} is closed to others)"
+    return None
+
+
 who = pytest.mark.parametrize(
     "who",
-    ["runtime", pytest.param("user", marks=pytest.mark.skipif(not is_root(), reason="the runtime is an ordinary "
-                                                              "user already (the 'runtime' variant is that test)"))],
+    ["runtime", pytest.param("user", marks=pytest.mark.skipif(bool(why_no_ordinary_user()),
+                                                              reason=why_no_ordinary_user() or ""))],
 )
 
 
@@ -128,7 +145,7 @@ def reach_python() -> str:
     """Shell lines (run as root in a private mount namespace) that let every user reach our
     Python: pyenv's lives under /root (0700), so an empty tmpfs goes over the closed
     directory and the prefix is moved back in. Empty where the prefix is reachable."""
-    closed = next((parent for parent in reversed(PREFIX.parents) if not os.stat(parent).st_mode & 0o001), None)
+    closed = closed_to_others(PREFIX)
     if closed is None:
         return ""
     return (f'stage=$(mktemp -d)\nmount --bind {PREFIX} "$stage"\nmount -t tmpfs -o mode=0755 smol {closed}\n'
