@@ -96,7 +96,12 @@ SHUTDOWN_TIMEOUT_S: float = _env_float("SMOL_SHUTDOWN_TIMEOUT", 10.0)
 """How long a clean shutdown waits for mailboxes to drain before cancelling."""
 
 STEP_BUDGET: int = _env_int("SMOL_STEP_BUDGET", 1000)
-"""Steps one run may take in all, so that no program loops forever."""
+"""What one run may spend in all, so that no program loops forever: every step run or
+skipped, match case taken, choice, jump and refused block entry counts one."""
+
+MAX_NESTING: int = 100
+"""How deep blocks and groups may nest in a flow program. Every pass of the front end and
+the executor works at this depth; deeper, the parser says where the limit is passed."""
 
 STEP_TIMEOUT_S: float = _env_float("SMOL_STEP_TIMEOUT", 300.0)
 """Default deadline of one step of a program."""

@@ -26,8 +26,9 @@ def compile_program(program: ast.Program, scope: Scope, *, path: str | Path = "<
     root = Chain("main", None, chain.line, chain.column)
     graph.nodes[root.id] = root
     root.children = compiler.stages(chain, root.id)
+    places = graph.places()
     for node_id, written in compiler.pending:
-        compiler.resolve(graph[node_id], written)
+        compiler.resolve(graph[node_id], written, places[node_id])
     for node_id, ref in compiler.binds:
         graph[node_id].bind_target = compiler.reference(ref.label, ref.step)  # type: ignore[attr-defined]
     return graph
@@ -49,17 +50,19 @@ class _Compiler:
         self.scope = scope
         self.graph = Graph()
         self.counts: dict[str, int] = {}
+        self.repeats: dict[str, int] = {}
         self.labels: dict[str, str] = {}
         self.taken = {"main", *_labels(program.chain)} if program.chain else {"main"}
         self.pending: list[tuple[str, tuple[ast.Outcome, ...]]] = []
         self.binds: list[tuple[str, ast.Ref]] = []
 
     def new_id(self, wanted: str) -> str:
-        node_id, n = wanted, 1
+        node_id, n = wanted, self.repeats.get(wanted, 1)
         while node_id in self.taken:
             n += 1
             node_id = f"{wanted}#{n}"
         self.taken.add(node_id)
+        self.repeats[wanted] = n  # the next repeat of `wanted` starts counting here
         return node_id
 
     def add(self, node: Node) -> str:
@@ -137,11 +140,11 @@ class _Compiler:
                 return child
         return None
 
-    def resolve(self, node: Node, written: tuple[ast.Outcome, ...]) -> None:
+    def resolve(self, node: Node, written: tuple[ast.Outcome, ...], index: int) -> None:
+        """Give ``node`` (the ``index``-th child of its parent) its outcomes, resolved."""
         assert isinstance(node, (Step, Case)) and node.parent is not None
         parent = self.graph[node.parent]
         siblings = self.graph.children(parent.id)
-        index = siblings.index(node.id)
         kind = parent.kind
         for source in written:
             outcome = Outcome(source.name, source.count, written=str(source), line=source.line, column=source.column)

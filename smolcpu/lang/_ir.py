@@ -162,6 +162,10 @@ class Graph:
         for child in self.children(node.id):
             yield from self.walk(child, depth + 1)
 
+    def places(self) -> dict[str, int]:
+        """Where each node stands among its parent's children, to look up instead of search."""
+        return {child: i for node_id in self.nodes for i, child in enumerate(self.children(node_id))}
+
     def ancestors(self, node_id: str) -> Iterator[Node]:
         parent = self.nodes[node_id].parent
         while parent is not None:
@@ -353,8 +357,11 @@ Place = tuple[str, str]  # ("enter", id) or ("exit", id)
 
 
 def flow(graph: Graph) -> dict[Place, set[Place]]:
-    """Every place control can move to from each place, all alternatives included."""
+    """Every place control can move to from each place, all alternatives included: also a
+    consumed step skipped as ``continue`` (a step with a limit), a refused entry into a
+    block whose entries are spent, and a select that ends because its steps are consumed."""
     moves: dict[Place, set[Place]] = {}
+    places = graph.places()
 
     def add(a: Place, b: Place) -> None:
         moves.setdefault(a, set()).add(b)
@@ -362,26 +369,32 @@ def flow(graph: Graph) -> dict[Place, set[Place]]:
     for node, _ in graph.walk():
         enter, leave = ("enter", node.id), ("exit", node.id)
         moves.setdefault(enter, set())
+        parent = graph[node.parent] if node.parent is not None else None
+        siblings = graph.children(parent.id) if parent is not None else []
+        place = places.get(node.id, 0) + 1
+        after = siblings[place] if place < len(siblings) else None
         if isinstance(node, (Step, Case)):
             for outcome in node.outcomes:
                 if outcome.target is not None:
                     add(enter, ("enter", outcome.target))
                 elif outcome.exit is not None:
                     add(enter, ("exit", outcome.exit))
+            if isinstance(node, Step) and node.limit is not None and parent is not None and parent.kind != "select":
+                add(enter, ("enter", after) if after else ("exit", parent.id))
         else:
             children = graph.children(node.id)
             fan_out = isinstance(node, Block) and node.block in ("select", "match", "join")
             for child in children if fan_out else children[:1]:
                 add(enter, ("enter", child))
-            if not children:
+            if not children or (isinstance(node, Block) and node.limit is not None):
                 add(enter, leave)
-        if node.parent is None:
+            if isinstance(node, Block) and node.block == "select" and all(
+                getattr(graph[c], "limit", None) is not None for c in children
+            ):
+                add(enter, leave)
+        if parent is None:
             add(leave, ("exit", SINK))
-            continue
-        parent = graph[node.parent]
-        siblings = graph.children(parent.id)
-        after = siblings[siblings.index(node.id) + 1] if node.id != siblings[-1] else None
-        if isinstance(parent, Block) and parent.block == "select":
+        elif isinstance(parent, Block) and parent.block == "select":
             add(leave, ("enter", parent.id))
         elif isinstance(parent, Block) and parent.block == "join":
             add(leave, ("exit", parent.id))
@@ -402,4 +415,138 @@ def reachable(moves: dict[Place, set[Place]], start: Place | list[Place]) -> set
     return seen
 
 
-__all__ = ["BLOCK_KINDS", "Block", "Case", "Chain", "Edge", "Graph", "Node", "Outcome", "Step", "flow", "reachable"]
+def components(moves: dict[Place, set[Place]]) -> tuple[dict[Place, int], int]:
+    """The strongly connected components of the flow (Tarjan's, without recursion): each
+    place's component number, and how many there are. Numbers go against the flow: every
+    move leads to a component with the same or a lower number."""
+    number: dict[Place, int] = {}
+    low: dict[Place, int] = {}
+    component: dict[Place, int] = {}
+    stack: list[Place] = []
+    on_stack: set[Place] = set()
+    count = 0
+    for root in moves:
+        if root in number:
+            continue
+        work = [(root, iter(moves.get(root, ())))]
+        number[root] = low[root] = len(number)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            place, successors = work[-1]
+            for nxt in successors:
+                if nxt not in number:
+                    number[nxt] = low[nxt] = len(number)
+                    stack.append(nxt)
+                    on_stack.add(nxt)
+                    work.append((nxt, iter(moves.get(nxt, ()))))
+                    break
+                if nxt in on_stack:
+                    low[place] = min(low[place], number[nxt])
+            else:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[place])
+                if low[place] == number[place]:
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component[member] = count
+                        if member == place:
+                            break
+                    count += 1
+    return component, count
+
+
+def on_cycles(moves: dict[Place, set[Place]]) -> set[Place]:
+    """The places control can come back to: those on a loop of the flow."""
+    component, count = components(moves)
+    sizes = [0] * count
+    for c in component.values():
+        sizes[c] += 1
+    return {p for p, c in component.items() if sizes[c] > 1 or p in moves.get(p, ())}
+
+
+def reach_sets(moves: dict[Place, set[Place]], seeds: dict[Place, int]) -> dict[Place, int]:
+    """For each place, which seeds can reach it, as a bit set: ``seeds`` maps a place to the
+    bits it starts with. One pass over the flow's components in flow order, so asking for
+    many seeds at once costs about as much as asking for one."""
+    component, count = components(moves)
+    bits = [0] * count
+    for place, seed in seeds.items():
+        if place in component:
+            bits[component[place]] |= seed
+    members: list[list[Place]] = [[] for _ in range(count)]
+    for place, c in component.items():
+        members[c].append(place)
+    for c in range(count - 1, -1, -1):  # components in flow order
+        if bits[c]:
+            for place in members[c]:
+                for nxt in moves.get(place, ()):
+                    if component[nxt] != c:
+                        bits[component[nxt]] |= bits[c]
+    return {place: bits[c] for place, c in component.items()}
+
+
+def dominated_by(moves: dict[Place, set[Place]], start: Place, marks: dict[Place, int]) -> dict[Place, int]:
+    """For each place reachable from ``start``, which of the marked places every path from
+    ``start`` to it passes through (the place itself included), as a bit set of ``marks``.
+
+    The classic dominator equations, iterated to their fixed point in reverse postorder,
+    over bit sets of the marked places only (the checker marks the steps that read a
+    reference); places ``start`` cannot reach are left out.
+    """
+    order: list[Place] = []
+    seen = {start}
+    work = [(start, iter(moves.get(start, ())))]
+    while work:
+        place, successors = work[-1]
+        for nxt in successors:
+            if nxt not in seen:
+                seen.add(nxt)
+                work.append((nxt, iter(moves.get(nxt, ()))))
+                break
+        else:
+            order.append(place)
+            work.pop()
+    order.reverse()
+    before: dict[Place, list[Place]] = {p: [] for p in order}
+    for place in order:
+        for nxt in moves.get(place, ()):
+            before[nxt].append(place)
+    every = 0
+    for mark in marks.values():
+        every |= mark
+    through = {place: every for place in order}
+    through[start] = marks.get(start, 0)
+    changed = True
+    while changed:
+        changed = False
+        for place in order[1:]:
+            common = every
+            for previous in before[place]:
+                common &= through[previous]
+            common |= marks.get(place, 0)
+            if common != through[place]:
+                through[place] = common
+                changed = True
+    return through
+
+
+__all__ = [
+    "BLOCK_KINDS",
+    "Block",
+    "Case",
+    "Chain",
+    "Edge",
+    "Graph",
+    "Node",
+    "Outcome",
+    "Step",
+    "components",
+    "dominated_by",
+    "flow",
+    "on_cycles",
+    "reach_sets",
+    "reachable",
+]

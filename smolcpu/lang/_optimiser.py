@@ -3,12 +3,13 @@
 Four passes, each writing one line per decision into ``Graph.optimisations`` (and a note
 on the node) so that ``smol compile`` shows what was done and why:
 
-1. prune match cases after an unconditional ``default`` (they can never match);
+1. prune match cases that repeat an earlier case's pattern (they can never run);
 2. prune nodes no outcome, jump or stage can reach (e.g. steps after a ``send``);
 3. inline steps whose worker is bound to the trivial ``identity`` unit: control that
    entered them enters what follows them;
-4. mark what may run concurrently: the branches of a ``join``, and runs of side-effect
-   steps in a switch (only ``continue``/``cancel`` outcomes) that all see the same input.
+4. mark what may run concurrently: the branches of a ``join``, and runs of checks in a
+   switch (only ``continue``/``cancel`` outcomes) that all see the same input and whose
+   units declare themselves free of side effects: only there could no program tell.
 """
 
 from __future__ import annotations
@@ -46,13 +47,17 @@ def _remove(graph: Graph, node_id: str) -> None:
 
 
 def _prune_cases(graph: Graph) -> None:
+    """A case whose pattern an earlier case of its match already has never runs: the first
+    holds (or is chosen) in its place. Cases after ``default`` do run (LANGUAGE.md §4:
+    ``default`` is taken only when no other case holds)."""
     for block in [n for n in graph.nodes.values() if isinstance(n, Block) and n.block == "match"]:
-        patterns = [graph[c].pattern for c in block.children]  # type: ignore[attr-defined]
-        if "default" not in patterns:
-            continue
-        for dead in block.children[patterns.index("default") + 1 :]:
-            graph.optimisations.append(f"{dead}: pruned, it comes after `default` in {block.id}")
-            _remove(graph, dead)
+        seen: set[str] = set()
+        for child in list(block.children):
+            pattern = graph[child].pattern  # type: ignore[attr-defined]
+            if pattern in seen:
+                graph.optimisations.append(f"{child}: pruned, an earlier case of {block.id} has its pattern")
+                _remove(graph, child)
+            seen.add(pattern)
 
 
 def _prune_unreachable(graph: Graph) -> None:
@@ -107,40 +112,29 @@ def _mark_parallel(graph: Graph) -> None:
 
 
 def _mark_side_effects(graph: Graph, block: Block, targets: set[str | None]) -> None:
-    """Steps that only check or record (``continue``) pass on their input: the steps after
-    them see the same input, so a run of them and the step that follows may start at once."""
-    run: list[Step] = []
-    groups = 0
-
-    def close(extra: Step | None) -> None:
-        nonlocal groups, run
-        group_steps = run + ([extra] if extra else [])
-        if len(group_steps) > 1:
-            groups += 1
-            group = f"{block.id}.parallel{groups}"
-            for step in group_steps:
-                step.parallel = group
-            _note(graph, block, f"{', '.join(s.id for s in group_steps)} see the same input: run in parallel")
-        run = []
-
+    """Checks free of side effects (see :func:`_side_effect`) all see the same input, so a
+    run of them may start at once; a step entered out of order (by ``back`` or a jump)
+    begins a new run."""
+    runs: list[list[Step]] = [[]]
     for child in block.children:
         node = graph[child]
-        free = isinstance(node, Step) and node.bind_target is None and (not run or node.id not in targets)
-        if not free:
-            close(None)
-            if isinstance(node, Step) and node.bind_target is None and _side_effect(node):
-                run = [node]
+        if not (isinstance(node, Step) and node.bind_target is None and _side_effect(node)):
+            runs.append([])
             continue
-        assert isinstance(node, Step)
-        if _side_effect(node):
-            run.append(node)
-        else:
-            close(node)
-    close(None)
+        if node.id in targets:
+            runs.append([])
+        runs[-1].append(node)
+    for number, run in enumerate([r for r in runs if len(r) > 1], start=1):
+        for step in run:
+            step.parallel = f"{block.id}.parallel{number}"
+        _note(graph, block, f"{', '.join(s.id for s in run)} see the same input: run in parallel")
 
 
 def _side_effect(step: Step) -> bool:
-    return bool(step.outcomes) and {o.kind for o in step.outcomes} <= SIDE_EFFECT_OUTCOMES
+    """A check whose only use is its verdict: it passes its input on (or cancels), and its
+    unit declares itself free of side effects (deterministic), so running it beside others
+    is something no program could tell (LANGUAGE.md §1)."""
+    return step.deterministic and bool(step.outcomes) and {o.kind for o in step.outcomes} <= SIDE_EFFECT_OUTCOMES
 
 
 __all__ = ["optimise"]

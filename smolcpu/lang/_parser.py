@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import (
     UnexpectedCharacters,
     UnexpectedEOF,
@@ -25,6 +25,7 @@ from lark.exceptions import (
     VisitError,
 )
 
+from smolcpu import config
 from smolcpu.errors import FlowSyntaxError
 from smolcpu.lang._ast import (
     Block,
@@ -238,6 +239,7 @@ def parse(source: str, *, path: str | Path = "<flow>") -> Program:
     reset = _comments.set(comments)
     try:
         tree = _lark().parse(source)
+        _check_nesting(tree, source, str(path))
         program = _ToAst().transform(tree)
     except UnexpectedInput as exc:
         raise FlowSyntaxError(_describe(exc, source, str(path))) from None
@@ -249,6 +251,29 @@ def parse(source: str, *, path: str | Path = "<flow>") -> Program:
     finally:
         _comments.reset(reset)
     return dataclasses.replace(program, comments=tuple((c.line or 0, str(c)) for c in comments))
+
+
+def _check_nesting(tree: Tree[Token], source: str, path: str) -> None:
+    """Refuse, at the place it happens, nesting deeper than every later pass can follow.
+
+    Raises:
+        FlowSyntaxError: a block or group stands more than ``config.MAX_NESTING`` levels deep.
+    """
+    todo: list[tuple[Tree[Token], int]] = [(tree, 0)]
+    while todo:
+        node, depth = todo.pop()
+        if node.data in ("block", "group"):
+            depth += 1
+            if depth > config.MAX_NESTING:
+                line, column = node.meta.line, node.meta.column
+                text = source.splitlines()[line - 1]
+                raise FlowSyntaxError(
+                    f"{path}:{line}:{column}: error: blocks and groups nest more than {config.MAX_NESTING}"
+                    f" levels deep here\n{text}\n{' ' * (column - 1)}^\n"
+                    "hint: flatten it: a group is plain sequencing, and a deep block can become a labelled"
+                    " block of its own that a jump enters"
+                )
+        todo += [(child, depth) for child in node.children if isinstance(child, Tree)]
 
 
 def _describe(exc: UnexpectedInput, source: str, path: str) -> str:
@@ -298,7 +323,13 @@ def _or(words: list[str]) -> str:
 
 
 def _hint(exc: UnexpectedInput) -> str | None:
+    """The fix for a common mistake this error looks like, or None.
+
+    A hint is a nicety, so nothing lark raises while looking for one may escape: besides its
+    own errors, lark's ``match_examples`` can raise a TypeError from a log line of its own
+    (``%d`` given a ParserState, when the same state accepts different tokens).
+    """
     try:
         return exc.match_examples(_lark().parse, _COMMON_MISTAKES, use_accepts=True)
-    except (UnexpectedInput, AssertionError):
+    except (UnexpectedInput, AssertionError, TypeError):
         return None

@@ -8,13 +8,28 @@ stand). Each node kind is checked by one method; the checks that need the whole 
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from smolcpu import config
 from smolcpu.lang import _ast as ast
 from smolcpu.lang._declarations import DEFAULT_UNIT, Scope
 from smolcpu.lang._diagnostics import Diagnostic, did_you_mean, error, warning
-from smolcpu.lang._ir import Block, Case, Chain, Graph, Node, Outcome, Step, flow, reachable
+from smolcpu.lang._ir import (
+    Block,
+    Case,
+    Chain,
+    Graph,
+    Node,
+    Outcome,
+    Place,
+    Step,
+    dominated_by,
+    flow,
+    on_cycles,
+    reach_sets,
+    reachable,
+)
 
 ALLOWED = {
     "switch": {"next", "back", "continue", "send", "cancel", "timeout", "jump"},
@@ -47,9 +62,14 @@ class _Checker:
         self.found: list[Diagnostic] = []
         self.undeclared: set[str] = set()
         self.labels: dict[str, str] = {}
+        self.places = graph.places()
+        self.uses = Counter(step.worker for step in graph.steps())  # steps per worker name
+        self.names: dict[str, Counter[str]] = {}  # block id: its steps per worker name
         for node in graph.nodes.values():
             if isinstance(node, Block) and node.label:
                 self.labels.setdefault(node.label, node.id)
+            if isinstance(node, Step) and node.parent is not None:
+                self.names.setdefault(node.parent, Counter())[node.worker] += 1
 
     def report(self, diagnostic: Diagnostic) -> None:
         self.found.append(diagnostic)
@@ -63,7 +83,7 @@ class _Checker:
         binding = node.binding
         if binding is not None and not binding.declared and node.worker not in self.undeclared | self.scope.failed:
             self.undeclared.add(node.worker)
-            others = sum(1 for s in self.graph.steps() if s.worker == node.worker) - 1
+            others = self.uses[node.worker] - 1
             hint = did_you_mean(node.worker, self.scope.bindings) or f'declare it, e.g. use {node.worker} = llm "..."'
             self.report(warning(
                 "undeclared",
@@ -90,6 +110,21 @@ class _Checker:
                 hint=self.suggest(node.bind.removesuffix(".out")),
                 **self.at(node),
             ))
+        elif node.bind is not None:
+            self.ambiguous(node.bind, node.bind_target, node)
+
+    def ambiguous(self, written: str, target: str | None, at: Node | Outcome) -> None:
+        """A reference to a step by its worker name, where its block has two steps of that name."""
+        node = self.graph.nodes.get(target or "")
+        if not isinstance(node, Step) or node.parent is None or self.names[node.parent][node.worker] < 2:
+            return
+        count = self.names[node.parent][node.worker]
+        self.report(error(
+            "ambiguous-ref",
+            f"`{written}` is ambiguous: {node.parent} has {count} steps named `{node.worker}`",
+            hint="label a block of its own around the one you mean, or rename one of the workers",
+            **self.at(at),
+        ))
 
     def check_case(self, node: Case) -> None:
         self.outcomes(node, self.graph[node.parent] if node.parent else None)
@@ -122,11 +157,12 @@ class _Checker:
         for child in node.children:
             case = self.graph[child]
             assert isinstance(case, Case)
-            if "default" in seen:
+            if "default" in seen and case.pattern not in seen:
                 self.report(warning(
-                    "unreachable-case",
-                    f"case `{case.pattern}` comes after `default`, which matches everything: it never runs",
-                    hint="move `default` to the end",
+                    "default-not-last",
+                    f"case `{case.pattern}` comes after `default`, which is taken only when no other case holds:"
+                    " it is tried first all the same",
+                    hint="write `default` last, where it is tried",
                     **self.at(case),
                 ))
             elif case.pattern in seen:
@@ -213,6 +249,8 @@ class _Checker:
                     hint=self.suggest(name),
                     **self.at(outcome),
                 ))
+            elif outcome.kind == "jump":
+                self.ambiguous(outcome.written, outcome.target, outcome)
 
     def back(self, node: Step | Case, outcome: Outcome, kind: str) -> None:
         if outcome.count < 1:
@@ -225,7 +263,7 @@ class _Checker:
                 **self.at(outcome),
             ))
         elif kind == "switch":
-            position = self.graph.children(node.parent or "").index(node.id) + 1
+            position = self.places[node.id] + 1
             if outcome.count >= position:
                 self.report(warning(
                     "back-clamped",
@@ -271,8 +309,10 @@ class _Checker:
                         self.io(item)
 
     def flow(self) -> None:
+        """The checks that follow control through the whole program, each linear in its size."""
         moves = flow(self.graph)
-        live = reachable(moves, ("enter", self.graph.root))
+        root: Place = ("enter", self.graph.root)
+        live = reachable(moves, root)
         for node, _ in self.graph.walk():
             parent_live = node.parent is None or ("enter", node.parent) in live
             if ("enter", node.id) not in live and parent_live:
@@ -281,30 +321,50 @@ class _Checker:
                     f"{node.id} can never run: no outcome, jump or stage leads to it",
                     **self.at(node),
                 ))
+        self.references(moves, root, live)
+        again = on_cycles(moves)
         for step in self.graph.steps():
-            if step.bind_target is None or ("enter", step.id) not in live:
-                continue
-            after = reachable(moves, sorted(moves.get(("enter", step.bind_target), set())))
-            produced = after if isinstance(self.graph[step.bind_target], Step) else reachable(
-                moves, [("exit", step.bind_target)]
-            )
-            if ("enter", step.id) not in produced:
-                self.report(error(
-                    "ref-order",
-                    f"`{step.bind}` is read by {step.id} before it can ever be written: "
-                    f"no path through the flow or a jump runs {step.bind_target} first",
-                    hint="data moves right to left: bind to a step that runs earlier, "
-                    "or move the labelled block to the right of this one",
-                    **self.at(step),
-                ))
-        for step in self.graph.steps():
-            again = reachable(moves, sorted(moves.get(("enter", step.id), set())))
             if step.limit is not None and step.limit > 1 and ("enter", step.id) not in again:
                 self.report(warning(
                     "limit-unused",
                     f"{step.id} can run only once per run, so its limit <{step.limit}> never applies",
                     **self.at(step),
                 ))
+
+    def references(self, moves: dict[Place, set[Place]], root: Place, live: set[Place]) -> None:
+        """``ref-unset``: a reference that no path writes before its reader first runs.
+
+        A path writes it first when it reaches the writer without passing the reader, and
+        then goes on to the reader: the reader does not stand on every path to the writer
+        (:func:`dominated_by`), and the writer's output reaches the reader (:func:`reach_sets`).
+        Both are worked out for all references at once.
+        """
+        readers = [s for s in self.graph.steps() if s.bind_target is not None and ("enter", s.id) in live]
+        if not readers:
+            return
+        bit = {step.id: 1 << i for i, step in enumerate(readers)}
+        through = dominated_by(moves, root, {("enter", step.id): bit[step.id] for step in readers})
+        written: dict[Place, int] = {}
+        for step in readers:
+            target = step.bind_target or ""
+            starts = moves.get(("enter", target), set()) if isinstance(self.graph[target], Step) else {("exit", target)}
+            for place in starts:
+                written[place] = written.get(place, 0) | bit[step.id]
+        reach = reach_sets(moves, written)
+        for step in readers:
+            target = step.bind_target or ""
+            writer: Place = ("enter", target) if isinstance(self.graph[target], Step) else ("exit", target)
+            first = writer in through and not through[writer] & bit[step.id]
+            if first and reach.get(("enter", step.id), 0) & bit[step.id]:
+                continue
+            self.report(warning(
+                "ref-unset",
+                f"`{step.bind}` has no output yet when {step.id} first runs: no path runs {target} before it,"
+                " so that read fails and the step takes its alternative",
+                hint="data moves right to left: bind to a step that runs earlier, "
+                "or move the labelled block to the right of this one",
+                **self.at(step),
+            ))
 
     def unused(self, program: ast.Program) -> None:
         used = {s.worker for s in self.graph.steps()}

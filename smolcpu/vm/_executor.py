@@ -15,25 +15,36 @@ types) and asks the chooser among plain words no rule decides; a ``join`` runs i
 branches concurrently and fans their outputs into one JSON list. ``cancel``, an
 unrecoverable failure and the step budget end the run as ``_Stop``.
 
-A step's outcome: the one its output names in its ``outcome`` attribute, else the first
-listed. A failure (the unit raised or replied with an error artifact, the named outcome is
-not listed, a reference has no output yet) takes the alternative after the first; with
-none, the run ends ``error``. Overrunning the step's deadline takes ``timeout`` if listed
+A step's outcome: the one its output names in its ``outcome`` attribute, exactly as
+written in the program (``back`` does not name ``back * 2``), else the first listed. A
+failure (the unit raised or replied with an error artifact, the named outcome is not
+listed, a reference has no output yet) takes the alternative after the first; with none,
+the run ends ``error``. ``timeout`` is no ordinary alternative: "the first" and "the next"
+skip it, and a worker cannot name it; overrunning the step's deadline takes it if listed
 (the block ends with a timeout-status artifact), else counts as a failure. Steps whose
 unit kind says it is deterministic are memoised by input checksum for the executor's life.
 A step re-entered by ``back`` gets the later step's output; an LLM step is also shown its
 first input and its previous answer (:class:`~smolcpu.vm._workers.Conversation`), and every
 LLM step sees the run's input as the task.
 
+The step budget counts everything the executor does, not only steps run: a consumed step
+skipped, a match case taken, a choice, a jump, a refused block entry (:meth:`Execution.spend`),
+so a program that loops without running a step still ends, ``budget``. Such a loop also
+yields to the event loop every ``PACE`` actions, so deadlines and cancels still get in.
+
 Parallel groups: the optimiser marks runs of steps in a ``switch`` whose outcomes are only
-``continue`` (or ``cancel``) as a group. Such steps all receive the same input and pass it
-on unchanged, so the executor starts them at once and goes on when the last has finished:
-the order of their side effects (what a unit writes or sends) is the only difference from
-running them one after another. The step after the group, whose output does matter, runs
+``continue`` (or ``cancel``) and whose units declare themselves free of side effects
+(deterministic) as a group. Such steps all receive the same input and pass it on
+unchanged, so the executor starts them at once and goes on when the last has finished; no
+program can tell this from running them one after another. The step after the group runs
 after it. Each step keeps its deadline, recording and count against the step budget (a
-group that may overrun the budget runs sequentially); a step that ends the run (``cancel``,
-or a failure with no alternative) cancels the others, like a ``join`` branch; the run's
-path lists the group's steps in program order.
+group that may overrun the budget runs sequentially); when steps end the run (``cancel``,
+or a failure with no alternative), the first in program order decides, as it would have
+run first, and the later ones are cancelled; the run's path lists the group's steps in
+program order.
+
+A ``select`` whose steps are all consumed ends with the output of the last step that ran
+in it (its input if none did).
 
 Every step's input and output is recorded under the run id (attribute ``run``) with the
 node id as ``node`` and as the output's ``origin``, so ``smol trace RUN_ID`` names each step.
@@ -70,6 +81,9 @@ ROUTING_ATTRIBUTES = ("outcome", "status", "label")
 
 CONCURRENT_OUTCOMES = frozenset({"continue", "cancel"})
 """The outcome kinds of steps that may run together in a parallel group."""
+
+PACE = 64
+"""Budget spent between two yields to the event loop, even when no step awaited anything."""
 
 
 @dataclass(slots=True)
@@ -123,7 +137,8 @@ class Executor:
             process of its own so that storing does not slow the steps).
         step_timeout: the deadline of a step (default ``config.STEP_TIMEOUT_S``);
             ``step_timeouts`` overrides it by worker name or node id.
-        budget: steps one run may take in all (default ``config.STEP_BUDGET``).
+        budget: what one run may spend in all (default ``config.STEP_BUDGET``): steps run or
+            skipped, match cases, choices, jumps and refused block entries each count one.
         unit_params: default parameters per unit kind, under those a binding gives
             (``{"llm": {"model": "smollm2"}}``: every LLM step and the chooser on that model).
         examples: block id → option → example inputs: a small classifier
@@ -166,6 +181,7 @@ class Executor:
         self.memo: dict[tuple[str, str, bytes], Artifact] = {}
         self.executions: set[Execution] = set()  # the runs going on
         self.inside = _subtrees(graph)
+        self.place = {child: i for node in graph.nodes for i, child in enumerate(graph.children(node))}
         self._system = system
         self._own_system: ActorSystem | None = None
         self._overrides = workers
@@ -263,7 +279,8 @@ class Execution:
         self.given = Artifact.text(given) if isinstance(given, str) else given
         self.task: asyncio.Task[RunResult] | None = None
         self.path: list[Visit] = []
-        self.steps = 0
+        self.steps = 0  # what the run has spent of its budget (see spend)
+        self.paced = 0  # self.steps when the run last let the event loop run others
         self.runs: Counter[str] = Counter()
         self.entries: Counter[str] = Counter()
         self.latest: dict[str, Artifact] = {}
@@ -366,8 +383,8 @@ class Execution:
                     return artifact
                 if move.target is None:
                     pos += 1
-                elif move.target in children:
-                    pos = children.index(move.target)
+                elif self.graph[move.target].parent == node.id:
+                    pos = self.executor.place[move.target]
                 else:
                     raise _Jump(move.target, artifact)
             except _Jump as jump:
@@ -396,10 +413,27 @@ class Execution:
         if not isinstance(node, Block):
             return True
         if node.limit is not None and self.entries[node.id] >= node.limit:
+            self.spend(node.id)
             self.path.append(Visit(node.id, "skip"))
             return False
         self.entries[node.id] += 1
         return True
+
+    def spend(self, where: str) -> None:
+        """Count one thing the executor does against the run's step budget (LANGUAGE.md §3):
+        a step run or skipped, a match case taken, a choice, a jump, a refused block entry.
+
+        Raises:
+            _Stop: the budget is spent; the run ends ``budget``.
+        """
+        budget = self.executor.budget
+        if self.steps >= budget:
+            raise _Stop(
+                Status.BUDGET,
+                f"BudgetError: the run used its whole step budget ({budget} steps) at {where};"
+                " a back or jump may loop forever: check the program, or give a bigger budget (--budget)",
+            )
+        self.steps += 1
 
     def consumed(self, node_id: str) -> bool:
         node = self.graph[node_id]
@@ -410,6 +444,9 @@ class Execution:
         return False
 
     async def visit(self, node_id: str, artifact: Artifact, start: str | None) -> _Move:
+        if self.steps - self.paced >= PACE:  # a loop that runs no step still lets timers and cancels in
+            self.paced = self.steps
+            await asyncio.sleep(0)
         node = self.graph[node_id]
         if isinstance(node, Step):
             return await self.step(node, artifact)
@@ -440,18 +477,24 @@ class Execution:
         children = node.children
         names = {_option(node.id, child): child for child in children}
         pending = self.locate(node, start) if start else None
+        last: Artifact | None = None  # the output of the last step that ran here
         while True:
             if pending is not None:
                 (pos, sub), pending = pending, None
                 child = children[pos]
             else:
                 offered = tuple(name for name, child in names.items() if not self.consumed(child))
-                if not offered:
-                    return artifact  # every step is consumed: nothing is left to choose
+                if not offered:  # every step is consumed: the select passes on the last output
+                    return artifact if last is None else last
                 picked = await self.choose("select", node, offered, artifact)
                 child, sub = names[picked], None
+            before = self.latest.get(child)
             try:
-                move = await self.visit(child, artifact, sub)
+                try:
+                    move = await self.visit(child, artifact, sub)
+                finally:
+                    if self.latest.get(child) is not before:
+                        last = self.latest[child]
                 artifact = move.artifact
                 if move.exit == node.id:
                     return artifact
@@ -477,6 +520,7 @@ class Execution:
                 f"{node.id}: no case matches the input ({artifact.type}, status"
                 f" {artifact.attr('status') or 'ok'}) and there is no `default`",
             )
+        self.spend(case.id)
         return self.follow(case, case.outcomes[0], artifact, artifact)
 
     async def case(self, node: Block, artifact: Artifact) -> Case | None:
@@ -555,6 +599,7 @@ class Execution:
     async def choose(self, kind: str, node: Block, options: tuple[str, ...], artifact: Artifact) -> str:
         chooser = self.executor.chooser
         assert chooser is not None
+        self.spend(node.id)
         history = tuple(str(v) for v in self.path)
         try:
             picked = await chooser.choose(Choice(kind, node.id, options, artifact, self.run_id, history))
@@ -587,26 +632,38 @@ class Execution:
         return group
 
     async def together(self, group: list[Step], artifact: Artifact) -> _Move:
-        """Run ``group`` concurrently on the same input; a stop in one cancels the others.
+        """Run ``group`` concurrently on the same input, with the meaning of running it in order.
 
-        Each step is run, recorded and counted as it would be alone; the path lists the
-        group's visits in program order whatever order they finished in.
+        Each step is run, recorded and counted as it would be alone. When steps end the run
+        (``cancel``, or a failure with no alternative), the first of them in program order
+        decides how, as it would have run first; the steps after it are cancelled and left
+        out of the path, which lists the group's visits in program order.
         """
         moves: list[_Move | None] = [None] * len(group)
+        stops: dict[int, _Stop] = {}
+        tasks: list[asyncio.Task[None]] = []
         order = {step.id: i for i, step in enumerate(group)}
         before = len(self.path)
 
         async def one(i: int, step: Step) -> None:
-            moves[i] = await self.step(step, artifact)
+            try:
+                moves[i] = await self.step(step, artifact)
+            except _Stop as stop:
+                stops[i] = stop
+                for later in tasks[i + 1 :]:
+                    later.cancel()
 
         try:
-            async with asyncio.TaskGroup() as tasks:
-                for i, step in enumerate(group):
-                    tasks.create_task(one(i, step), name=f"{self.run_id}:{step.id}")
+            async with asyncio.TaskGroup() as running:
+                tasks += [running.create_task(one(i, s), name=f"{self.run_id}:{s.id}") for i, s in enumerate(group)]
         except BaseExceptionGroup as failed:
             raise _control(failed) from None
         finally:
-            self.path[before:] = sorted(self.path[before:], key=lambda visit: order.get(visit.node, len(order)))
+            end = min(stops, default=len(group))
+            kept = [visit for visit in self.path[before:] if order.get(visit.node, end) <= end]
+            self.path[before:] = sorted(kept, key=lambda visit: order.get(visit.node, end))
+        if stops:
+            raise stops[end]
         last = moves[-1]
         assert last is not None
         return last
@@ -614,17 +671,11 @@ class Execution:
     # ---- steps ------------------------------------------------------------------------
 
     async def step(self, step: Step, artifact: Artifact) -> _Move:
+        self.spend(step.id)
         if self.consumed(step.id):
             self.path.append(Visit(step.id, "skip"))
             return self.onward(step, artifact)
-        if self.steps >= self.executor.budget:
-            raise _Stop(
-                Status.BUDGET,
-                f"BudgetError: the run used its whole step budget ({self.executor.budget} steps) at {step.id};"
-                " a back or jump may loop forever: check the program, or give a bigger budget (--budget)",
-            )
         self.runs[step.id] += 1
-        self.steps += 1
         source = artifact
         if step.bind_target is not None:
             bound = self.latest.get(step.bind_target)
@@ -654,12 +705,14 @@ class Execution:
         if output.is_error:
             return self.fail(step, artifact, output, output.error_message)
         named = output.attr("outcome")
-        regular = [o for o in step.outcomes if o.kind != "timeout"]
+        regular = _regular(step)
         if named:
-            outcome = next((o for o in step.outcomes if named in (o.written, o.kind)), None)
+            outcome = next((o for o in regular if o.written == named), None)
             if outcome is None:
-                listed = ", ".join(o.written for o in step.outcomes)
-                return self.fail(step, artifact, output, f"named outcome {named!r}, which is not listed ({listed})")
+                listed = ", ".join(o.written for o in regular)
+                return self.fail(
+                    step, artifact, output, f"named outcome {named!r}, which is not listed as written ({listed})"
+                )
         elif regular:
             outcome = regular[0]
         else:
@@ -750,7 +803,7 @@ class Execution:
         """A failed step takes the alternative after its first outcome, or ends the run."""
         if not output.is_error and output.attr("status") != "timeout":
             output = Artifact.error(f"{step.id} failed: {why}", kind="StepFailed", parents=(output.id,))
-        regular = [o for o in step.outcomes if o.kind != "timeout"]
+        regular = _regular(step)
         if len(regular) < 2:
             output = self.stamp(output, step.id, outcome="failed")
             self.path.append(Visit(step.id, "failed", failed=True))
@@ -766,6 +819,8 @@ class Execution:
             said = output.as_text().strip()[:300] if output.type.startswith("text/") else ""
             reason = output.error_message or f"{node.id} chose cancel" + (f": {said}" if said else "")
             raise _Stop(Status.CANCELLED, f"{node.id} cancelled the run: {reason}", output)
+        if outcome.kind == "jump":
+            self.spend(node.id)
         carried = given if outcome.kind == "continue" else output
         if outcome.kind == "back" and outcome.target is not None:
             self.returned[outcome.target] = node.id
@@ -776,10 +831,16 @@ class Execution:
     def onward(self, step: Step, artifact: Artifact) -> _Move:
         """Where a consumed step passes its input: as ``continue``, to the step after it."""
         siblings = self.graph.children(step.parent or "")
-        pos = siblings.index(step.id)
+        pos = self.executor.place[step.id]
         if pos + 1 < len(siblings):
             return _Move(artifact, target=siblings[pos + 1])
         return _Move(artifact, exit=step.parent)
+
+
+def _regular(step: Step) -> list[Outcome]:
+    """The outcomes a step may name or fall back on: all but ``timeout``, which is taken only
+    when the step overruns its deadline (LANGUAGE.md §2)."""
+    return [o for o in step.outcomes if o.kind != "timeout"]
 
 
 def _continue_only(step: Step) -> bool:

@@ -45,10 +45,10 @@ def test_compile_formats() -> None:
 
 
 def test_compile_with_errors_still_draws_and_exits_1() -> None:
-    result = smol("compile", str(CORPUS / "26_ref_order.smol"))
+    result = smol("compile", str(CORPUS / "25_unknown_ref.smol"))
     assert result.returncode == 1
-    assert "error[ref-order]" in result.stderr
-    assert "switch1.critique" in result.stdout
+    assert "error[unknown-ref]" in result.stderr
+    assert "switch1.a" in result.stdout
 
 
 def test_fmt_check_and_write(tmp_path: Path) -> None:

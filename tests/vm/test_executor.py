@@ -129,7 +129,8 @@ def test_the_step_budget_ends_a_loop() -> None:
     result, workers = run_flow("out <= switch[loop] <= (\n a => [loop.jump]\n) <= in", budget=25)
     assert result.status is Status.BUDGET
     assert "BudgetError" in result.reason and "25 steps" in result.reason
-    assert len(workers["a"].calls) == 25
+    assert len(workers["a"].calls) == 13, "each run of `a` and each of its jumps counts: 13 runs, 12 jumps"
+    assert result.steps == 25
 
 
 def test_cancelling_a_run_stops_its_running_steps() -> None:
@@ -224,8 +225,10 @@ def test_join_runs_branches_concurrently_and_fans_in() -> None:
 
 # ---- parallel groups of continue-only steps ------------------------------------------------
 
-CHECKS = "out <= switch <= (\n c1 => continue\n c2 => continue\n c3 => continue | cancel\n b => send\n) <= in"
-"""Three checks the optimiser groups (they all see the input), then the step that uses it."""
+PURE = "use c1 = classify\nuse c2 = classify\nuse c3 = detect\n"
+"""Units that declare themselves free of side effects (deterministic): only they may overlap."""
+CHECKS = PURE + "out <= switch <= (\n c1 => continue\n c2 => continue\n c3 => continue | cancel\n b => send\n) <= in"
+"""Three pure checks the optimiser groups (they all see the input), then the step that uses it."""
 
 
 def test_a_group_of_continue_steps_runs_concurrently(smol_home: Path) -> None:
@@ -245,21 +248,41 @@ def test_a_group_of_continue_steps_runs_concurrently(smol_home: Path) -> None:
     assert {"switch1.c1", "switch1.c2", "switch1.c3", "switch1.b"} <= origins
 
 
-def test_a_failure_in_a_group_stops_the_others() -> None:
-    scripts = {"c1": [Reply(delay=30)], "c2": [Reply(delay=0.1, error="bad input")], "c3": [Reply(delay=30)]}
+def test_checks_with_side_effects_run_one_after_another() -> None:
+    """Finding 3 of issue 12: when `guard` cancels, `audit` (which may write) has not been called."""
+    source = "out <= switch <= (\n guard => continue | cancel\n audit => continue\n b => send\n) <= in"
+    assert {step.parallel for step in graph_of(source).steps()} == {None}
+    result, workers = run_flow(source, scripts={"guard": [Reply(delay=0.2, outcome="cancel")]})
+    assert result.status is Status.CANCELLED
+    assert not workers["audit"].calls and not workers["b"].calls
+    assert paths(result) == ["switch1.guard:cancel"]
+
+
+def test_in_a_group_the_first_stop_in_program_order_decides() -> None:
+    """c3 cancels at once, but c1, before it, fails with no alternative: run in order, c1 ends the run."""
+    scripts = {"c1": [Reply(delay=0.3, error="bad input")], "c3": [Reply(outcome="cancel")]}
+    result, workers = run_flow(CHECKS, scripts=scripts)
+    assert result.status is Status.ERROR
+    assert "switch1.c1 failed and has no alternative: bad input" in result.reason
+    assert paths(result) == ["switch1.c1:failed!"]
+    assert not workers["b"].calls
+
+
+def test_a_failure_in_a_group_stops_the_steps_after_it() -> None:
+    scripts = {"c1": [Reply(delay=0.2)], "c2": [Reply(delay=0.1, error="bad input")], "c3": [Reply(delay=30)]}
     began = time.monotonic()
     result, workers = run_flow(CHECKS, scripts=scripts)
-    assert time.monotonic() - began < 5, "the slow checks were cancelled, not waited for"
+    assert time.monotonic() - began < 5, "c3, after the failure, was cancelled, not waited for"
     assert result.status is Status.ERROR
     assert "switch1.c2 failed and has no alternative: bad input" in result.reason
     assert len(workers["c1"].calls) == len(workers["c3"].calls) == 1 and not workers["b"].calls
-    assert paths(result) == ["switch1.c2:failed!"]
+    assert paths(result) == ["switch1.c1:continue", "switch1.c2:failed!"]
 
 
 def test_a_failure_in_a_group_takes_its_alternative() -> None:
     result, workers = run_flow(CHECKS, scripts={"c3": [Reply(error="not allowed")], "c1": [Reply(delay=0.2)]})
     assert result.status is Status.CANCELLED and "not allowed" in result.reason
-    assert paths(result) == ["switch1.c2:continue", "switch1.c3:cancel!"], "c1, still at work, was cut short"
+    assert paths(result) == ["switch1.c1:continue", "switch1.c2:continue", "switch1.c3:cancel!"]
     assert len(workers["c1"].calls) == 1 and not workers["b"].calls
 
 
