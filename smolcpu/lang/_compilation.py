@@ -8,6 +8,9 @@ optimised graph or raises :class:`~smolcpu.errors.FlowError` listing the errors.
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -49,7 +52,8 @@ class Compilation:
 
     @cached_property
     def optimised(self) -> Graph:
-        return optimise(self.graph)
+        with _collecting_later():
+            return optimise(self.graph)
 
     def render(self, *, warnings: bool = True) -> str:
         """The diagnostics as a compiler prints them, each with its source line and caret."""
@@ -84,11 +88,30 @@ def compile_source(
     Raises:
         FlowSyntaxError: the text does not parse.
     """
-    program = parse(source, path=path)
-    scope = declarations(program, path=path, catalog=catalog or UnitCatalog.from_registry())
-    graph = compile_program(program, scope, path=path)
-    diagnostics = validate(program, graph, scope, path=path)
+    catalog = catalog or UnitCatalog.from_registry()
+    with _collecting_later():
+        program = parse(source, path=path)
+        scope = declarations(program, path=path, catalog=catalog)
+        graph = compile_program(program, scope, path=path)
+        diagnostics = validate(program, graph, scope, path=path)
     return Compilation(str(path), source, program, scope, graph, diagnostics)
+
+
+@contextmanager
+def _collecting_later() -> Iterator[None]:
+    """Pause the cycle collector while the front end builds a program's trees and graph.
+
+    They are many small objects that all stay alive until the end, so every collection in
+    between would walk them again for nothing: on a 10,000-step program that is a third of
+    the time. Whatever cycles there are get collected once it is back on.
+    """
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
 
 
 def compile_file(path: str | Path, *, catalog: UnitCatalog | None = None) -> Compilation:

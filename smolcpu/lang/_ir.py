@@ -354,6 +354,7 @@ def _mq(text: str) -> str:
 # ---- control flow: where control can go next, for the checker and the optimiser -----
 
 Place = tuple[str, str]  # ("enter", id) or ("exit", id)
+Components = tuple[dict[Place, int], int]  # each place's strongly connected component, and their count
 
 
 def flow(graph: Graph) -> dict[Place, set[Place]]:
@@ -415,7 +416,7 @@ def reachable(moves: dict[Place, set[Place]], start: Place | list[Place]) -> set
     return seen
 
 
-def components(moves: dict[Place, set[Place]]) -> tuple[dict[Place, int], int]:
+def components(moves: dict[Place, set[Place]]) -> Components:
     """The strongly connected components of the flow (Tarjan's, without recursion): each
     place's component number, and how many there are. Numbers go against the flow: every
     move leads to a component with the same or a lower number."""
@@ -458,20 +459,21 @@ def components(moves: dict[Place, set[Place]]) -> tuple[dict[Place, int], int]:
     return component, count
 
 
-def on_cycles(moves: dict[Place, set[Place]]) -> set[Place]:
-    """The places control can come back to: those on a loop of the flow."""
-    component, count = components(moves)
+def on_cycles(moves: dict[Place, set[Place]], found: Components) -> set[Place]:
+    """The places control can come back to: those on a loop of the flow (``found``: its
+    :func:`components`)."""
+    component, count = found
     sizes = [0] * count
     for c in component.values():
         sizes[c] += 1
     return {p for p, c in component.items() if sizes[c] > 1 or p in moves.get(p, ())}
 
 
-def reach_sets(moves: dict[Place, set[Place]], seeds: dict[Place, int]) -> dict[Place, int]:
+def reach_sets(moves: dict[Place, set[Place]], found: Components, seeds: dict[Place, int]) -> dict[Place, int]:
     """For each place, which seeds can reach it, as a bit set: ``seeds`` maps a place to the
-    bits it starts with. One pass over the flow's components in flow order, so asking for
-    many seeds at once costs about as much as asking for one."""
-    component, count = components(moves)
+    bits it starts with. One pass over the flow's components (``found``) in flow order, so
+    asking for many seeds at once costs about as much as asking for one."""
+    component, count = found
     bits = [0] * count
     for place, seed in seeds.items():
         if place in component:

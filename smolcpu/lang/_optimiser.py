@@ -71,6 +71,11 @@ def _prune_unreachable(graph: Graph) -> None:
 
 def _inline_identity(graph: Graph) -> None:
     referenced = {s.bind_target for s in graph.steps()}
+    entering: dict[str, list[Outcome]] = {}  # node id: the outcomes that enter it
+    for node in graph.nodes.values():
+        for outcome in getattr(node, "outcomes", ()):
+            if outcome.target is not None:
+                entering.setdefault(outcome.target, []).append(outcome)
     for step in list(graph.steps()):
         binding = step.binding
         first = step.outcomes[0] if step.outcomes else None
@@ -86,10 +91,10 @@ def _inline_identity(graph: Graph) -> None:
         parent = graph[step.parent] if step.parent else None
         if parent is None or parent.kind not in ("switch", "chain"):
             continue
-        for other in [n for n in graph.nodes.values() if isinstance(n, (Step, Case))]:
-            for outcome in other.outcomes:
-                if outcome.target == step.id:
-                    _follow(outcome, first)
+        for outcome in entering.pop(step.id, []):
+            _follow(outcome, first)
+            if outcome.target is not None:
+                entering.setdefault(outcome.target, []).append(outcome)
         graph.optimisations.append(f"{step.id}: inlined, `{step.worker}` is the identity unit")
         _remove(graph, step.id)
 

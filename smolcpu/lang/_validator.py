@@ -24,6 +24,7 @@ from smolcpu.lang._ir import (
     Outcome,
     Place,
     Step,
+    components,
     dominated_by,
     flow,
     on_cycles,
@@ -321,8 +322,9 @@ class _Checker:
                     f"{node.id} can never run: no outcome, jump or stage leads to it",
                     **self.at(node),
                 ))
-        self.references(moves, root, live)
-        again = on_cycles(moves)
+        found = components(moves)
+        self.references(moves, found, root, live)
+        again = on_cycles(moves, found)
         for step in self.graph.steps():
             if step.limit is not None and step.limit > 1 and ("enter", step.id) not in again:
                 self.report(warning(
@@ -331,7 +333,9 @@ class _Checker:
                     **self.at(step),
                 ))
 
-    def references(self, moves: dict[Place, set[Place]], root: Place, live: set[Place]) -> None:
+    def references(
+        self, moves: dict[Place, set[Place]], found: tuple[dict[Place, int], int], root: Place, live: set[Place]
+    ) -> None:
         """``ref-unset``: a reference that no path writes before its reader first runs.
 
         A path writes it first when it reaches the writer without passing the reader, and
@@ -350,7 +354,7 @@ class _Checker:
             starts = moves.get(("enter", target), set()) if isinstance(self.graph[target], Step) else {("exit", target)}
             for place in starts:
                 written[place] = written.get(place, 0) | bit[step.id]
-        reach = reach_sets(moves, written)
+        reach = reach_sets(moves, found, written)
         for step in readers:
             target = step.bind_target or ""
             writer: Place = ("enter", target) if isinstance(self.graph[target], Step) else ("exit", target)
