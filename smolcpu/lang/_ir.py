@@ -416,6 +416,17 @@ def reachable(moves: dict[Place, set[Place]], start: Place | list[Place]) -> set
     return seen
 
 
+def used(graph: Graph, live: set[Place]) -> set[str]:
+    """The nodes control can reach (``live``: the reachable places): those entered or left,
+    and their ancestors (a jump can enter a block inside a chain that is never entered)."""
+    found: set[str] = set()
+    for _, node_id in live:
+        while node_id in graph.nodes and node_id not in found:
+            found.add(node_id)
+            node_id = graph[node_id].parent or ""
+    return found
+
+
 def components(moves: dict[Place, set[Place]]) -> Components:
     """The strongly connected components of the flow (Tarjan's, without recursion): each
     place's component number, and how many there are. Numbers go against the flow: every
@@ -551,4 +562,5 @@ __all__ = [
     "on_cycles",
     "reach_sets",
     "reachable",
+    "used",
 ]

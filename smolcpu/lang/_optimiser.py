@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 
 from smolcpu.lang._declarations import IDENTITY
-from smolcpu.lang._ir import Block, Case, Graph, Node, Outcome, Step, flow, reachable
+from smolcpu.lang._ir import Block, Case, Graph, Node, Outcome, Step, flow, reachable, used
 
 SIDE_EFFECT_OUTCOMES = {"continue", "cancel"}
 
@@ -61,8 +61,8 @@ def _prune_cases(graph: Graph) -> None:
 
 
 def _prune_unreachable(graph: Graph) -> None:
-    live = reachable(flow(graph), ("enter", graph.root))
-    dead = [n.id for n, _ in graph.walk() if ("enter", n.id) not in live]
+    kept = used(graph, reachable(flow(graph), ("enter", graph.root)))
+    dead = [n.id for n, _ in graph.walk() if n.id not in kept]
     for node_id in dead:
         if node_id in graph.nodes:
             graph.optimisations.append(f"{node_id}: pruned, nothing leads to it")

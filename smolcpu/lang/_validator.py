@@ -30,6 +30,7 @@ from smolcpu.lang._ir import (
     on_cycles,
     reach_sets,
     reachable,
+    used,
 )
 
 ALLOWED = {
@@ -314,9 +315,9 @@ class _Checker:
         moves = flow(self.graph)
         root: Place = ("enter", self.graph.root)
         live = reachable(moves, root)
+        kept = used(self.graph, live)
         for node, _ in self.graph.walk():
-            parent_live = node.parent is None or ("enter", node.parent) in live
-            if ("enter", node.id) not in live and parent_live:
+            if node.id not in kept and (node.parent is None or node.parent in kept):
                 self.report(warning(
                     "unreachable",
                     f"{node.id} can never run: no outcome, jump or stage leads to it",

@@ -227,10 +227,12 @@ class Cell:
                 await self.unit.init(self.ctx)
             except Exception as exc:
                 reason = f"init failed: {exc}"
-                started.set_exception(exc)
+                if not started.done():  # the spawner may have been cancelled meanwhile
+                    started.set_exception(exc)
                 return
             self.state = UnitState.RUNNING
-            started.set_result(None)
+            if not started.done():
+                started.set_result(None)
             self.system.emit_event(self, "started")
             await self._loop()
         except asyncio.CancelledError:

@@ -645,7 +645,10 @@ class Execution:
         order = {step.id: i for i, step in enumerate(group)}
         before = len(self.path)
 
+        started: set[int] = set()
+
         async def one(i: int, step: Step) -> None:
+            started.add(i)  # and step() spends its budget before it first awaits
             try:
                 moves[i] = await self.step(step, artifact)
             except _Stop as stop:
@@ -663,6 +666,7 @@ class Execution:
             kept = [visit for visit in self.path[before:] if order.get(visit.node, end) <= end]
             self.path[before:] = sorted(kept, key=lambda visit: order.get(visit.node, end))
         if stops:
+            self.steps -= len([i for i in started if i > end])  # run in order, they would not have run
             raise stops[end]
         last = moves[-1]
         assert last is not None
