@@ -156,11 +156,13 @@ class Graph:
         return node.children if isinstance(node, (Block, Chain)) else []
 
     def walk(self, node_id: str | None = None, depth: int = 0) -> Iterator[tuple[Node, int]]:
-        """Every node under ``node_id`` (the root by default), parents first."""
-        node = self.nodes[node_id or self.root]
-        yield node, depth
-        for child in self.children(node.id):
-            yield from self.walk(child, depth + 1)
+        """Every node under ``node_id`` (the root by default), parents first, in order (a
+        stack, not recursion: nested generators cost at every level)."""
+        todo = [(node_id or self.root, depth)]
+        while todo:
+            current, level = todo.pop()
+            yield self.nodes[current], level
+            todo += [(child, level + 1) for child in reversed(self.children(current))]
 
     def places(self) -> dict[str, int]:
         """Where each node stands among its parent's children, to look up instead of search."""

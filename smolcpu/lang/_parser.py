@@ -238,8 +238,7 @@ def parse(source: str, *, path: str | Path = "<flow>") -> Program:
     reset = _comments.set(comments)
     try:
         tree = _lark().parse(source)
-        _check_nesting(tree, source, str(path))
-        program = _build(tree)
+        program = _build(tree, source, str(path))
     except UnexpectedInput as exc:
         raise FlowSyntaxError(_describe(exc, source, str(path))) from None
     except _Reserved as exc:
@@ -251,49 +250,47 @@ def parse(source: str, *, path: str | Path = "<flow>") -> Program:
     return dataclasses.replace(program, comments=tuple((c.line or 0, str(c)) for c in comments))
 
 
-def _build(tree: Tree[Token]) -> Program:
+def _build(tree: Tree[Token], source: str, path: str) -> Program:
     """The syntax tree of a parse tree, children before parents, without recursion: one
     call of the :class:`_ToAst` method named like each rule (a lark ``Transformer`` does the
-    same recursively, and several times slower)."""
+    same recursively, and several times slower).
+
+    On the way down it refuses, at the place it happens, nesting deeper than the later
+    passes can follow.
+
+    Raises:
+        FlowSyntaxError: a block or group stands more than ``config.MAX_NESTING`` levels deep.
+    """
     builder = _ToAst()
     built: list[Any] = []
-    todo: list[tuple[Tree[Token] | Token, bool]] = [(tree, False)]
+    todo: list[tuple[Tree[Token] | Token, int]] = [(tree, 0)]  # depth, or -1: children built
     while todo:
-        node, ready = todo.pop()
+        node, depth = todo.pop()
         if isinstance(node, Token):
             built.append(node)
-        elif ready:
+        elif depth < 0:
             count = len(node.children)
             children = built[len(built) - count :]
             del built[len(built) - count :]
             built.append(getattr(builder, node.data)(node.meta, children))
         else:
-            todo.append((node, True))
-            todo += [(child, False) for child in reversed(node.children)]
+            if node.data in ("block", "group"):
+                depth += 1
+                if depth > config.MAX_NESTING:
+                    raise FlowSyntaxError(_too_deep(node, source, path))
+            todo.append((node, -1))
+            todo += [(child, depth) for child in reversed(node.children)]
     return built[0]
 
 
-def _check_nesting(tree: Tree[Token], source: str, path: str) -> None:
-    """Refuse, at the place it happens, nesting deeper than every later pass can follow.
-
-    Raises:
-        FlowSyntaxError: a block or group stands more than ``config.MAX_NESTING`` levels deep.
-    """
-    todo: list[tuple[Tree[Token], int]] = [(tree, 0)]
-    while todo:
-        node, depth = todo.pop()
-        if node.data in ("block", "group"):
-            depth += 1
-            if depth > config.MAX_NESTING:
-                line, column = node.meta.line, node.meta.column
-                text = source.splitlines()[line - 1]
-                raise FlowSyntaxError(
-                    f"{path}:{line}:{column}: error: blocks and groups nest more than {config.MAX_NESTING}"
-                    f" levels deep here\n{text}\n{' ' * (column - 1)}^\n"
-                    "hint: flatten it: a group is plain sequencing, and a deep block can become a labelled"
-                    " block of its own that a jump enters"
-                )
-        todo += [(child, depth) for child in node.children if isinstance(child, Tree)]
+def _too_deep(node: Tree[Token], source: str, path: str) -> str:
+    line, column = node.meta.line, node.meta.column
+    return (
+        f"{path}:{line}:{column}: error: blocks and groups nest more than {config.MAX_NESTING} levels deep here\n"
+        f"{source.splitlines()[line - 1]}\n{' ' * (column - 1)}^\n"
+        "hint: flatten it: a group is plain sequencing, and a deep block can become a labelled block of its own"
+        " that a jump enters"
+    )
 
 
 def _describe(exc: UnexpectedInput, source: str, path: str) -> str:

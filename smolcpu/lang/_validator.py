@@ -19,6 +19,7 @@ from smolcpu.lang._ir import (
     Block,
     Case,
     Chain,
+    Components,
     Graph,
     Node,
     Outcome,
@@ -334,9 +335,7 @@ class _Checker:
                     **self.at(step),
                 ))
 
-    def references(
-        self, moves: dict[Place, set[Place]], found: tuple[dict[Place, int], int], root: Place, live: set[Place]
-    ) -> None:
+    def references(self, moves: dict[Place, set[Place]], found: Components, root: Place, live: set[Place]) -> None:
         """``ref-unset``: a reference that no path writes before its reader first runs.
 
         A path writes it first when it reaches the writer without passing the reader, and
