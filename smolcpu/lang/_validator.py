@@ -145,7 +145,8 @@ class _Checker:
     def check_select(self, node: Block) -> None:
         self.block(node)
         exits = {"send", "cancel", "timeout", "jump"}
-        if node.children and not any(
+        endless = any(getattr(self.graph[c], "limit", None) is None for c in node.children)  # else all get consumed
+        if endless and not any(
             o.kind in exits for c in node.children for o in getattr(self.graph[c], "outcomes", [])
         ):
             self.report(warning(
