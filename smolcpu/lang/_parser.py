@@ -110,21 +110,21 @@ class _ToAst:
     """Builds the nodes of ``_ast``; one method per grammar rule, named like it, called with
     the rule's position (``meta``) and its children already built (see :func:`_build`)."""
 
-    def start(self, meta: Any, children: list[Any]) -> Program:
+    def start(self, meta: _Span, children: list[Any]) -> Program:
         chain = children[-1] if children and isinstance(children[-1], Chain) else None
         declarations = tuple(children[:-1] if chain is not None else children)
         return Program(declarations=declarations, chain=chain, **_at(meta))
 
-    def version(self, meta: Any, children: list[Constraint]) -> Version:
+    def version(self, meta: _Span, children: list[Constraint]) -> Version:
         return Version(tuple(children), **_at(meta))
 
-    def constraint(self, meta: Any, children: list[Token]) -> Constraint:
+    def constraint(self, meta: _Span, children: list[Token]) -> Constraint:
         return Constraint(str(children[0]), str(children[1]), **_at(meta))
 
-    def import_(self, meta: Any, children: list[Token]) -> Import:
+    def import_(self, meta: _Span, children: list[Token]) -> Import:
         return Import(_string(children[0]), **_at(meta))
 
-    def use(self, meta: Any, children: list[Any]) -> Use:
+    def use(self, meta: _Span, children: list[Any]) -> Use:
         name, unit, *rest = children
         if str(name) in RESERVED:
             raise _Reserved(str(name), name.line, name.column)
@@ -134,70 +134,89 @@ class _ToAst:
         instruction = "".join(parts) if parts else None
         return Use(str(name), str(unit), instruction, tuple(rest), **_at(meta))
 
-    def param(self, meta: Any, children: list[Token]) -> Param:
+    def param(self, meta: _Span, children: list[Token]) -> Param:
         name, value = children
         return Param(str(name), _value(value), **_at(meta))
 
-    def chain(self, meta: Any, children: list[Any]) -> Chain:
+    def chain(self, meta: _Span, children: list[Any]) -> Chain:
         return Chain(tuple(children), **_at(meta))
 
-    def group(self, meta: Any, children: list[Chain]) -> Chain:
+    def group(self, meta: _Span, children: list[Chain]) -> Chain:
         return Chain(children[0].elements, **_at(meta))
 
-    def io(self, meta: Any, children: list[Token]) -> Io:
+    def io(self, meta: _Span, children: list[Token]) -> Io:
         return Io(str(children[0]), **_at(meta))
 
-    def block(self, meta: Any, children: list[Any]) -> Block:
+    def block(self, meta: _Span, children: list[Any]) -> Block:
         kind, *rest = children
         label = rest.pop(0)[1] if rest and isinstance(rest[0], tuple) and rest[0][0] == "label" else None
         limit = rest.pop(0)[1] if rest and isinstance(rest[0], tuple) and rest[0][0] == "limit" else None
         return Block(str(kind), tuple(rest), label=label, limit=limit, **_at(meta))
 
-    def label(self, meta: Any, children: list[Token]) -> tuple[str, str]:
+    def label(self, meta: _Span, children: list[Token]) -> tuple[str, str]:
         return ("label", str(children[0]))
 
-    def limit(self, meta: Any, children: list[Token]) -> tuple[str, int]:
+    def limit(self, meta: _Span, children: list[Token]) -> tuple[str, int]:
         return ("limit", int(children[0]))
 
-    def step(self, meta: Any, children: list[Any]) -> Step:
+    def step(self, meta: _Span, children: list[Any]) -> Step:
         worker, *rest = children
         bind = rest.pop(0) if isinstance(rest[0], Ref) else None
         return Step(worker, rest[0], bind=bind, **_at(meta))
 
-    def worker(self, meta: Any, children: list[Any]) -> Worker:
+    def worker(self, meta: _Span, children: list[Any]) -> Worker:
         if str(children[0]) in RESERVED:
             raise _Reserved(str(children[0]), meta.line, meta.column)
         limit = children[1][1] if len(children) > 1 else None
         return Worker(str(children[0]), limit, **_at(meta))
 
-    def ref(self, meta: Any, children: list[Token]) -> Ref:
+    def ref(self, meta: _Span, children: list[Token]) -> Ref:
         names = [str(c) for c in children[:-1]]
         return Ref(names[0], names[1] if len(names) > 1 else None, **_at(meta))
 
-    def case(self, meta: Any, children: list[Any]) -> Case:
+    def case(self, meta: _Span, children: list[Any]) -> Case:
         return Case(children[0], children[1], **_at(meta))
 
-    def pattern(self, meta: Any, children: list[Token]) -> str:
+    def pattern(self, meta: _Span, children: list[Token]) -> str:
         token = children[0]
         return _string(token) if token.type == "STRING" else str(token)
 
-    def outcomes(self, meta: Any, children: list[Outcome]) -> tuple[Outcome, ...]:
+    def outcomes(self, meta: _Span, children: list[Outcome]) -> tuple[Outcome, ...]:
         return tuple(children)
 
-    def outcome(self, meta: Any, children: list[Any]) -> Outcome:
+    def outcome(self, meta: _Span, children: list[Any]) -> Outcome:
         first = children[0]
         if isinstance(first, Jump):
             return Outcome("jump", jump=first, **_at(meta))
         count = int(children[1]) if len(children) > 1 else 1
         return Outcome(str(first), count, **_at(meta))
 
-    def jump(self, meta: Any, children: list[Token]) -> Jump:
+    def jump(self, meta: _Span, children: list[Token]) -> Jump:
         names = [str(c) for c in children]
         return Jump(names[0], names[1] if len(names) > 1 else None, **_at(meta))
 
 
-def _at(meta: Any) -> dict[str, Any]:
-    if getattr(meta, "empty", True):
+class _Span:
+    """Where a rule was written, from its first token to its last: what lark's
+    ``propagate_positions`` gives (it sees punctuation too), computed in :func:`_build`."""
+
+    __slots__ = ("column", "empty", "end_line", "line")
+
+    def __init__(self, line: int = 0, column: int = 0, end_line: int = 0, *, empty: bool = False) -> None:
+        self.line, self.column, self.end_line, self.empty = line, column, end_line, empty
+
+
+_NOWHERE = _Span(empty=True)
+
+_KEPT = frozenset(
+    ("NAME", "STRING", "NUMBER", "INT", "VERSION", "COMPARATOR", "BLOCK_KIND", "MATCH", "OUTCOME", "BACK", "IN", "OUT", "MIME")
+)
+"""The terminals ``flow.lark`` names, which the rules are built from; the parser keeps every
+token (for the positions), and :func:`_build` passes only these on, not the punctuation."""
+
+
+def _at(meta: _Span) -> dict[str, Any]:
+    if meta.empty:
         return {}
     return {"line": meta.line, "column": meta.column, "end_line": meta.end_line}
 
@@ -223,7 +242,7 @@ def _lark() -> Lark:
     return Lark(
         grammar,
         parser="lalr",
-        propagate_positions=True,
+        keep_all_tokens=True,  # the positions come from every token (see _build), not from lark's costlier pass
         lexer_callbacks={"COMMENT": lambda token: _comments.get().append(token)},
     )
 
@@ -252,8 +271,9 @@ def parse(source: str, *, path: str | Path = "<flow>") -> Program:
 
 def _build(tree: Tree[Token], source: str, path: str) -> Program:
     """The syntax tree of a parse tree, children before parents, without recursion: one
-    call of the :class:`_ToAst` method named like each rule (a lark ``Transformer`` does the
-    same recursively, and several times slower).
+    call of the :class:`_ToAst` method named like each rule, with where the rule was written
+    and its children built, punctuation left out (a lark ``Transformer`` with lark's
+    positions does the same recursively, and several times slower).
 
     On the way down it refuses, at the place it happens, nesting deeper than the later
     passes can follow.
@@ -263,16 +283,21 @@ def _build(tree: Tree[Token], source: str, path: str) -> Program:
     """
     builder = _ToAst()
     built: list[Any] = []
+    spans: list[_Span] = []  # where each of ``built`` was written
     todo: list[tuple[Tree[Token] | Token, int]] = [(tree, 0)]  # depth, or -1: children built
     while todo:
         node, depth = todo.pop()
         if isinstance(node, Token):
             built.append(node)
+            spans.append(_Span(node.line or 0, node.column or 0, node.end_line or 0))
         elif depth < 0:
-            count = len(node.children)
-            children = built[len(built) - count :]
-            del built[len(built) - count :]
-            built.append(getattr(builder, node.data)(node.meta, children))
+            start = len(built) - len(node.children)
+            children = [c for c in built[start:] if not isinstance(c, Token) or c.type in _KEPT]
+            placed = [span for span in spans[start:] if not span.empty]
+            del built[start:], spans[start:]
+            span = _Span(placed[0].line, placed[0].column, placed[-1].end_line) if placed else _NOWHERE
+            built.append(getattr(builder, node.data)(span, children))
+            spans.append(span)
         else:
             if node.data in ("block", "group"):
                 depth += 1
@@ -284,7 +309,10 @@ def _build(tree: Tree[Token], source: str, path: str) -> Program:
 
 
 def _too_deep(node: Tree[Token], source: str, path: str) -> str:
-    line, column = node.meta.line, node.meta.column
+    first: Tree[Token] | Token = node
+    while isinstance(first, Tree):
+        first = first.children[0]
+    line, column = first.line or 1, first.column or 1
     return (
         f"{path}:{line}:{column}: error: blocks and groups nest more than {config.MAX_NESTING} levels deep here\n"
         f"{source.splitlines()[line - 1]}\n{' ' * (column - 1)}^\n"
