@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from smolcpu.errors import FlowSyntaxError
 from smolcpu.lang import UnitCatalog, UnitInfo, compile_source, format_program, parse
 
 CATALOG = UnitCatalog([UnitInfo("math", deterministic=True, parameters=("registers",))])
@@ -73,3 +74,19 @@ def test_front_end_never_crashes(source: str) -> None:
             for outcome in getattr(node, "outcomes", []):
                 assert outcome.target is None or outcome.target in graph.nodes
                 assert outcome.exit is None or outcome.exit in graph.nodes
+
+
+TOKENS = st.sampled_from(
+    "out in <= => ( ) [ ] < > | || * 2 0 switch select match join a b next back send cancel continue timeout "
+    "done default [l.jump] l.a.out . use = \"s\" with import smol >= 0.1 , text/plain ; \n -> :".split(" ")
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(TOKENS, min_size=1, max_size=30).map(" ".join))
+def test_any_text_is_a_program_or_a_syntax_error(source: str) -> None:
+    """Issue 12, finding 4: lark's hint machinery once leaked a TypeError; only FlowSyntaxError may leave."""
+    try:
+        compile_source(source, catalog=CATALOG)
+    except FlowSyntaxError as exc:
+        assert ": syntax error" in str(exc) or ": error:" in str(exc) or str(exc).startswith("<flow>: ")
