@@ -33,7 +33,7 @@ def role(messages: Messages) -> str:
     """Which step of the default program is asking (by its instruction)."""
     system = messages[0]["content"]
     for key, marker in {
-        "write": "math word problems by writing",
+        "write": "Write one Python program that solves",
         "reason": "step by step",
         "express": "arithmetic expression",
         "program": "expert Python programmer",
