@@ -332,15 +332,16 @@ class Lifecycle:
         return spec
 
     def estimate(self, *specs: WorkerSpec) -> int:
-        """Bytes a worker hosting ``specs`` is expected to hold: measured before, or given footprints
-        and model files plus one ``config.WORKER_OVERHEAD_BYTES``.
+        """Bytes a worker hosting ``specs`` is expected to hold: measured before (unless that
+        measure is past the whole budget), or given footprints and model files plus one
+        ``config.WORKER_OVERHEAD_BYTES``.
 
         Raises:
             UsageError: a model is not installed.
         """
         measured = self._footprints.get(footprint_key(specs))
-        if measured is not None:
-            return measured
+        if measured is not None and measured <= self.budget:
+            return measured  # a measure past the budget (an older Smol's) would refuse the worker for good
         given = sum(spec.footprint for spec in specs if spec.footprint is not None)
         unknown = [spec for spec in specs if spec.footprint is None]
         overhead = config.WORKER_OVERHEAD_BYTES if unknown else 0

@@ -241,3 +241,17 @@ def test_real_models_load_on_first_use_and_are_accounted(monkeypatch: pytest.Mon
         assert lifecycle.measure().total <= lifecycle.budget
 
     run(test, specs=specs)
+
+
+def test_a_measured_footprint_past_the_budget_does_not_refuse_the_worker_for_good() -> None:
+    from smolcpu.vm._lifecycle import footprint_key
+    from smolcpu.vm._lifecycle_status import save_footprints
+
+    spec = WorkerSpec("ballast", BALLAST, footprint=10 * 1024**2)
+    save_footprints({footprint_key((spec,)): 3 * 1024**3})  # measured by an older Smol that leaked
+
+    async def check() -> None:
+        async with ActorSystem(record=False) as system, Lifecycle(system, budget=2 * 1024**3) as lifecycle:
+            assert lifecycle.estimate(spec) == 10 * 1024**2
+
+    asyncio.run(check())
