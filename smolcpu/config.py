@@ -149,6 +149,25 @@ LLM_CONTEXT: int = _env_int("SMOL_LLM_CONTEXT", 4096)
 LLM_THREADS: int = _env_int("SMOL_LLM_THREADS", os.cpu_count() or 1)
 """Threads llama.cpp decodes with."""
 
+LLM_WAIT_POLICY: str = os.environ.get("SMOL_LLM_WAIT_POLICY", "passive")
+"""How llama.cpp's OpenMP threads wait for each other: ``passive`` (sleep), ``active`` (spin),
+or empty for libgomp's default (spin a while, then sleep). Spinning threads collapse when a
+core is taken by another process (measured: 2 threads, 16 -> 1.2 tokens/s); sleeping ones
+fall only to about one thread's speed. Set in the worker before llama.cpp is loaded."""
+
+LLM_PROMPT_CACHE_MB: int = _env_int("SMOL_LLM_PROMPT_CACHE_MB", 128)
+"""Memory llama.cpp may keep prompt prefixes in (their KV state), so a system prompt and worked
+examples are evaluated once per worker even when several prompts alternate (about 28 KB per
+token with the 1.5B model); 0 keeps only the prompt last evaluated."""
+
+LLM_SPECULATIVE: str = os.environ.get("SMOL_LLM_SPECULATIVE", "")
+"""Speculative decoding: empty (off), ``ngram`` (draft by looking the last tokens up in the
+prompt and answer), or ``draft:MODEL`` (a smaller model drafts). Off unless bench/llm_speed
+shows a gain on this machine."""
+
+CORES_SAMPLE_S: float = _env_float("SMOL_CORES_SAMPLE", 0.25)
+"""How often Lifecycle looks for busy processes beside a working LLM to decide who runs on which core."""
+
 LLM_MAX_TOKENS: int = _env_int("SMOL_LLM_MAX_TOKENS", 512)
 """Tokens one LLM answer may have unless the request says otherwise."""
 

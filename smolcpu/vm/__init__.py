@@ -4,7 +4,8 @@
 request to the unit its worker is bound to, control by LANGUAGE.md, every step's input and
 output recorded under the run id. A :class:`Chooser` decides ``select`` blocks and
 word-pattern ``match`` cases. ``run_program`` is the whole path from a file to a result.
-:class:`Lifecycle` starts model workers on first use and keeps them under the memory budget.
+:class:`Lifecycle` starts model workers on first use and keeps them under the memory budget;
+its :class:`CoreKeeper` keeps busy processes off the cores of a working LLM.
 """
 
 from smolcpu.vm._chooser import (
@@ -16,6 +17,7 @@ from smolcpu.vm._chooser import (
     ScriptedChooser,
     parse_chooser,
 )
+from smolcpu.vm._cores import CoreKeeper, CorePlan, cpu_seconds, pin, plan_cores
 from smolcpu.vm._executor import Execution, Executor, ExecutorState
 from smolcpu.vm._lifecycle import Lifecycle, LifecycleState, MemoryReport, ModelWorker, WorkerSpec, megabytes
 from smolcpu.vm._lifecycle_status import LiveStatus, read_statuses, status_dir
@@ -25,6 +27,8 @@ from smolcpu.vm._workers import UnitSource, Workers
 __all__ = [
     "Choice",
     "Chooser",
+    "CoreKeeper",
+    "CorePlan",
     "Execution",
     "Executor",
     "ExecutorState",
@@ -43,9 +47,12 @@ __all__ = [
     "UnitSource",
     "Visit",
     "WorkerSpec",
+    "cpu_seconds",
     "Workers",
     "megabytes",
     "parse_chooser",
+    "pin",
+    "plan_cores",
     "read_statuses",
     "status_dir",
 ]

@@ -29,6 +29,11 @@ A crashed worker is restarted by the runtime's supervision; Lifecycle sees the n
 counted once (see :mod:`smolcpu.vm._lifecycle_status`), every ``config.MEMORY_SAMPLE_S``
 seconds and after every change; the peak is kept, and the state is written to the status
 file that ``smol status`` reads.
+
+Lifecycle also owns the cores: while an LLM worker works, a :class:`~smolcpu.vm._cores.CoreKeeper`
+looks every ``config.CORES_SAMPLE_S`` seconds and keeps every other process of Smol (this
+one and the sandbox snippets it starts, the ONNX worker) off the LLM's cores when they are
+busy beside it (see :mod:`smolcpu.vm._cores` for why and how).
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from smolcpu import config
 from smolcpu.artifact import Artifact
 from smolcpu.errors import BudgetError, UnitStopped, UsageError
 from smolcpu.runtime import ActorSystem, Unit, UnitRef
+from smolcpu.vm._cores import CoreKeeper
 from smolcpu.vm._lifecycle_status import (
     load_footprints,
     process_tree,
@@ -257,6 +263,9 @@ class Lifecycle:
             ``{}`` gives every unit a process of its own).
         sample_every: seconds between measurements (``config.MEMORY_SAMPLE_S``).
         status: write the state for ``smol status`` (to ``<SMOL_HOME>/lifecycle/<pid>.json``).
+        cores: who decides which process runs on which core while an LLM works: by default a
+            :class:`CoreKeeper` on the cores this process may use; ``False``: nobody, every
+            process runs on every core.
     """
 
     def __init__(
@@ -268,6 +277,7 @@ class Lifecycle:
         shared: Mapping[str, tuple[str, ...]] | None = None,
         sample_every: float | None = None,
         status: bool = True,
+        cores: CoreKeeper | bool = True,
     ) -> None:
         self.system = system
         self.budget = config.MEMORY_BUDGET_BYTES if budget is None else budget
@@ -286,6 +296,8 @@ class Lifecycle:
         self._start_lock = asyncio.Lock()
         self._tasks = asyncio.TaskGroup()
         self._sampling: asyncio.Task[None] | None = None
+        self.cores = cores if isinstance(cores, CoreKeeper) else CoreKeeper() if cores else None
+        self._core_task: asyncio.Task[None] | None = None
         self._last_written = 0.0
 
     def __repr__(self) -> str:
@@ -300,6 +312,8 @@ class Lifecycle:
         await self._tasks.__aenter__()
         self.state = LifecycleState.RUNNING
         self._sampling = self._tasks.create_task(self._sampler(), name="lifecycle:sampler")
+        if self.cores is not None and len(self.cores.cpus) > 1:
+            self._core_task = self._tasks.create_task(self._keep_cores(), name="lifecycle:cores")
         self.sample()
         return self
 
@@ -309,9 +323,12 @@ class Lifecycle:
             await asyncio.gather(*(self._stop(name) for name in list(self._workers)), return_exceptions=True)
             await self._stop_retired()
         finally:
-            if self._sampling is not None:
-                self._sampling.cancel()
+            for task in (self._sampling, self._core_task):
+                if task is not None:
+                    task.cancel()
             await self._tasks.__aexit__(None, None, None)
+            if self.cores is not None:
+                self.cores.release(process_tree(os.getpid()))
             if self.status_file is not None:
                 self.status_file.unlink(missing_ok=True)
 
@@ -463,6 +480,7 @@ class Lifecycle:
             "peak": self.peak,
             "units": units,
             "workers": [worker.to_dict() for worker in self.workers],
+            "cores": self.cores.plan.to_dict() if self.cores is not None else None,
         }
 
     async def _ensure(
@@ -641,6 +659,24 @@ class Lifecycle:
             self._follow_restarts()
             report = _report(await asyncio.to_thread(_measure_pids, self._pids()))
             self._record(report, write=False)
+
+
+    async def _keep_cores(self) -> None:
+        """While an LLM worker works, place every process of Smol on its cores (see ``_cores``)."""
+        assert self.cores is not None
+        every = self.cores.cpus
+        while True:
+            await asyncio.sleep(config.CORES_SAMPLE_S)
+            llm = [worker for worker in self._workers.values() if any(spec.kind == "llm" for spec in worker.specs)]
+            llm_busy = any(worker.busy for worker in llm)
+            if llm_busy or self.cores.plan.others != every:
+                await asyncio.to_thread(self._place_cores, [worker.pid for worker in llm], llm_busy)
+
+    def _place_cores(self, llm_pids: list[int], llm_busy: bool) -> None:
+        assert self.cores is not None
+        llm = {pid for worker in llm_pids for pid in process_tree(worker)}
+        others = [pid for pid in process_tree(os.getpid()) if pid not in llm]
+        self.cores.look(llm=llm, others=others, llm_busy=llm_busy)
 
 
 def _measure_pids(workers: list[tuple[str, int]]) -> dict[str, int]:

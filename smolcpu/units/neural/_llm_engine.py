@@ -11,6 +11,8 @@ of its worker process.
 from __future__ import annotations
 
 import enum
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -60,11 +62,26 @@ def choice_grammar(options: Sequence[str]) -> str:
     return "root ::= " + " | ".join(gbnf_literal(option) for option in options)
 
 
-def server_params(file: Path, *, context: int, threads: int) -> Any:
+def server_params(
+    file: Path,
+    *,
+    context: int,
+    threads: int,
+    prompt_cache_mb: int = config.LLM_PROMPT_CACHE_MB,
+    speculative: str = config.LLM_SPECULATIVE,
+) -> Any:
     """llama.cpp's parameters for one model file: one slot, no context shift, quiet.
 
     ``no_extra_bufts`` keeps the weights in one buffer (less resident memory on CPU);
     ``ctx_shift`` off makes an overflow an error instead of silently dropping the start.
+    ``prompt_cache_mb`` bounds the server's prompt cache: when a request's prompt differs from
+    the one the slot holds, the slot's state is kept there and the best-matching prefix is
+    restored, so alternating system prompts are each evaluated once (llama.cpp's own default,
+    8 GB, would not respect Smol's memory budget). ``speculative`` is as
+    :data:`~smolcpu.config.LLM_SPECULATIVE` says.
+
+    Raises:
+        UsageError: ``speculative`` names no known kind.
     """
     import xllamacpp
 
@@ -78,7 +95,49 @@ def server_params(file: Path, *, context: int, threads: int) -> Any:
     params.ctx_shift = False
     params.use_jinja = True
     params.verbosity = -1
+    params.cache_prompt = True
+    params.cache_ram_mib = prompt_cache_mb
+    if speculative:
+        _speculate(params, speculative, threads=threads)
     return params
+
+
+SPECULATIVE_DRAFT_MAX = 8
+"""Longest draft verified at once: on 2 cores a batch of draft tokens costs nearly its length in time."""
+
+NGRAM_LOOKUP = 3
+"""Tokens an n-gram draft matches on: short, as a program copies numbers and names from the question."""
+
+
+def _speculate(params: Any, speculative: str, *, threads: int) -> None:
+    """Set up speculative decoding: ``ngram`` (prompt lookup) or ``draft:MODEL`` (a small model drafts)."""
+    import xllamacpp
+
+    kinds = xllamacpp.common_speculative_type
+    spec = params.speculative
+    if speculative == "ngram":
+        spec.types = [kinds.COMMON_SPECULATIVE_TYPE_NGRAM_SIMPLE]
+        spec.ngram_simple.size_n = NGRAM_LOOKUP
+        spec.ngram_simple.size_m = SPECULATIVE_DRAFT_MAX
+    elif speculative.startswith("draft:"):
+        spec.types = [kinds.COMMON_SPECULATIVE_TYPE_DRAFT_SIMPLE]
+        spec.draft.mparams.path = str(model_path(speculative.removeprefix("draft:")))
+        spec.draft.n_max = SPECULATIVE_DRAFT_MAX
+        spec.draft.cpuparams.n_threads = threads
+        spec.draft.cpuparams_batch.n_threads = threads
+    else:
+        raise UsageError(f"unknown speculative decoding {speculative!r}: use '', 'ngram' or 'draft:MODEL'")
+
+
+def set_wait_policy(policy: str = config.LLM_WAIT_POLICY) -> None:
+    """Tell OpenMP how llama.cpp's threads wait (see :data:`~smolcpu.config.LLM_WAIT_POLICY`).
+
+    libgomp reads ``OMP_WAIT_POLICY`` once, when it is loaded with llama.cpp: so this acts
+    only before the first ``import xllamacpp`` of the process (a worker process calls it in
+    :meth:`LLMEngine.load`), and an ``OMP_WAIT_POLICY`` already set wins.
+    """
+    if policy and "xllamacpp" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", policy.upper())
 
 
 class LLMEngine:
@@ -91,11 +150,15 @@ class LLMEngine:
         context: int = config.LLM_CONTEXT,
         threads: int = config.LLM_THREADS,
         timeout: float = config.LLM_TIMEOUT_S,
+        prompt_cache_mb: int = config.LLM_PROMPT_CACHE_MB,
+        speculative: str = config.LLM_SPECULATIVE,
     ) -> None:
         self.model = str(model or config.LLM_MODEL)
         self.context = context
         self.threads = threads
         self.timeout = timeout
+        self.prompt_cache_mb = prompt_cache_mb
+        self.speculative = speculative
         self.state = EngineState.NEW
         self._server: Any = None
         self._lock = threading.Lock()
@@ -111,9 +174,16 @@ class LLMEngine:
                 return
             if self.state is EngineState.CLOSED:
                 raise UnitError(f"{self!r} is closed; make a new engine")
+            set_wait_policy()
             import xllamacpp
 
-            params = server_params(model_path(self.model), context=self.context, threads=self.threads)
+            params = server_params(
+                model_path(self.model),
+                context=self.context,
+                threads=self.threads,
+                prompt_cache_mb=self.prompt_cache_mb,
+                speculative=self.speculative,
+            )
             try:
                 self._server = xllamacpp.Server(params)
             except RuntimeError as exc:
@@ -253,4 +323,4 @@ def _translated(error: dict[str, Any]) -> Exception:
     return UnitError(f"the LLM failed: {message}")
 
 
-__all__ = ["CHOOSE_SYSTEM", "Completion", "EngineState", "LLMEngine", "choice_grammar", "gbnf_literal", "server_params"]
+__all__ = ["CHOOSE_SYSTEM", "Completion", "EngineState", "LLMEngine", "choice_grammar", "gbnf_literal", "server_params", "set_wait_policy"]

@@ -66,8 +66,17 @@ class LLM(Unit):
         context: int = config.LLM_CONTEXT,
         threads: int = config.LLM_THREADS,
         timeout: float = config.LLM_TIMEOUT_S,
+        prompt_cache_mb: int = config.LLM_PROMPT_CACHE_MB,
+        speculative: str = config.LLM_SPECULATIVE,
     ) -> None:
-        self.engine = LLMEngine(model, context=context, threads=threads, timeout=timeout)
+        self.engine = LLMEngine(
+            model,
+            context=context,
+            threads=threads,
+            timeout=timeout,
+            prompt_cache_mb=prompt_cache_mb,
+            speculative=speculative,
+        )
 
     def __repr__(self) -> str:
         return f"<LLM unit {self.engine!r}>"
