@@ -47,6 +47,8 @@ class Completion:
     completion_tokens: int
     tokens_per_second: float
     tool_calls: tuple[dict[str, Any], ...] = ()
+    cached_tokens: int = 0
+    """Prompt tokens whose state came from the prompt cache instead of being evaluated."""
 
 
 def gbnf_literal(text: str) -> str:
@@ -307,6 +309,7 @@ class LLMEngine:
             completion_tokens=completion_tokens,
             tokens_per_second=float(timings.get("predicted_per_second", 0.0)),
             tool_calls=tuple(tool_deltas[index] for index in sorted(tool_deltas)),
+            cached_tokens=int(timings.get("cache_n", 0)),
         )
 
 

@@ -116,6 +116,7 @@ class LLM(Unit):
             "finish_reason": completion.finish_reason,
             "prompt_tokens": str(completion.prompt_tokens),
             "completion_tokens": str(completion.completion_tokens),
+            "cached_tokens": str(completion.cached_tokens),
         }
         if "tools" in request:
             calls = await self._tool_calls(request, completion)
