@@ -197,7 +197,12 @@ async def contention(runs: int, max_tokens: int, baseline_runs: int) -> list[lis
     """The LLM unit under load from the detector and a sandbox snippet, with Smol's policy and without."""
     rows = []
     for policy, baseline in ((config.LLM_WAIT_POLICY, False), ("", True)):
-        quiet, loaded = await _contention_runs(policy, keep_cores=not baseline, runs=baseline_runs if baseline else runs, max_tokens=max_tokens)
+        quiet, loaded = await _contention_runs(
+            policy,
+            keep_cores=not baseline,
+            runs=baseline_runs if baseline else runs,
+            max_tokens=max(8, max_tokens // 3) if baseline else max_tokens,  # the baseline crawls under load
+        )
         name = "llama.cpp defaults, no placement" if baseline else f"Smol: {policy} waits + CoreKeeper"
         reference = statistics.median(quiet)
         rows.append(summary("contention", f"{name}, quiet", quiet, "tokens/s"))
