@@ -48,25 +48,25 @@ class UnitInfo:
 class UnitCatalog:
     """The kinds of unit a program may name; by default, the unit registry's."""
 
-    def __init__(self, units: Iterable[UnitInfo]) -> None:
+    def __init__(self, units: Iterable[UnitInfo], *, failures: Mapping[str, str] | None = None) -> None:
         self.units = {u.name: u for u in units}
+        self.failures = dict(failures or {})
+        """Kinds an installed package declares that failed to load, with why."""
         self.units.setdefault(IDENTITY, UnitInfo(IDENTITY, deterministic=True, parameters=()))
         self.units.setdefault(DEFAULT_UNIT, UnitInfo(DEFAULT_UNIT, deterministic=False))
 
     @classmethod
     def from_registry(cls) -> UnitCatalog:
-        """The kinds registered in ``smolcpu.units``, each saying whether it is deterministic."""
-        from smolcpu.units import unit_kinds
+        """The kinds registered in ``smolcpu.units`` (each saying whether it is deterministic, and
+        where it comes from), and those another package declares that failed to load."""
+        from smolcpu.units import unit_kinds, unit_load_failures
 
         return cls(
-            UnitInfo(
-                k.name,
-                deterministic=k.deterministic,
-                parameters=tuple(k.parameters),
-                package=k.package,
-                version=k.version,
-            )
-            for k in unit_kinds()
+            (
+                UnitInfo(k.name, deterministic=k.deterministic, parameters=tuple(k.parameters), package=k.package, version=k.version)
+                for k in unit_kinds()
+            ),
+            failures={f.name: str(f) for f in unit_load_failures()},
         )
 
     def get(self, name: str) -> UnitInfo | None:
@@ -229,6 +229,10 @@ class _Resolver:
 
     def use(self, node: Use, path: Path, depth: int, where: dict[str, Any]) -> None:
         unit = self.catalog.get(node.unit)
+        if unit is None and node.unit in self.catalog.failures:
+            self.scope.failed.add(node.name)
+            self.report(error("unit-load", self.catalog.failures[node.unit], hint="reinstall or fix that package", **where))
+            return
         if unit is None:
             self.scope.failed.add(node.name)
             self.report(error(
