@@ -31,6 +31,8 @@ TUTORIAL = ROOT / "docs" / "tutorial.md"
 BLOCK = re.compile(r"^```([^\n]*)\n(.*?)^```$", re.S | re.M)
 COMMAND_TIMEOUT_S = 1800
 """The first ``./smol`` makes the copy's .venv: minutes on a busy machine."""
+TUTORIAL_TIMEOUT_S = 3600
+"""The whole tutorial: the .venv, a pip install and an LLM run."""
 
 
 @dataclass
@@ -112,6 +114,7 @@ def copy_of_the_checkout(target: Path) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(TUTORIAL_TIMEOUT_S)
 def test_the_tutorial_runs_as_written(tmp_path: Path) -> None:
     if not model_spec("smollm2").installed:
         pytest.skip("the tutorial's model is not installed; install it with: ./smol models install smollm2")
