@@ -5,7 +5,7 @@ each followed by the output it shows; a block whose info string names a file aft
 language (```` ```toml mytools/pyproject.toml ````) is a file the reader writes. The slow test
 copies this checkout (its tracked and new files, no .venv) into an empty folder, writes the
 files and runs every command there in order, with a fresh SMOL_HOME, and checks each command's
-output against the lines shown: each shown line must match one output line, in order, where
+output (stdout, then stderr) against the lines shown: each shown line must match one output line, in order, where
 ``…`` matches any text. The fast tests check that the tutorial parses into steps and that
 every ``./smol`` command in it exists.
 """
@@ -142,5 +142,6 @@ def test_the_tutorial_runs_as_written(tmp_path: Path) -> None:
             timeout=COMMAND_TIMEOUT_S,
         )
         assert done.returncode == 0, f"$ {step.line}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-        missing = unmatched(step.shown, done.stdout)
-        assert not missing, f"$ {step.line}\nnot in its output: {missing[0]!r}\noutput:\n{done.stdout[-3000:]}"
+        seen = done.stdout + done.stderr  # a reader sees both (summaries and notes go to stderr)
+        missing = unmatched(step.shown, seen)
+        assert not missing, f"$ {step.line}\nnot in its output: {missing[0]!r}\noutput:\n{seen[-3000:]}"
