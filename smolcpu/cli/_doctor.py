@@ -6,7 +6,8 @@ system tools, every known model (installed, verified, size), where the cache and
 and how big, and free memory against the budget. The exit status is non-zero when something the
 default job needs is missing, so a script can gate on it. The default job is ``smol ask`` on
 the default LLM (``config.LLM_MODEL``): it needs the llama.cpp binding, that model installed and
-unchanged, and the memory to load it.
+unchanged, the memory to load it, and a sandbox layer that isolates (the default program runs
+the code it writes there).
 """
 
 from __future__ import annotations
@@ -105,7 +106,8 @@ def _sandbox() -> Iterator[Finding]:
     layer = sandbox_layer()  # the sandbox's own choice for the configured isolation
     what = f"isolation {config.SANDBOX_ISOLATION}"
     if layer.name is None:
-        yield Finding("sandbox", what, State.MISSING, layer.problem or "no jail works here", LAYER_FIX["bwrap"])
+        yield Finding("sandbox", what, State.MISSING, layer.problem or "no jail works here", LAYER_FIX["bwrap"],
+                      required=True)  # the default program runs the code it writes in the sandbox
     else:
         open_ = f"; not isolated: {', '.join(layer.not_isolated)}" if layer.not_isolated else ""
         yield Finding("sandbox", what, State.OK, f"{layer.name}: {', '.join(layer.isolates)}{open_}")
