@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test on a model from the cache (outside the repository) is a slow one; see tests/units/onnx_models.py."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        defs = [d for found in (info.name2fixturedefs.values() if info else ()) for d in found]
+        if any(getattr(d.func, "cached_model", False) for d in defs):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True)
@@ -15,11 +23,3 @@ def smol_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SMOL_HOME", str(home))
     monkeypatch.delenv("SMOL_STORE", raising=False)
     return home
-
-
-@pytest.fixture
-def shared() -> Path:
-    """../shared beside the checkout (models and data for tests); skips where it is absent."""
-    if not SHARED.is_dir():
-        pytest.skip("../shared is not beside this checkout")
-    return SHARED

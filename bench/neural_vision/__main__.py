@@ -81,6 +81,11 @@ def stores(sizes: list[int]) -> None:
 def vision(args: argparse.Namespace) -> None:
     """The vision units and the embedder: latency, throughput and RSS, lean sessions against defaults."""
     images = sorted(str(p) for p in (SHARED / "bench" / "coco_sample").glob("*.jpg"))
+    if not images:
+        raise SystemExit(f"the COCO photographs are missing: this benchmark reads {SHARED / 'bench' / 'coco_sample'}")
+    for model in (args.classifier, args.detector, args.embedder):
+        if not Path(model).is_file():
+            raise SystemExit(f"model file {model} is missing (../shared/models, or give --classifier/--detector/--embedder)")
     configurations = [
         ("classify", args.classifier, True, "smol"),
         ("classify", args.classifier, False, "ORT"),

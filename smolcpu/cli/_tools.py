@@ -18,10 +18,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from smolcpu.artifact import BYTES, JSON, TEXT, Artifact
-from smolcpu.cli._app import app, console
+from smolcpu.cli._app import app, console, err_console
 from smolcpu.errors import SmolError, UnitError, UsageError
 from smolcpu.runtime._unit import Unit
-from smolcpu.units import unit_kind, unit_kinds
+from smolcpu.units import unit_kind, unit_kinds, unit_load_failures
 from smolcpu.units.tools import MathTool, Registers, Storage
 
 tool_app = typer.Typer(
@@ -92,8 +92,14 @@ def show(reply: Artifact) -> None:
 def units(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """List the kinds of unit a program can bind a worker to: inputs, output, options."""
+    """List the kinds of unit a program can bind a worker to: inputs, output, options, and the
+    package each comes from (other packages add kinds through the ``smolcpu.units`` entry points).
+
+    A kind another package declares but that fails to load is reported on stderr; the rest work.
+    """
     kinds = unit_kinds()
+    for failure in unit_load_failures():
+        err_console.print(f"[yellow]warning:[/] {escape(str(failure))}", highlight=False)
     if as_json:
         rows = [
             {
@@ -102,6 +108,8 @@ def units(
                 "inputs": kind.inputs,
                 "output": kind.output,
                 "parameters": kind.parameters,
+                "package": kind.package,
+                "version": kind.version,
             }
             for kind in kinds
         ]
@@ -109,6 +117,7 @@ def units(
         return
     table = Table(title=f"{len(kinds)} unit kinds", title_justify="left")
     table.add_column("name", style="bold")
+    table.add_column("from", no_wrap=True)
     table.add_column("inputs")
     table.add_column("output")
     table.add_column("options", style="dim")
@@ -117,7 +126,8 @@ def units(
         inputs = ", ".join(f"{name}?" if spec.get("nullable") else name for name, spec in kind.inputs.items())
         output = {TEXT: "text", JSON: "json", BYTES: "bytes"}.get(kind.output, kind.output)
         summary = re.split(r"[.:;] ", kind.description, maxsplit=1)[0]
-        table.add_row(kind.name, escape(inputs), output, ", ".join(kind.parameters), escape(summary))
+        source = f"{kind.package} {kind.version}".strip()
+        table.add_row(kind.name, escape(source), escape(inputs), output, ", ".join(kind.parameters), escape(summary))
     console.print(table)
     console.print("[dim]? marks an optional input; `smol units --json` shows each in full.[/]")
 

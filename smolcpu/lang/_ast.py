@@ -36,6 +36,11 @@ class Constraint(Node):
     version: str
 
 
+def specifier(constraints: tuple[Constraint, ...]) -> str:
+    """Constraints as a PEP 440 specifier, e.g. ``>=0.1,<1``."""
+    return ",".join(f"{c.op}{c.version}" for c in constraints)
+
+
 @dataclass(frozen=True, slots=True)
 class Version(Node):
     """``smol >= 0.1, < 1``: the Smol versions a program runs on."""
@@ -45,7 +50,7 @@ class Version(Node):
     @property
     def specifier(self) -> str:
         """The requirement as a PEP 440 specifier, e.g. ``>=0.1,<1``."""
-        return ",".join(f"{c.op}{c.version}" for c in self.constraints)
+        return specifier(self.constraints)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,12 +70,22 @@ class Param(Node):
 
 @dataclass(frozen=True, slots=True)
 class Use(Node):
-    """``use reason = llm "instruction" with k = v``: bind a worker name to a unit."""
+    """``use reason = llm "instruction" with k = v``: bind a worker name to a unit.
+
+    ``use n = textstats.count >= 1.2, < 2`` also requires versions of the package the unit
+    kind comes from (``requirement``).
+    """
 
     name: str
     unit: str
     instruction: str | None = None
     params: tuple[Param, ...] = ()
+    requirement: tuple[Constraint, ...] = ()
+
+    @property
+    def specifier(self) -> str:
+        """The version requirement on the unit's package as a PEP 440 specifier ('' for none)."""
+        return specifier(self.requirement)
 
 
 @dataclass(frozen=True, slots=True)

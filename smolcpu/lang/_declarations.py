@@ -1,8 +1,10 @@
 """What the worker names of a program stand for: ``use``, ``import`` and ``smol`` lines.
 
-``use NAME = UNIT ["instruction"] [with key = value, ...]`` binds a worker name to a kind
-of unit from the unit registry, with the constructor parameters it takes; the string is
-the worker's instruction (the system prompt of an ``llm``). ``import "other.smol"`` brings
+``use NAME = UNIT [>= 1.2, < 2] ["instruction"] [with key = value, ...]`` binds a worker
+name to a kind of unit from the unit registry, with the constructor parameters it takes; the
+string is the worker's instruction (the system prompt of an ``llm``). The constraints require
+versions of the package the kind comes from (smolcpu, or the package that declares it in the
+``smolcpu.units`` entry points). ``import "other.smol"`` brings
 the declarations of another file (relative to this one) into scope. ``smol >= 0.1`` states
 the Smol versions the program runs on. A name with no declaration runs as the default
 neural worker, the local LLM told its role by the name, and the checker says so.
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion
 from packaging.version import Version as PackageVersion
 
 import smolcpu
@@ -38,28 +41,32 @@ class UnitInfo:
     name: str
     deterministic: bool
     parameters: tuple[str, ...] | None = None  # None: not known, not checked
+    package: str = "smolcpu"
+    version: str = smolcpu.__version__
 
 
 class UnitCatalog:
     """The kinds of unit a program may name; by default, the unit registry's."""
 
-    def __init__(self, units: Iterable[UnitInfo]) -> None:
+    def __init__(self, units: Iterable[UnitInfo], *, failures: Mapping[str, str] | None = None) -> None:
         self.units = {u.name: u for u in units}
+        self.failures = dict(failures or {})
+        """Kinds an installed package declares that failed to load, with why."""
         self.units.setdefault(IDENTITY, UnitInfo(IDENTITY, deterministic=True, parameters=()))
         self.units.setdefault(DEFAULT_UNIT, UnitInfo(DEFAULT_UNIT, deterministic=False))
 
     @classmethod
     def from_registry(cls) -> UnitCatalog:
-        """The kinds registered in ``smolcpu.units``, each saying whether it is deterministic."""
-        from smolcpu.units import unit_kinds
+        """The kinds registered in ``smolcpu.units`` (each saying whether it is deterministic, and
+        where it comes from), and those another package declares that failed to load."""
+        from smolcpu.units import unit_kinds, unit_load_failures
 
         return cls(
-            UnitInfo(
-                k.name,
-                deterministic=k.deterministic,
-                parameters=tuple(k.parameters),
-            )
-            for k in unit_kinds()
+            (
+                UnitInfo(k.name, deterministic=k.deterministic, parameters=tuple(k.parameters), package=k.package, version=k.version)
+                for k in unit_kinds()
+            ),
+            failures={f.name: str(f) for f in unit_load_failures()},
         )
 
     def get(self, name: str) -> UnitInfo | None:
@@ -156,10 +163,8 @@ class _Resolver:
                 self.use(node, path, len(chain), where)
 
     def version(self, node: Version, where: dict[str, Any]) -> None:
-        try:
-            specifier = SpecifierSet(node.specifier)
-        except InvalidSpecifier:
-            self.report(error("bad-version", f"`smol {node.specifier}` is not a version requirement", **where))
+        specifier = self.specifier(f"smol {node.specifier}", node.specifier, where)
+        if specifier is None:
             return
         self.scope.requirements.append(str(specifier))
         if not specifier.contains(PackageVersion(smolcpu.__version__), prereleases=True):
@@ -167,6 +172,31 @@ class _Resolver:
                 "version",
                 f"this program needs smol {specifier}; this is smol {smolcpu.__version__}",
                 hint="upgrade Smol, or relax the `smol` line if the program does not need the newer one",
+                **where,
+            ))
+
+    def specifier(self, written: str, text: str, where: dict[str, Any]) -> SpecifierSet | None:
+        """``text`` as a version specifier, or ``None`` (reported) when it is not one."""
+        try:
+            return SpecifierSet(text)
+        except InvalidSpecifier:
+            self.report(error("bad-version", f"`{written}` is not a version requirement", **where))
+            return None
+
+    def unit_version(self, node: Use, unit: UnitInfo, where: dict[str, Any]) -> None:
+        """Check ``use x = kind >= 1.2`` against the version of the package the kind comes from."""
+        specifier = self.specifier(f"{node.unit} {node.specifier}", node.specifier, where)
+        if specifier is None:
+            return
+        try:
+            have = PackageVersion(unit.version)
+        except InvalidVersion:
+            have = None
+        if have is None or not specifier.contains(have, prereleases=True):
+            self.report(error(
+                "unit-version",
+                f"`{node.name}` needs {node.unit} {specifier}; it comes from {unit.package} {unit.version or '(no version)'}",
+                hint=f"install a version that fits: pip install '{unit.package}{specifier}'",
                 **where,
             ))
 
@@ -199,6 +229,10 @@ class _Resolver:
 
     def use(self, node: Use, path: Path, depth: int, where: dict[str, Any]) -> None:
         unit = self.catalog.get(node.unit)
+        if unit is None and node.unit in self.catalog.failures:
+            self.scope.failed.add(node.name)
+            self.report(error("unit-load", self.catalog.failures[node.unit], hint="reinstall or fix that package", **where))
+            return
         if unit is None:
             self.scope.failed.add(node.name)
             self.report(error(
@@ -208,6 +242,8 @@ class _Resolver:
                 **where,
             ))
             return
+        if node.requirement:
+            self.unit_version(node, unit, where)
         for param in node.params:
             if unit.parameters is not None and param.name not in unit.parameters:
                 takes = ", ".join(unit.parameters) or "no parameters"

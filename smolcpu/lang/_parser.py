@@ -125,14 +125,20 @@ class _ToAst:
         return Import(_string(children[0]), **_at(meta))
 
     def use(self, meta: _Span, children: list[Any]) -> Use:
-        name, unit, *rest = children
+        name, *rest = children
         if str(name) in RESERVED:
             raise _Reserved(str(name), name.line, name.column)
+        unit = []
+        while rest and isinstance(rest[0], Token) and rest[0].type == "NAME":
+            unit.append(str(rest.pop(0)))
+        requirement = []
+        while rest and isinstance(rest[0], Constraint):
+            requirement.append(rest.pop(0))
         parts: list[str] = []
         while rest and isinstance(rest[0], Token):
             parts.append(_string(rest.pop(0)))
         instruction = "".join(parts) if parts else None
-        return Use(str(name), str(unit), instruction, tuple(rest), **_at(meta))
+        return Use(str(name), ".".join(unit), instruction, tuple(rest), tuple(requirement), **_at(meta))
 
     def param(self, meta: _Span, children: list[Token]) -> Param:
         name, value = children

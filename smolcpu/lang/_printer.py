@@ -19,6 +19,7 @@ from smolcpu.lang._ast import (
     Block,
     Case,
     Chain,
+    Constraint,
     Import,
     Io,
     Node,
@@ -89,7 +90,7 @@ class _Printer(Visitor[list[str]]):
     # ---- one method per node kind -----------------------------------------------------
 
     def visit_version(self, node: Version) -> list[str]:
-        return ["smol " + ", ".join(f"{c.op} {c.version}" for c in node.constraints)]
+        return ["smol " + _constraints(node.constraints)]
 
     def visit_import(self, node: Import) -> list[str]:
         return [f"import {_quote(node.path)}"]
@@ -97,6 +98,8 @@ class _Printer(Visitor[list[str]]):
     def visit_use(self, node: Use) -> list[str]:
         """One line; an instruction of several lines is written a string per line, below."""
         lines = [f"use {node.name} = {node.unit}"]
+        if node.requirement:
+            lines[0] += " " + _constraints(node.requirement)
         if node.instruction is not None:
             parts = [piece for line in node.instruction.splitlines(keepends=True) for piece in _pieces(line)]
             if len(parts) > 1:
@@ -171,6 +174,10 @@ def _pieces(line: str) -> list[str]:
         pieces.append(line[:cut])
         line = line[cut:]
     return [*pieces, line]
+
+
+def _constraints(constraints: tuple[Constraint, ...]) -> str:
+    return ", ".join(f"{c.op} {c.version}" for c in constraints)
 
 
 def _quote(text: str) -> str:

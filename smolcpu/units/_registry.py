@@ -17,18 +17,34 @@ The kind is made by calling what was registered with the program's parameters as
 arguments (``create_unit("storage", root="/data")``), so a unit's options are its
 constructor's keyword-only arguments. Keep module imports light: a registered unit loads
 models in ``init``/``setup``, never at import.
+
+Any installed Python package can add kinds through the entry-point group ``smolcpu.units``:
+the entry point's name is the kind's name (dotted names like ``textstats.count`` keep
+packages apart) and its object is what ``register`` would take::
+
+    [project.entry-points."smolcpu.units"]
+    "textstats.count" = "smol_textstats:WordCount"
+
+Each kind records the package it comes from and that package's version, so ``smol units``
+can show them and a program can require a version (``use n = textstats.count >= 1.2``). A
+package whose unit fails to load is reported (:func:`unit_load_failures`), never fatal: the
+other kinds work, and only a program naming that kind gets the error.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import importlib
+import importlib.metadata
 import inspect
 import pkgutil
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
+import smolcpu
 from smolcpu.artifact import JSON
 from smolcpu.errors import UsageError
 from smolcpu.runtime._unit import Unit
@@ -38,6 +54,12 @@ UnitFactory = Callable[..., Unit]
 F = TypeVar("F", bound=UnitFactory)
 
 _ROOT = "smolcpu.units"
+
+ENTRY_POINTS = "smolcpu.units"
+"""The entry-point group through which other installed packages add unit kinds."""
+
+KIND_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+"""What a program can write after ``use x =``: a name, or dotted names."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -49,6 +71,10 @@ class UnitKind:
     description: str
     inputs: dict[str, dict[str, Any]]
     output: str
+    package: str = "smolcpu"
+    """The distribution the kind comes from (``smolcpu`` for the built-in ones)."""
+    version: str = smolcpu.__version__
+    """That distribution's version; empty where it cannot be told (a module outside any package)."""
 
     @property
     def parameters(self) -> list[str]:
@@ -75,7 +101,21 @@ class UnitKind:
         return self.factory(**parameters)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class LoadFailure:
+    """A unit kind that an installed package declares but that could not be loaded, and why."""
+
+    name: str
+    package: str
+    version: str
+    error: str
+
+    def __str__(self) -> str:
+        return f"unit kind {self.name!r} from {self.package} {self.version} failed to load: {self.error}"
+
+
 _kinds: dict[str, UnitKind] = {}
+_failures: dict[str, LoadFailure] = {}
 _discovered = False
 
 
@@ -109,12 +149,15 @@ def register(
         doc = description or (
             target.description if is_tool else inspect.cleandoc(target.__doc__ or "").split("\n")[0]
         )
+        package, version = _origin(target)
         kind = UnitKind(
             name=kind_name,
             factory=target,
             description=doc,
             inputs=dict(target.inputs) if is_tool else {},
             output=target.output if is_tool else JSON,
+            package=package,
+            version=version,
         )
         existing = _kinds.get(kind_name)
         if existing is not None and _qualname(existing.factory) != _qualname(target):
@@ -131,8 +174,24 @@ def _qualname(factory: UnitFactory) -> str:
     return f"{factory.__module__}.{factory.__qualname__}"
 
 
+@functools.cache
+def _distributions() -> dict[str, list[str]]:
+    return importlib.metadata.packages_distributions()
+
+
+def _origin(factory: UnitFactory) -> tuple[str, str]:
+    """The distribution that holds ``factory``'s module, and its version."""
+    top = factory.__module__.split(".")[0]
+    if top == "smolcpu":
+        return "smolcpu", smolcpu.__version__
+    for distribution in _distributions().get(top, []):
+        return distribution, importlib.metadata.version(distribution)
+    return top, ""
+
+
 def _discover() -> None:
-    """Import every module under ``smolcpu.units`` once, so their ``register`` lines run."""
+    """Import every module under ``smolcpu.units`` once, so their ``register`` lines run, then
+    load the kinds other packages declare in the ``smolcpu.units`` entry-point group."""
     global _discovered
     if _discovered:
         return
@@ -141,6 +200,29 @@ def _discover() -> None:
         if not module.name.endswith(".__main__"):
             importlib.import_module(module.name)
     _discovered = True
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINTS):
+        _load(entry)
+
+
+def _load(entry: importlib.metadata.EntryPoint) -> None:
+    """Register the kind of one entry point; a failure is recorded for ``smol units``, not raised."""
+    distribution = entry.dist
+    package, version = (distribution.name, distribution.version) if distribution else ("?", "")
+    try:
+        if not KIND_NAME.fullmatch(entry.name):
+            raise UsageError(f"{entry.name!r} is not a name a program can write (letters, digits, _ and dots)")
+        target = entry.load()
+        register(target, name=entry.name)
+    except Exception as exc:  # noqa: BLE001  (another package's bug must not stop Smol: it is reported)
+        _failures[entry.name] = LoadFailure(entry.name, package, version, f"{type(exc).__name__}: {exc}")
+        return
+    _kinds[entry.name] = dataclasses.replace(_kinds[entry.name], package=package, version=version)
+
+
+def unit_load_failures() -> list[LoadFailure]:
+    """The kinds other packages declare that could not be loaded, by name."""
+    _discover()
+    return [_failures[name] for name in sorted(_failures)]
 
 
 def unit_kinds() -> list[UnitKind]:
@@ -157,6 +239,8 @@ def unit_kind(name: str) -> UnitKind:
     """
     _discover()
     kind = _kinds.get(name)
+    if kind is None and name in _failures:
+        raise UsageError(f"{_failures[name]}; reinstall or fix that package (smol units lists what loaded)")
     if kind is None:
         close = difflib.get_close_matches(name, _kinds, n=3)
         hint = f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(sorted(_kinds))}"
@@ -169,4 +253,14 @@ def create_unit(name: str, **parameters: Any) -> Unit:
     return unit_kind(name).create(**parameters)
 
 
-__all__ = ["UnitFactory", "UnitKind", "create_unit", "register", "unit_kind", "unit_kinds"]
+__all__ = [
+    "ENTRY_POINTS",
+    "LoadFailure",
+    "UnitFactory",
+    "UnitKind",
+    "create_unit",
+    "register",
+    "unit_kind",
+    "unit_kinds",
+    "unit_load_failures",
+]

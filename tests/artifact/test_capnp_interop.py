@@ -15,7 +15,7 @@ from smolcpu.artifact import SCHEMA_PATH, Artifact, Signer
 from .strategies import artifacts
 
 CAPNP = shutil.which("capnp")
-pytestmark = pytest.mark.skipif(CAPNP is None, reason="needs `capnp` (Debian package capnproto)")
+pytestmark = pytest.mark.skipif(CAPNP is None, reason="needs `capnp`; install it with: apt-get install capnproto")
 
 
 def capnp(*args: str, data: bytes) -> bytes:

