@@ -48,6 +48,13 @@ def test_check_fails_with_what_is_wrong(text: str, why: str) -> None:
     assert reply.is_error and why in reply.error_message
 
 
+def test_check_can_want_a_positive_number() -> None:
+    assert run(CheckTool(positive=True), Artifact.text("3")).as_text() == "3"
+    for text in ("0", "-4.5"):
+        reply = run(CheckTool(positive=True), Artifact.text(text))
+        assert reply.is_error and "not above zero" in reply.error_message
+
+
 def test_check_of_an_error_says_there_is_no_answer() -> None:
     reply = run(CheckTool(), Artifact.error("the program exited with status 1"))
     assert reply.is_error and "no answer to check" in reply.error_message

@@ -52,7 +52,8 @@ class CheckTool(Tool):
     name: ClassVar[str] = "check"
     description: ClassVar[str] = (
         "Check that an answer has the expected form and pass it on: want='number' (one finite number,"
-        " at most `decimals` decimal places when given) or want='text' (not empty). Fails with what is wrong."
+        " at most `decimals` decimal places when given, above zero when `positive`) or want='text'"
+        " (not empty). Fails with what is wrong."
     )
     inputs: ClassVar[dict[str, dict[str, Any]]] = {
         "answer": {"type": "string", "description": "the answer to check"},
@@ -60,13 +61,14 @@ class CheckTool(Tool):
     output: ClassVar[str] = TEXT
     deterministic = True
 
-    def __init__(self, *, want: str = "number", decimals: int | None = None) -> None:
+    def __init__(self, *, want: str = "number", decimals: int | None = None, positive: bool = False) -> None:
         if want not in WANTS:
             raise UsageError(f"check wants one of {', '.join(WANTS)}, not {want!r}")
         if decimals is not None and decimals < 0:
             raise UsageError("check's decimals must be 0 or more")
         self.want = want
         self.decimals = decimals
+        self.positive = positive
 
     def reads(self, artifact: Artifact) -> str:
         return text_for_model(artifact)
@@ -91,6 +93,8 @@ class CheckTool(Tool):
                     " a whole count or an amount of money is expected"
                 )
             number = rounded
+        if self.positive and number <= 0:
+            raise ToolFailed(f"the answer {shown(number)} is not above zero, and a count or an amount is expected")
         return shown(number)
 
 
