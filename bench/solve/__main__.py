@@ -136,7 +136,7 @@ def make_systems(options: argparse.Namespace, bench_py: Path | None, log: Any) -
 
     return {
         "bare": System("bare", [lambda _: bare], log=log),
-        "smol": System("smol", [lambda _: [python, "-m", "bench.solve._smol", *common]], log=log),
+        "smol": System("smol", [lambda _: [python, "-m", "bench.solve._smol", *common, "--threads", str(options.threads)]], log=log),
         "smolagents": System("smolagents", [lambda _: endpoint, agent], log=log),
     }
 

@@ -85,6 +85,30 @@ def load(directory: Path = DATA) -> list[Item]:
     return items
 
 
+JSON_TYPES = {"dict": "object", "float": "number", "tuple": "array", "any": "string"}
+"""JSON Schema's name of each BFCL parameter type that is not already one (as BFCL's
+function-calling handlers convert them)."""
+
+
+def openai_tools(functions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """BFCL's function documents as OpenAI tool specifications, with JSON Schema types."""
+    return [
+        {"type": "function", "function": {**function, "parameters": _json_schema(function["parameters"])}}
+        for function in functions
+    ]
+
+
+def _json_schema(schema: Any) -> Any:
+    if isinstance(schema, list):
+        return [_json_schema(element) for element in schema]
+    if not isinstance(schema, dict):
+        return schema
+    converted = {key: _json_schema(value) for key, value in schema.items()}
+    if isinstance(schema.get("type"), str):
+        converted["type"] = JSON_TYPES.get(schema["type"], schema["type"])
+    return converted
+
+
 def decode_calls(text: str) -> list[Call]:
     """The calls an answer makes: a Python call list or call (BFCL's prompt format), else a JSON
     tool call ``{"name": ..., "arguments": {...}}`` or a list of them; empty when there is none."""
@@ -224,6 +248,8 @@ def _json_calls(text: str) -> list[Call]:
         data = json.loads(text)
     except ValueError:
         return []
+    if isinstance(data, dict) and isinstance(data.get("tool_calls"), list):
+        data = data["tool_calls"]
     records = data if isinstance(data, list) else [data]
     calls = []
     for record in records:
@@ -301,4 +327,4 @@ def _value(node: ast.expr) -> Any:
     raise ValueError(f"unsupported argument {ast.unparse(node)}")
 
 
-__all__ = ["NAME", "PYTHON_TYPES", "check", "decode_calls", "load", "score", "standardize"]
+__all__ = ["NAME", "PYTHON_TYPES", "check", "decode_calls", "load", "openai_tools", "score", "standardize"]

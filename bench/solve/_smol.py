@@ -1,24 +1,38 @@
-"""Runner: Smol itself, ``smolcpu.ask`` on each item's request (its default program).
+"""Runner: Smol itself, its default program through a :class:`smolcpu.Session` kept open.
 
-    python -m bench.solve._smol --model NAME
+``smolcpu.ask`` opens a session (actor system, Lifecycle, model workers) per question; the
+runner keeps one open across the items, as an application embedding Smol would, so that
+the model loads once, as it does for the other systems. Each item goes in the way a user
+would ask it: the request, its picture, and for BFCL the functions as tools.
+
+    python -m bench.solve._smol --model NAME --threads N
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
 from typing import Any
 
+from bench.solve._bfcl import openai_tools
 from bench.solve._runner import Solve, serve
 
 
 def start(options: argparse.Namespace) -> tuple[Solve, dict[str, Any]]:
+    os.environ["SMOL_LLM_THREADS"] = str(options.threads)  # read when Smol's config is imported
     import smolcpu
 
-    if not hasattr(smolcpu, "ask"):
-        raise RuntimeError("this Smol has no smolcpu.ask yet (issue 9, section 3)")
+    if not hasattr(smolcpu, "Session"):
+        raise RuntimeError("this Smol has no smolcpu.Session / smolcpu.ask yet (issue 9, section 3)")
+    loop = asyncio.new_event_loop()
+    session = smolcpu.Session(model=options.model)
+    loop.run_until_complete(session.__aenter__())
 
     def solve(item: dict[str, Any]) -> dict[str, Any]:
-        answer = smolcpu.ask(item["task"], images=item["images"], model=options.model)
+        tools = openai_tools(item["functions"])
+        question = item["request"] if tools else item["task"]
+        answer = loop.run_until_complete(session.ask(question, images=item["images"], tools=tools))
         return {
             "output": answer.text,
             "steps": answer.steps,
@@ -27,12 +41,13 @@ def start(options: argparse.Namespace) -> tuple[Solve, dict[str, Any]]:
             "run_id": answer.run_id,
         }
 
-    return solve, {"model": options.model, "smol": smolcpu.__version__}
+    return solve, {"model": options.model, "threads": options.threads, "smol": smolcpu.__version__}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.solve._smol")
     parser.add_argument("--model", required=True)
+    parser.add_argument("--threads", type=int, required=True)
     options = parser.parse_args()
     serve(lambda: start(options))
 

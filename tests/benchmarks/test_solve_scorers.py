@@ -242,3 +242,42 @@ def test_the_seeded_slice_is_the_same_for_the_same_seed() -> None:
 
 def test_fenced_blocks_include_an_unclosed_last_one() -> None:
     assert fenced_blocks("a\n```python\nx = 1\n```\nb\n```\ny = 2") == ["x = 1", "y = 2"]
+
+
+def test_bfcl_reads_the_tool_calls_of_a_chat_reply() -> None:
+    reply = json.dumps({"content": "", "tool_calls": [{"name": "math.hypot", "arguments": {"x": 4, "y": 5}}]})
+    assert _bfcl.decode_calls(reply) == [{"math.hypot": {"x": 4, "y": 5}}]
+
+
+def test_bfcl_functions_become_openai_tools_with_json_schema_types() -> None:
+    (tool,) = _bfcl.openai_tools(FUNCTIONS)
+    assert tool["type"] == "function" and tool["function"]["name"] == "math.hypot"
+    parameters = tool["function"]["parameters"]
+    assert parameters["type"] == "object" and parameters["properties"]["y"]["type"] == "number"
+    assert parameters["properties"]["points"]["items"]["type"] == "integer"
+    assert FUNCTIONS[0]["parameters"]["type"] == "dict", "the suite's own documents are left as they are"
+
+
+def test_a_missing_shared_folder_is_named_with_the_way_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench.solve import __main__ as solve
+
+    monkeypatch.setattr(solve, "SHARED_BENCH", tmp_path / "shared" / "bench")
+    options = solve.options_from(["--suites", "gsm8k,images", "--systems", "bare"])
+    with pytest.raises(SystemExit, match=r"\.\./shared is missing: .* gsm8k, images .* --suites humaneval"):
+        solve.load_items(options, None)
+
+
+def test_unknown_suites_and_systems_are_refused() -> None:
+    from bench.solve import __main__ as solve
+
+    with pytest.raises(SystemExit, match="unknown suite mmlu"):
+        solve.options_from(["--suites", "gsm8k,mmlu"])
+    with pytest.raises(SystemExit, match="unknown system gpt"):
+        solve.options_from(["--systems", "gpt"])
+
+
+def test_percentiles_interpolate_between_the_nearest() -> None:
+    from bench.solve import __main__ as solve
+
+    assert solve.percentile([1.0], 0.9) == 1.0
+    assert solve.percentile([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0], 0.9) == pytest.approx(10.0)
