@@ -315,7 +315,7 @@ def main(argv: list[str] | None = None) -> None:
         items_file=str(ITEMS),
         notes=[
             "seconds: the system's answer per item; start-up (model load) and scoring are not counted",
-            "peak GB: all the system's processes (llama.cpp, workers, agent, endpoint), each page once, sampled every 0.5 s",
+            "peak GB: all the system's processes (llama.cpp, workers, agent, endpoint), each page once, sampled every second",
             "bare on images: a text-only model gets the question without the picture",
             "smolagents: CodeAgent, local Python executor, greedy, --max-tokens per step, --max-steps steps",
             "2 shared cores: other processes' load slows all systems; compare within one run",

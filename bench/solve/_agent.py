@@ -68,7 +68,7 @@ def start(options: argparse.Namespace) -> tuple[Solve, dict[str, Any]]:
             tools=tools,
             model=model,
             max_steps=options.max_steps,
-            verbosity_level=0,
+            verbosity_level=1,  # its steps go to the log (bench/results/solve.log)
             additional_authorized_imports=IMPORTS,
             executor_type="local",
         )

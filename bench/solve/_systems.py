@@ -173,7 +173,7 @@ class System:
 class PeakMemory:
     """Samples what the watched process trees hold resident, in a thread; keeps the peak."""
 
-    def __init__(self, *, interval: float = 0.5) -> None:
+    def __init__(self, *, interval: float = 1.0) -> None:
         self.interval = interval
         self._roots: Callable[[], list[int]] = list
         self._peak = 0
