@@ -21,7 +21,7 @@ sandbox), BFCL simple_python (../shared/bench/bfcl, BFCL's AST check), image que
 median and p90 seconds per item (the system's answer only: start-up and scoring are not
 counted), and the peak memory of all the system's processes (each page once). Each item's
 result is appended to bench/results/solve.items.jsonl as it is scored, so an interrupted
-run resumes where it stopped (``--fresh`` starts over).
+run resumes where it stopped (``--fresh`` starts over; ``--report`` only tabulates them).
 
     ./smol bench solve [--limit 20] [--seed 0] [--suites gsm8k,humaneval,bfcl,images]
                        [--systems bare,smol,smolagents] [--model qwen2.5-coder-1.5b]
@@ -82,6 +82,7 @@ def options_from(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-steps", type=int, default=6, help="the agent's step limit")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per item before the system is restarted")
     parser.add_argument("--fresh", action="store_true", help="forget the results of earlier runs and start over")
+    parser.add_argument("--report", action="store_true", help="run nothing: tabulate the results already recorded")
     options = parser.parse_args(argv)
     options.suites = _choices(options.suites, SUITES, "suite")
     options.systems = _choices(options.systems, SYSTEMS, "system")
@@ -252,7 +253,7 @@ def table_rows(
                 statistics.median(seconds),
                 percentile(seconds, 0.9),
                 max(record["peak_bytes"] for record in records) / GB,
-                f"{errors} errors" if errors else "",
+                f"{errors} error{'s' if errors > 1 else ''}" if errors else "",
             ])  # fmt: skip
     return rows
 
@@ -279,7 +280,7 @@ def main(argv: list[str] | None = None) -> None:
         systems = make_systems(options, bench_py, log)
         for name in options.systems:
             todo = [item for chosen in items.values() for item in chosen if (name, item.suite, item.id) not in results]
-            if not todo:
+            if not todo or options.report:
                 continue
             try:
                 announced[name] = run_system(systems[name], todo, options=options, key=key, progress=progress, memory=memory)
@@ -293,7 +294,7 @@ def main(argv: list[str] | None = None) -> None:
     results = earlier_results(key)
     report(
         "solve",
-        f"Solving: Smol vs the bare LLM vs smolagents ({options.model}, {options.threads} threads,"
+        f"Solving: Smol vs the bare LLM vs smolagents ({options.model}, llama.cpp threads {options.threads},"
         f" {options.max_tokens} tokens per generation, seed {options.seed})",
         ["suite", "system", "items", "accuracy", "median s", "p90 s", "peak GB", "notes"],
         table_rows(items, options.systems, results, notes),
