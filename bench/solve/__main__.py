@@ -81,7 +81,7 @@ def options_from(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--agent-context", type=int, default=8192, help="the agent's context (its prompt is long)")
     parser.add_argument("--max-steps", type=int, default=6, help="the agent's step limit")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per item before the system is restarted")
-    parser.add_argument("--fresh", action="store_true", help="forget the results of earlier runs and start over")
+    parser.add_argument("--fresh", action="store_true", help="forget earlier results with these settings; start over")
     parser.add_argument("--report", action="store_true", help="run nothing: tabulate the results already recorded")
     options = parser.parse_args(argv)
     options.suites = _choices(options.suites, SUITES, "suite")
@@ -159,13 +159,24 @@ def earlier_results(key: dict[str, Any]) -> dict[tuple[str, str, str], dict[str,
     done: dict[tuple[str, str, str], dict[str, Any]] = {}
     if ITEMS.is_file():
         for line in ITEMS.read_text(encoding="utf-8").splitlines():
-            try:
+            if _key_of(line) == key:  # a line cut short by a crash has none
                 record = json.loads(line)
-            except ValueError:
-                continue  # a line cut short by a crash
-            if record.get("key") == key:
                 done[record["system"], record["suite"], record["id"]] = record
     return done
+
+
+def forget(key: dict[str, Any]) -> None:
+    """Drop the recorded results of runs with ``key`` (other settings' results stay)."""
+    if ITEMS.is_file():
+        lines = ITEMS.read_text(encoding="utf-8").splitlines(keepends=True)
+        ITEMS.write_text("".join(line for line in lines if _key_of(line) != key), encoding="utf-8")
+
+
+def _key_of(line: str) -> Any:
+    try:
+        return json.loads(line).get("key")
+    except ValueError:
+        return None
 
 
 def run_system(
@@ -268,7 +279,7 @@ def main(argv: list[str] | None = None) -> None:
     key = run_key(options)
     RESULTS.mkdir(exist_ok=True)
     if options.fresh:
-        ITEMS.unlink(missing_ok=True)
+        forget(key)
     results = earlier_results(key)
     load_before = list(os.getloadavg())
     announced: dict[str, Any] = {}

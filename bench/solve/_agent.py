@@ -23,7 +23,7 @@ from typing import Any
 import smolagents
 from smolagents import CodeAgent, OpenAIServerModel, Tool, tool
 
-from bench.solve._runner import Solve, serve
+from bench.solve._runner import Solve, run
 
 INSTRUCTIONS = {
     "gsm8k": "Give the final answer, a number only, with final_answer.",
@@ -163,15 +163,5 @@ def vision_tools(address: str) -> list[Tool]:
     return [detect_objects, classify_image]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.solve._agent")
-    parser.add_argument("--api-base", required=True)
-    parser.add_argument("--tools", required=True)
-    parser.add_argument("--max-tokens", type=int, required=True)
-    parser.add_argument("--max-steps", type=int, required=True)
-    options = parser.parse_args()
-    serve(lambda: start(options))
-
-
 if __name__ == "__main__":
-    main()
+    run(start, api_base=str, tools=str, max_tokens=int, max_steps=int)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bench.solve._runner import Solve, serve
+from bench.solve._runner import Solve, run
 
 
 def start(options: argparse.Namespace) -> tuple[Solve, dict[str, Any]]:
@@ -29,16 +29,5 @@ def start(options: argparse.Namespace) -> tuple[Solve, dict[str, Any]]:
     return solve, {"model": engine.model, "context": options.context, "threads": options.threads}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.solve._bare")
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--max-tokens", type=int, required=True)
-    parser.add_argument("--context", type=int, required=True)
-    parser.add_argument("--threads", type=int, required=True)
-    parser.add_argument("--seed", type=int, required=True)
-    options = parser.parse_args()
-    serve(lambda: start(options))
-
-
 if __name__ == "__main__":
-    main()
+    run(start, model=str, max_tokens=int, context=int, threads=int, seed=int)

@@ -19,7 +19,7 @@ from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from bench.solve._runner import Solve, serve
+from bench.solve._runner import Solve, run
 
 
 @cache
@@ -75,14 +75,5 @@ def start(options: argparse.Namespace) -> tuple[Solve, dict[str, Any]]:
     return solve, {"api_base": f"{llm.listening_address}/v1", "tools": address}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.solve._endpoint")
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--context", type=int, required=True)
-    parser.add_argument("--threads", type=int, required=True)
-    options = parser.parse_args()
-    serve(lambda: start(options))
-
-
 if __name__ == "__main__":
-    main()
+    run(start, model=str, context=int, threads=int)

@@ -12,6 +12,7 @@ an environment without Smol.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -47,9 +48,19 @@ def serve(start: Callable[[], tuple[Solve, dict[str, Any]]]) -> None:
         _send(channel, reply)
 
 
+def run(start: Callable[[argparse.Namespace], tuple[Solve, dict[str, Any]]], **options: type) -> None:
+    """A runner's ``main``: read its options (each required, ``--name`` of the given type), then
+    :func:`serve` what ``start`` starts with them."""
+    parser = argparse.ArgumentParser()
+    for name, kind in options.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=kind, required=True)
+    given = parser.parse_args()
+    serve(lambda: start(given))
+
+
 def _send(channel: Any, message: dict[str, Any]) -> None:
     channel.write(json.dumps(message, default=str) + "\n")
     channel.flush()
 
 
-__all__ = ["Solve", "serve"]
+__all__ = ["Solve", "run", "serve"]

@@ -16,7 +16,7 @@ import os
 from typing import Any
 
 from bench.solve._bfcl import openai_tools
-from bench.solve._runner import Solve, serve
+from bench.solve._runner import Solve, run
 
 
 def start(options: argparse.Namespace) -> tuple[Solve, dict[str, Any]]:
@@ -44,13 +44,5 @@ def start(options: argparse.Namespace) -> tuple[Solve, dict[str, Any]]:
     return solve, {"model": options.model, "threads": options.threads, "smol": smolcpu.__version__}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.solve._smol")
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--threads", type=int, required=True)
-    options = parser.parse_args()
-    serve(lambda: start(options))
-
-
 if __name__ == "__main__":
-    main()
+    run(start, model=str, threads=int)

@@ -281,3 +281,15 @@ def test_percentiles_interpolate_between_the_nearest() -> None:
 
     assert solve.percentile([1.0], 0.9) == 1.0
     assert solve.percentile([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0], 0.9) == pytest.approx(10.0)
+
+
+def test_fresh_forgets_only_the_results_with_the_same_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench.solve import __main__ as solve
+
+    monkeypatch.setattr(solve, "ITEMS", tmp_path / "items.jsonl")
+    mine, other = {"model": "a"}, {"model": "b"}
+    rows = [{"key": key, "system": "bare", "suite": "gsm8k", "id": "1"} for key in (mine, other)]
+    solve.ITEMS.write_text("".join(json.dumps(row) + "\n" for row in rows) + '{"key": {"model": "a"}, "cut')
+    assert list(solve.earlier_results(mine)) == [("bare", "gsm8k", "1")]
+    solve.forget(mine)
+    assert solve.earlier_results(mine) == {} and list(solve.earlier_results(other)) == [("bare", "gsm8k", "1")]
