@@ -49,6 +49,7 @@ from bench.solve._environment import bench_python, human_eval_data
 from bench.solve._suite import SHARED_BENCH, Item, MissingData, Verdict, seeded_slice
 from bench.solve._systems import PeakMemory, RunnerDied, System, Unavailable
 from smolcpu import config
+from smolcpu.errors import SmolError
 from smolcpu.models import model_path
 
 SUITES: dict[str, Callable[[Item, dict[str, Any]], Verdict]] = {
@@ -275,7 +276,10 @@ def main(argv: list[str] | None = None) -> None:
     needs_bench_env = "smolagents" in options.systems or _humaneval.NAME in options.suites
     bench_py = bench_python() if needs_bench_env else None
     items = load_items(options, bench_py)
-    model_file = model_path(options.model)
+    try:
+        model_file = model_path(options.model)
+    except SmolError as exc:
+        raise SystemExit(str(exc)) from exc
     key = run_key(options)
     RESULTS.mkdir(exist_ok=True)
     if options.fresh:
@@ -303,6 +307,11 @@ def main(argv: list[str] | None = None) -> None:
                 raise
     memory.close()
     results = earlier_results(key)
+    sizes = ", ".join(f"{suite} {len(chosen)}" for suite, chosen in items.items())
+    console.print(
+        f"model {options.model} ({model_file.name}); items per suite, seed {options.seed}: {sizes};"
+        f" machine: {os.cpu_count()} cores, load {load_before[0]:.1f} before the run (the item ids are in solve.json)"
+    )
     report(
         "solve",
         f"Solving: Smol vs the bare LLM vs smolagents ({options.model}, llama.cpp threads {options.threads},"
