@@ -23,3 +23,11 @@ def test_unknown_benchmark_is_a_clear_error() -> None:
     assert result.returncode == 2
     assert "no benchmark 'no-such-bench'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_benchmarks_help_is_its_own() -> None:
+    result = smol("bench", "solve", "--help")
+    assert result.returncode == 0
+    assert "--suites" in result.stdout and "--systems" in result.stdout
+    listed = smol("bench", "--help")
+    assert listed.returncode == 0 and "Which benchmark" in listed.stdout

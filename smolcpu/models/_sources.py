@@ -16,11 +16,12 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from rich.console import Console
 from tqdm import tqdm
 
 from smolcpu import config
@@ -101,6 +102,36 @@ def pip_install(
         detail = (result.stdout or "").strip().splitlines()[-1:] or ["see pip's output above"]
         raise UsageError(f"pip could not install {' '.join(requirements)}: {detail[0]}")
     importlib.invalidate_caches()
+
+
+def pinned_environment(
+    venv: Path,
+    installs: Sequence[tuple[Sequence[str], bool]],
+    *,
+    stamp: str,
+    title: str,
+    progress: bool = True,
+) -> Path:
+    """The Python of a virtual environment that holds ``installs`` (each: pinned requirements,
+    and whether with their dependencies), built once; a stamp of the pins, in the file
+    ``stamp`` inside it, says when to build it again.
+
+    Raises:
+        UsageError: the environment could not be made, or pip could not install into it.
+    """
+    python, marker = venv / "bin" / "python", venv / stamp
+    wanted = hashlib.sha256("\n".join(pin for requirements, _ in installs for pin in requirements).encode()).hexdigest()
+    if python.is_file() and marker.is_file() and marker.read_text() == wanted:
+        return python
+    if progress:
+        Console(stderr=True).print(f"[bold]building {title} in {venv}[/] (once)")
+    made = subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True, check=False)
+    if made.returncode != 0:
+        raise UsageError(f"cannot make {title} in {venv}: {made.stderr.strip() or made.stdout.strip()}")
+    for requirements, deps in installs:
+        pip_install(tuple(requirements), python=python, deps=deps, progress=progress)
+    marker.write_text(wanted)
+    return python
 
 
 @dataclass(frozen=True)
@@ -247,4 +278,16 @@ class Mirrored:
         Download(str(config.models_mirror() / self.file)).fetch(target, sha256=sha256, size=size, progress=progress)
 
 
-__all__ = ["BUNDLED", "Bundled", "Download", "Mirrored", "PackagedFile", "PackagedParts", "Source", "check_sha256", "pip_install", "sha256_of"]
+__all__ = [
+    "BUNDLED",
+    "Bundled",
+    "Download",
+    "Mirrored",
+    "PackagedFile",
+    "PackagedParts",
+    "Source",
+    "check_sha256",
+    "pinned_environment",
+    "pip_install",
+    "sha256_of",
+]
