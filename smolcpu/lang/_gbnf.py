@@ -225,16 +225,9 @@ class _Writer:
         self.tokens = tokens
         self.live = self._productive()
 
-    def _after(self, symbol: str, state: str, out: str) -> bool:
-        if symbol in self.tokens:
-            return out == (W if self.tokens[symbol].ends_word else P)
-        return (symbol, state, out) in self.live
-
-    def _sequences(
-        self, expansion: list[str], state: str, out: str, live: set, *, keys: bool = False
-    ) -> Iterable[list]:
-        """Every way to write ``expansion`` from ``state`` to ``out``: token rule names, and rule variants
-        (as ``(name, state, out)`` with ``keys``, else as their GBNF names)."""
+    def _sequences(self, expansion: list[str], state: str, out: str, live: set) -> Iterable[list]:
+        """Every way to write ``expansion`` from ``state`` to ``out`` with the rule variants in ``live``:
+        token rule names, and rule variants as ``(name, state, out)``."""
         for states in itertools.product((P, W), repeat=len(expansion)):
             if (states[-1] if states else state) != out:
                 continue
@@ -245,7 +238,7 @@ class _Writer:
                         break
                     symbols.append(self.token_name(symbol, current))
                 elif (symbol, current, after) in live:
-                    symbols.append((symbol, current, after) if keys else f"{_rule_name(symbol)}-{current}{after}")
+                    symbols.append((symbol, current, after))
                 else:
                     break
                 current = after
@@ -296,7 +289,7 @@ class _Writer:
             if key in bodies:
                 continue
             name, state, out = key
-            sequences = [s for e in self.rules[name] for s in self._sequences(e, state, out, self.live, keys=True)]
+            sequences = [s for e in self.rules[name] for s in self._sequences(e, state, out, self.live)]
             bodies[key] = [" ".join(self._symbol(part) for part in sequence) for sequence in sequences]
             todo += [part for sequence in sequences for part in sequence if isinstance(part, tuple)]
         return bodies
