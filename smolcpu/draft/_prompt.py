@@ -29,8 +29,10 @@ A step is `worker => OUTCOME | OUTCOME`: the first outcome is taken; the next on
   next      the output goes to the next step       back      the output goes back to the step before
   continue  the input goes on unchanged            send      leave the block with this output
   cancel    stop the whole run                     [name.jump]  restart the block labelled `switch[name]`
-A case is `PATTERN => send | cancel | [name.jump]`. Patterns: error, success, empty, default
-(anything), or a plain word such as spam or urgent that the language model judges.
+A case is `PATTERN => send | cancel | [name.jump]` (a match only routes: never next or back).
+Patterns: error, success, empty, default (anything), or a plain word such as spam or urgent that
+the language model judges. Use a select when a chooser should pick among tools, a join for work
+done side by side, and a stage of its own for every unit kind the task names.
 `worker<3>` runs at most 3 times; `switch[name]<3>` is entered at most 3 times.
 Worker names are lowercase words; `in out switch select match join next back continue send cancel`
 are reserved. Write only the program: no markdown, no comments, no explanation."""
@@ -44,14 +46,39 @@ class Example:
 
 EXAMPLES = (
     Example(
-        "Solve the task with a Python program: write it, run it in the sandbox, and if the run fails"
-        " send the error back so the program is fixed, at most 3 tries.",
-        """use write = llm "Write one Python program that solves the task and prints the answer. Reply with the code only."
-use run = sandbox
+        "Write a short product description, have it checked, and redo it until the check passes, at most 3 times.",
+        """use draft = llm "Write a short product description for the request."
+use check = llm "Check the description: say continue if it is accurate and clear, else say what is wrong."
 
-out <= switch <= (
-    write<3> => next
-    run      => send | back
+out <= switch[loop]<3> <= (
+    draft => next
+    check => continue | [loop.jump]
+) <= in
+""",
+    ),
+    Example(
+        "Help with a shopping question: let a chooser pick, as often as needed, between looking up notes in memory,"
+        " computing totals with the math tool, and writing the reply.",
+        """use notes = memory "Find the notes about the products asked for."
+use total = math "Compute the total."
+use reply = llm "Write the reply to the customer."
+
+out <= select <= (
+    notes<2> => next
+    total<3> => next
+    reply    => send
+) <= in
+""",
+    ),
+    Example(
+        "Get two opinions on a business idea at the same time, one optimistic and one critical, then merge them.",
+        """use optimist = llm "List the strengths of the idea."
+use critic = llm "List the weaknesses of the idea."
+use verdict = llm "Weigh the strengths and weaknesses and give a one-paragraph verdict."
+
+out <= verdict <= join <= (
+    out <= optimist
+    out <= critic
 ) <= in
 """,
     ),
@@ -67,26 +94,23 @@ out <= answer <= match <= (
 """,
     ),
     Example(
-        "Write a short product description, have it checked, and redo it until the check passes, at most 3 times.",
-        """use draft = llm "Write a short product description for the request."
-use check = llm "Check the description: say continue if it is accurate and clear, else say what is wrong."
+        "Solve the task with a Python program: write it, run it in the sandbox, and if the run fails"
+        " send the error back so the program is fixed, at most 3 tries.",
+        """use write = llm "Write one Python program that solves the task and prints the answer. Reply with the code only."
+use run = sandbox
 
-out <= switch[loop]<3> <= (
-    draft => next
-    check => continue | [loop.jump]
+out <= switch <= (
+    write<3> => next
+    run      => send | back
 ) <= in
 """,
     ),
     Example(
-        "Compute the total price with tax from an expression, and report the error if the math fails.",
-        """use calc = math "Evaluate the arithmetic expression."
+        "Extract the dates from an e-mail, then write them as a calendar summary.",
+        """use extract = llm "List every date in the e-mail with what happens on it."
+use summarize = llm "Write the dates as a short calendar summary."
 
-out <= match <= (
-    error   => send
-    default => send
-) <= switch <= (
-    calc => next | send
-) <= in
+out <= summarize <= extract <= in
 """,
     ),
 )
