@@ -127,3 +127,9 @@ def test_cli_needs_a_description_or_a_file() -> None:
     assert result.exit_code != 0
     result = CliRunner().invoke(app, ["draft", "--help"])
     assert "constrained decoding" in result.output and "--complete" in result.output
+
+
+def test_a_program_is_kept_when_the_proposals_are_unusable() -> None:
+    draft, _ = drafting(UNDECLARED, "not a use line")
+    assert draft.ok and draft.source.startswith("use run = sandbox")
+    assert not draft.proposals and "no declarations proposed" in draft.notes[0]

@@ -114,6 +114,8 @@ def draft(
     seconds = time.monotonic() - started
     for proposal in result.proposals:
         err_console.print(f"[cyan]proposed[/] {escape(proposal)}", highlight=False)
+    for note in result.notes:
+        err_console.print(f"[yellow]note[/]: {escape(note)}", highlight=False)
     if complete is not None and out is None:
         console.print(result.source, end="", highlight=False, markup=False)
     else:

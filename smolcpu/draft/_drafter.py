@@ -77,6 +77,7 @@ class Draft:
     compilation: Compilation | None
     attempts: list[Attempt] = field(default_factory=list)
     proposals: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what went wrong on the way, e.g. no proposals
 
     @property
     def ok(self) -> bool:
@@ -156,12 +157,16 @@ class Drafter:
         if result.ok and compilation is not None:
             result.source = format_program(compilation.program)
             if missing_pieces(compilation):
-                completed = await self.complete(result.source, path=path, purpose=description.strip())
-                result.source, result.compilation, result.proposals = (
-                    completed.source,
-                    completed.compilation,
-                    completed.proposals,
-                )
+                try:
+                    completed = await self.complete(result.source, path=path, purpose=description.strip())
+                except UnitError as exc:  # the program runs as it is: undeclared workers are LLM workers
+                    result.notes.append(f"no declarations proposed: {exc}")
+                else:
+                    result.source, result.compilation, result.proposals = (
+                        completed.source,
+                        completed.compilation,
+                        completed.proposals,
+                    )
         return result
 
     async def complete(self, source: str, *, path: str = "draft.smol", purpose: str = "") -> Draft:
@@ -170,7 +175,7 @@ class Drafter:
 
         Raises:
             FlowSyntaxError: ``source`` does not parse.
-            UnitError: the model failed.
+            UnitError: the model failed, or its proposals were cut off.
         """
         compilation = compile_source(source, path=path)
         missing = missing_pieces(compilation)
@@ -178,12 +183,14 @@ class Drafter:
             return Draft("", source, compilation)
         self.on_event(DraftEvent("completing", ", ".join(m.worker for m in missing)))
         grammar = proposal_grammar(missing, self.units)
-        text, _, _ = await self._generate(
+        text, _, cut_off = await self._generate(
             complete_messages(source, [m.worker for m in missing], purpose=purpose),
             grammar,
             64 * len(missing) + 32,
             first=True,
         )
+        if cut_off:
+            raise UnitError(f"the model's proposals were cut off: {text!r}")
         proposals = [line for line in text.splitlines() if line.strip()]
         completed = apply_proposals(source, compilation.program, missing, proposals)
         return Draft("", completed, compile_source(completed, path=path), proposals=proposals)
@@ -269,11 +276,11 @@ def apply_proposals(source: str, program: Program, missing: Sequence[Missing], p
     declarations, or their instructions written into the existing ``use`` lines.
 
     Raises:
-        UsageError: the proposals are not one ``use`` line per missing piece (the grammar makes them so).
+        UnitError: the proposals are not one ``use`` line per missing piece (the grammar makes them so).
     """
     parsed = [_PROPOSAL.match(line.strip()) for line in proposals]
     if len(parsed) != len(missing) or not all(parsed):
-        raise UsageError(f"expected {len(missing)} use lines, got: {list(proposals)}")
+        raise UnitError(f"expected {len(missing)} use lines, got: {list(proposals)}")
     lines = source.splitlines()
     new_uses = []
     for piece, match in zip(missing, parsed):
