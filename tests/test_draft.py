@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -133,3 +135,33 @@ def test_a_program_is_kept_when_the_proposals_are_unusable() -> None:
     draft, _ = drafting(UNDECLARED, "not a use line")
     assert draft.ok and draft.source.startswith("use run = sandbox")
     assert not draft.proposals and "no declarations proposed" in draft.notes[0]
+
+
+def scripted_llm(*answers: str):
+    """A stand-in for ``local_llm``: a scripted LLM unit in an actor system of its own."""
+
+    @contextlib.asynccontextmanager
+    async def local(model: str | None = None, *, threads: int | None = None):
+        async with ActorSystem(record=False) as system:
+            yield await system.spawn("llm", lambda: ScriptedWorker("llm", list(answers)))
+
+    return local
+
+
+def test_cli_drafts_and_saves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("smolcpu.cli._draft.local_llm", scripted_llm(BAD_JUMP, GOOD))
+    out = tmp_path / "flow.smol"
+    result = CliRunner().invoke(app, ["draft", "write code and run it", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_text() == GOOD
+    assert "round 2" in result.output and "unknown-jump" in result.output and "checks clean" in result.output
+
+
+def test_cli_completes_a_partial_program(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("smolcpu.cli._draft.local_llm", scripted_llm('use write = llm "Write the code."\n'))
+    partial = tmp_path / "partial.smol"
+    partial.write_text(UNDECLARED)
+    result = CliRunner().invoke(app, ["draft", "--complete", str(partial)])
+    assert result.exit_code == 0, result.output
+    assert 'use write = llm "Write the code."' in result.output and "proposed" in result.output
+    assert partial.read_text() == UNDECLARED  # printed, not overwritten without --out and --force

@@ -46,13 +46,22 @@ class Example:
 
 EXAMPLES = (
     Example(
-        "Write a short product description, have it checked, and redo it until the check passes, at most 3 times.",
-        """use draft = llm "Write a short product description for the request."
-use check = llm "Check the description: say continue if it is accurate and clear, else say what is wrong."
+        "Extract the dates from an e-mail, then write them as a calendar summary.",
+        """use extract = llm "List every date in the e-mail with what happens on it."
+use summarize = llm "Write the dates as a short calendar summary."
 
-out <= switch[loop]<3> <= (
-    draft => next
-    check => continue | [loop.jump]
+out <= summarize <= extract <= in
+""",
+    ),
+    Example(
+        "Get two opinions on a business idea at the same time, one optimistic and one critical, then merge them.",
+        """use optimist = llm "List the strengths of the idea."
+use critic = llm "List the weaknesses of the idea."
+use verdict = llm "Weigh the strengths and weaknesses and give a one-paragraph verdict."
+
+out <= verdict <= join <= (
+    out <= optimist
+    out <= critic
 ) <= in
 """,
     ),
@@ -71,18 +80,6 @@ out <= select <= (
 """,
     ),
     Example(
-        "Get two opinions on a business idea at the same time, one optimistic and one critical, then merge them.",
-        """use optimist = llm "List the strengths of the idea."
-use critic = llm "List the weaknesses of the idea."
-use verdict = llm "Weigh the strengths and weaknesses and give a one-paragraph verdict."
-
-out <= verdict <= join <= (
-    out <= optimist
-    out <= critic
-) <= in
-""",
-    ),
-    Example(
         "Answer customer messages, but drop spam and leave urgent ones for a person.",
         """use answer = llm "Answer the customer's message briefly and politely."
 
@@ -90,6 +87,17 @@ out <= answer <= match <= (
     spam    => cancel
     urgent  => cancel
     default => send
+) <= in
+""",
+    ),
+    Example(
+        "Write a short product description, have it checked, and redo it until the check passes, at most 3 times.",
+        """use draft = llm "Write a short product description for the request."
+use check = llm "Check the description: say continue if it is accurate and clear, else say what is wrong."
+
+out <= switch[loop]<3> <= (
+    draft => next
+    check => continue | [loop.jump]
 ) <= in
 """,
     ),
@@ -103,14 +111,6 @@ out <= switch <= (
     write<3> => next
     run      => send | back
 ) <= in
-""",
-    ),
-    Example(
-        "Extract the dates from an e-mail, then write them as a calendar summary.",
-        """use extract = llm "List every date in the e-mail with what happens on it."
-use summarize = llm "Write the dates as a short calendar summary."
-
-out <= summarize <= extract <= in
 """,
     ),
 )
