@@ -12,9 +12,10 @@ Lark's lexer does is written into the grammar:
 - Lark's ``x*`` rules are left-recursive, which llama.cpp refuses: they become right-recursive.
 
 Where the two still differ, GBNF is the stricter one except for one corner: a number must be
-followed by a space before a word (Lark reads ``smol >= 0.1use`` as two tokens), a string's
-escapes must be ones Python reads (as ``parse`` requires), and ``[x.jump.jump]`` /
-``[w <= x.out.out]`` (a step called ``jump`` or ``out``) pass GBNF but not Lark's lexer.
+followed by a space before a word (Lark reads ``smol >= 0.1use`` as two tokens), and a string
+may not use ``\\N{name}`` escapes (``parse`` reads them as Python does; other bad escapes both
+refuse); but ``[x.jump.jump]`` and ``[w <= x.out.out]`` (a step called ``jump`` or ``out``)
+pass GBNF and not Lark's lexer.
 """
 
 from __future__ import annotations
