@@ -174,6 +174,12 @@ LLM_MAX_TOKENS: int = _env_int("SMOL_LLM_MAX_TOKENS", 512)
 LLM_TIMEOUT_S: float = _env_float("SMOL_LLM_TIMEOUT", 300.0)
 """Deadline of one LLM generation; past it the generation is cancelled."""
 
+DRAFT_ROUNDS: int = _env_int("SMOL_DRAFT_ROUNDS", 3)
+"""Programs ``smol draft`` lets the model write for one description: the first and the repairs."""
+
+DRAFT_MAX_TOKENS: int = _env_int("SMOL_DRAFT_MAX_TOKENS", 400)
+"""The longest program ``smol draft`` accepts, in tokens (flow programs are short; longer is a runaway)."""
+
 DOWNLOAD_TIMEOUT_S: float = _env_float("SMOL_DOWNLOAD_TIMEOUT", 30.0)
 """How long a model download may wait for the server (connect or a read) before it fails."""
 

@@ -8,6 +8,7 @@ from smolcpu.cli import _ask  # noqa: F401
 from smolcpu.cli import _demo  # noqa: F401
 from smolcpu.cli import _dev  # noqa: F401  (registers commands)
 from smolcpu.cli import _doctor  # noqa: F401
+from smolcpu.cli import _draft  # noqa: F401
 from smolcpu.cli import _keys  # noqa: F401
 from smolcpu.cli import _lang  # noqa: F401
 from smolcpu.cli import _memory  # noqa: F401

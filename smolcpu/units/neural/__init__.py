@@ -1,7 +1,14 @@
 """Neural units: models that run on ONNX Runtime or llama.cpp, meant for worker processes."""
 
 from smolcpu.units.neural._embed import Embed
-from smolcpu.units.neural._llm_engine import Completion, LLMEngine, choice_grammar, server_params, set_wait_policy
+from smolcpu.units.neural._llm_engine import (
+    Completion,
+    LLMEngine,
+    choice_grammar,
+    gbnf_literal,
+    server_params,
+    set_wait_policy,
+)
 from smolcpu.units.neural._llm_toolcalls import ToolCall, extract_tool_calls, repair_json, tool_call_schema
 from smolcpu.units.neural._llm_unit import LLM
 from smolcpu.units.neural._vision import Classify, Detect
@@ -16,6 +23,7 @@ __all__ = [
     "ToolCall",
     "choice_grammar",
     "extract_tool_calls",
+    "gbnf_literal",
     "repair_json",
     "server_params",
     "set_wait_policy",
