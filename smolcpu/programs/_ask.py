@@ -24,10 +24,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from smolcpu.artifact import BYTES, Artifact
+from smolcpu import config
+from smolcpu.artifact import BYTES, Artifact, RunIndex
 from smolcpu.errors import UsageError
 from smolcpu.lang import Graph, compile_file, compile_source
-from smolcpu.runtime import ActorSystem
+from smolcpu.runtime import ActorSystem, StoreProcess
 from smolcpu.units import request_artifact, text_for_model
 from smolcpu.vm import Chooser, Executor, Lifecycle, RunResult, StepEvent
 
@@ -184,13 +185,20 @@ class Session:
             "step_timeout": step_timeout,
             "unit_params": {"llm": {"model": model}} if model else None,
         }
+        self.record = record
         self.system: ActorSystem | None = None
         self.lifecycle: Lifecycle | None = None
+        self.index: RunIndex | None = None
+        self.store: StoreProcess | None = None
 
     def __repr__(self) -> str:
         return f"<Session {'open' if self.lifecycle is not None else 'closed'}>"
 
     async def __aenter__(self) -> Session:
+        if self.record:  # one recorder process for the session, not one per request
+            self.index = RunIndex()
+            self.store = StoreProcess(config.store_url(), index_path=self.index.path)
+            self.options |= {"store": self.store, "index": self.index}
         self.system = ActorSystem(record=False)
         await self.system.__aenter__()
         self.lifecycle = Lifecycle(self.system)
@@ -208,6 +216,11 @@ class Session:
             if self.system is not None:
                 await self.system.__aexit__(exc_type, exc, tb)
             self.system = None
+            if self.store is not None:
+                await asyncio.to_thread(self.store.close)
+            if self.index is not None:
+                self.index.close()
+            self.store = self.index = None
 
     async def run(
         self, program: str | Path | Graph | None, given: Artifact | str, *, observer: Observer | None = None

@@ -135,6 +135,8 @@ class Executor:
         record: put every step's input and output into ``store`` under the run id.
         store: where to record (default: the artifact store of the config, written by a
             process of its own so that storing does not slow the steps).
+        index: where runs are started and finished when ``store`` is given (by default the
+            store's own ``index``, if it has one).
         step_timeout: the deadline of a step (default ``config.STEP_TIMEOUT_S``);
             ``step_timeouts`` overrides it by worker name or node id.
         budget: what one run may spend in all (default ``config.STEP_BUDGET``): steps run or
@@ -160,6 +162,7 @@ class Executor:
         lifecycle: Lifecycle | None = None,
         record: bool = True,
         store: Store | None = None,
+        index: RunIndex | None = None,
         step_timeout: float | None = None,
         step_timeouts: Mapping[str, float] | None = None,
         budget: int | None = None,
@@ -189,6 +192,7 @@ class Executor:
         self._lifecycle = lifecycle
         self._store = store
         self._index: RunIndex | None = None
+        self._run_index = index
         self._own_index: RunIndex | None = None
         self._tasks = asyncio.TaskGroup()
         self.workers: Workers | None = None
@@ -216,7 +220,7 @@ class Executor:
                 store = StoreProcess(config.store_url(), index_path=self._own_index.path)
                 self.recorder = Recorder(store, close_store=True)
             else:
-                self._index = getattr(self._store, "index", None)
+                self._index = self._run_index if self._run_index is not None else getattr(self._store, "index", None)
                 self.recorder = Recorder(self._store)
         self.state = ExecutorState.OPEN
         return self

@@ -26,6 +26,9 @@ def test_ask_prints_the_answer_and_the_run_id() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "42"
     assert "run run-" in result.stderr and "ok" in result.stderr
+    run_id = result.stderr.split("run ", 1)[1].split()[0]
+    trace = smol("trace", run_id)
+    assert trace.returncode == 0 and "calc" in trace.stdout, trace.stderr  # the session recorded every step
 
 
 def test_ask_json_prints_one_object() -> None:
