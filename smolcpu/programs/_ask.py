@@ -179,6 +179,7 @@ class Session:
         self.classifier = classifier
         self.options: dict[str, Any] = {
             "units": units,
+            "example_vectors": {},  # the choice examples' embeddings, made once per session
             "record": record,
             "chooser": chooser,
             "budget": budget,

@@ -1,7 +1,10 @@
 """The units layer: tools (math, storage, memory, sandbox...) and neural units (in worker processes)."""
 
 from smolcpu.units._glue import (
+    IMAGE_REQUEST,
     REQUEST,
+    REQUEST_TYPES,
+    TOOLS_REQUEST,
     code_from,
     expression_from,
     images_from,
@@ -25,7 +28,10 @@ from smolcpu.units._tool import Tool, ToolFailed, as_artifact, tool
 __all__ = [
     "ENTRY_POINTS",
     "LoadFailure",
+    "IMAGE_REQUEST",
     "REQUEST",
+    "REQUEST_TYPES",
+    "TOOLS_REQUEST",
     "Tool",
     "ToolFailed",
     "UnitKind",

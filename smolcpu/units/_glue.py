@@ -28,11 +28,19 @@ from smolcpu.artifact import BYTES, ERROR, JSON, Artifact
 from smolcpu.errors import ArtifactError, UsageError
 
 REQUEST = "application/vnd.smol.request+json"
-"""A request with attachments: ``{"question": "...", "images": [{"name", "type", "data"}],
-"tools": [...], "history": [{"role", "content"}]}`` (image ``data`` is base64; ``tools`` in
-OpenAI's function format; ``history`` the earlier turns of a chat). ``smol ask --image``,
-``smol chat`` and the Python ``ask(images=..., tools=...)`` make one. Its ``label``
-attribute is ``tools`` or ``image`` when it carries them, so a ``match`` can route on it."""
+"""A request: ``{"question": "...", "images": [{"name", "type", "data"}], "tools": [...],
+"history": [{"role", "content"}]}`` (image ``data`` is base64; ``tools`` in OpenAI's
+function format; ``history`` the earlier turns of a chat). ``smol ask --image``, ``smol
+chat`` and the Python ``ask(images=..., tools=...)`` make one."""
+
+IMAGE_REQUEST = "application/vnd.smol.image-request+json"
+"""A request with images attached: the same JSON, a type of its own, so that a ``match``
+routes it by rule (a MIME-type pattern), never by a guess."""
+
+TOOLS_REQUEST = "application/vnd.smol.tools-request+json"
+"""A request that offers the model functions to call (routed by rule, like an image request)."""
+
+REQUEST_TYPES = (REQUEST, IMAGE_REQUEST, TOOLS_REQUEST)
 
 MAX_HISTORY_TURNS = 12
 """Earlier chat turns a model is shown with a request."""
@@ -93,13 +101,13 @@ def request_artifact(
         payload["tools"] = list(tools)
     if history:
         payload["history"] = list(history)
-    label = "tools" if tools else "image" if images else None
-    return Artifact.json(payload, type=REQUEST, origin="user", role="input", attributes={"label": label} if label else None)
+    kind = TOOLS_REQUEST if tools else IMAGE_REQUEST if images else REQUEST
+    return Artifact.json(payload, type=kind, origin="user", role="input")
 
 
 def tools_of(artifact: Artifact) -> list[dict[str, Any]] | None:
     """The functions a request offers the model (None when it offers none)."""
-    if artifact.type != REQUEST:
+    if artifact.type not in REQUEST_TYPES:
         return None
     tools = artifact.as_json().get("tools")
     return list(tools) if isinstance(tools, list) and tools else None
@@ -113,7 +121,7 @@ def images_from(artifact: Artifact) -> list[bytes]:
     """
     if artifact.type == BYTES or artifact.type.startswith("image/"):
         return [artifact.payload]
-    if artifact.type != REQUEST:
+    if artifact.type not in REQUEST_TYPES:
         return []
     try:
         return [base64.b64decode(image["data"], validate=True) for image in artifact.as_json().get("images", ())]
@@ -123,14 +131,14 @@ def images_from(artifact: Artifact) -> list[bytes]:
 
 def question_of(artifact: Artifact) -> str:
     """The question a request asks (the text of any other artifact)."""
-    if artifact.type == REQUEST:
+    if artifact.type in REQUEST_TYPES:
         return str(artifact.as_json().get("question", ""))
     return artifact.as_text()
 
 
 def text_for_model(artifact: Artifact) -> str:
     """What an LLM is shown of ``artifact``, at most :data:`MAX_MODEL_TEXT` characters."""
-    if artifact.type == REQUEST:
+    if artifact.type in REQUEST_TYPES:
         value = artifact.as_json()
         names = [image.get("name", "image") for image in value.get("images", ())]
         earlier = "".join(
@@ -212,7 +220,10 @@ def _detections_text(objects: list[dict[str, Any]]) -> str:
 
 __all__ = [
     "MAX_MODEL_TEXT",
+    "IMAGE_REQUEST",
     "REQUEST",
+    "REQUEST_TYPES",
+    "TOOLS_REQUEST",
     "code_from",
     "expression_from",
     "images_from",

@@ -141,7 +141,8 @@ class NearestChooser(Chooser):
     similarity is at least ``floor`` and beats the nearest example of any other option by
     ``margin``; an option without examples, a block without any, or a close call goes to the
     fallback (the LLM), so the classifier only takes the decisions it is sure of. ``decided``
-    counts who decided, for reports.
+    counts who decided, for reports. ``vectors`` caches the examples' embeddings by their
+    texts: give the same dict to every chooser of a session and they are embedded once.
     """
 
     def __init__(
@@ -152,13 +153,14 @@ class NearestChooser(Chooser):
         *,
         floor: float = 0.3,
         margin: float = 0.04,
+        vectors: dict[tuple[str, ...], Any] | None = None,
     ) -> None:
         self.embed = embed
         self.examples = {block: {option: list(texts) for option, texts in by.items()} for block, by in examples.items()}
         self.fallback = fallback
         self.floor = floor
         self.margin = margin
-        self.vectors: dict[str, tuple[list[str], Any]] = {}
+        self.vectors = vectors if vectors is not None else {}
         self.decided: Counter[str] = Counter()
 
     def __repr__(self) -> str:
@@ -194,13 +196,14 @@ class NearestChooser(Chooser):
 
     async def _examples(self, block: str) -> tuple[list[str], Any]:
         """The block's example labels and their vectors (one row each), embedded once."""
-        if block not in self.vectors:
+        labels = [option for option, texts in self.examples[block].items() for _ in texts]
+        texts = [text for texts in self.examples[block].values() for text in texts]
+        key = (*labels, *texts)
+        if key not in self.vectors:
             import numpy as np
 
-            labels = [option for option, texts in self.examples[block].items() for _ in texts]
-            texts = [text for texts in self.examples[block].values() for text in texts]
-            self.vectors[block] = (labels, np.asarray(await self.embed(texts), dtype=np.float32))
-        return self.vectors[block]
+            self.vectors[key] = np.asarray(await self.embed(texts), dtype=np.float32)
+        return labels, self.vectors[key]
 
 
 def parse_chooser(spec: str) -> Chooser | None:

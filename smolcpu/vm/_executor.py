@@ -145,7 +145,8 @@ class Executor:
             (``{"llm": {"model": "smollm2"}}``: every LLM step and the chooser on that model).
         examples: block id → option → example inputs: a small classifier
             (:class:`NearestChooser`) decides those blocks' choices when it is sure, before
-            the chooser.
+            the chooser; ``example_vectors`` caches their embeddings (keep one dict for
+            many executors and the examples are embedded once).
         units: unit kind → a unit (or factory) that stands in for every unit of that kind,
             asked as that kind is (a scripted LLM in tests).
         observer: called with a :class:`StepEvent` as each step starts and ends and each
@@ -169,12 +170,14 @@ class Executor:
         unit_params: Mapping[str, Mapping[str, Any]] | None = None,
         units: Mapping[str, UnitSource] | None = None,
         examples: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
+        example_vectors: dict[tuple[str, ...], Any] | None = None,
         observer: Callable[[StepEvent], None] | None = None,
     ) -> None:
         self.graph = graph
         self.unit_params = unit_params
         self.units = units
         self.examples = examples
+        self.example_vectors = example_vectors
         self.observer = observer
         self.state = ExecutorState.NEW
         self.record = record
@@ -213,7 +216,11 @@ class Executor:
             self._system, overrides=self._overrides, lifecycle=self._lifecycle, defaults=self.unit_params, units=self.units
         )
         chooser = self._chooser or LlmChooser(self.workers.ask_llm, timeout=self.step_timeout)
-        self.chooser = NearestChooser(self.workers.embed, self.examples, chooser) if self.examples else chooser
+        self.chooser = (
+            NearestChooser(self.workers.embed, self.examples, chooser, vectors=self.example_vectors)
+            if self.examples
+            else chooser
+        )
         if self.record:
             if self._store is None:  # the default store is written by a process of its own (see Recorder)
                 self._index = self._own_index = RunIndex()

@@ -202,7 +202,7 @@ def test_an_image_question_goes_to_the_detector_and_classifier_then_the_llm(tmp_
         units={"detect": detect, "classify": classify},
     )
     assert answer.ok and answer.text == "There are 2 dogs."
-    assert detect.seen[0].type == "application/vnd.smol.request+json"
+    assert detect.seen[0].type == "application/vnd.smol.image-request+json"
 
 
 def test_a_request_with_tools_goes_to_the_call_step_with_the_tools() -> None:

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from smolcpu.artifact import Artifact
-from smolcpu.units import code_from, expression_from, images_from, question_of, request_artifact, text_for_model
+from smolcpu.units import IMAGE_REQUEST, REQUEST, TOOLS_REQUEST, code_from, expression_from, images_from, question_of, request_artifact, text_for_model
 from smolcpu.units.tools import SandboxTool
 
 
@@ -47,16 +47,16 @@ def test_an_expression_is_taken_out_of_a_reply(reply: str, expression: str) -> N
     assert expression_from(reply) == expression
 
 
-def test_a_request_carries_its_images_tools_and_history_and_routes_by_label() -> None:
+def test_a_request_carries_its_images_tools_and_history_and_says_so_by_its_type() -> None:
     request = request_artifact("What is it?", images=[("a.jpg", "image/jpeg", b"\xff\xd8")])
-    assert request.attr("label") == "image"
+    assert request.type == IMAGE_REQUEST
     assert images_from(request) == [b"\xff\xd8"]
     assert question_of(request) == "What is it?"
     assert "[attached image: a.jpg]" in text_for_model(request)
     tools = request_artifact("call it", tools=[{"type": "function", "function": {"name": "f"}}])
-    assert tools.attr("label") == "tools"
+    assert tools.type == TOOLS_REQUEST
     chat = request_artifact("and now?", history=[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}])
-    assert chat.attr("label") is None
+    assert chat.type == REQUEST
     assert "User: hi" in text_for_model(chat) and "You: hello" in text_for_model(chat)
 
 
