@@ -102,3 +102,11 @@ def test_tool_call_schema_admits_only_the_declared_tools() -> None:
     single = tool_call_schema(tools[:1])
     assert single["required"] == ["name", "arguments"]
     assert json.loads(json.dumps(single)) == single
+
+
+def test_a_python_literal_that_is_no_json_value_is_not_a_crash() -> None:
+    """Qwen once wrote {{"name": ...}} (a set holding a dict, to Python's literal_eval)."""
+    calls = extract_tool_calls('{{"name": "f", "arguments": {"a": 1}}}')
+    assert all(isinstance(call, ToolCall) for call in calls)  # whatever it finds, it does not raise
+    with pytest.raises(ValueError, match="not JSON"):
+        repair_json('{{"name": "f"}}')

@@ -91,7 +91,8 @@ def repair_json(text: str) -> Any:
             pass
     try:
         return _python_literal(candidates[-1])
-    except (ValueError, SyntaxError, tokenize.TokenError, MemoryError, RecursionError) as exc:
+    except (ValueError, TypeError, SyntaxError, tokenize.TokenError, MemoryError, RecursionError) as exc:
+        # TypeError: a Python literal that is no JSON value, e.g. {{"a": 1}} is a set of a dict
         raise ValueError(f"not JSON, even after repair: {text[:80]!r}") from exc
 
 
