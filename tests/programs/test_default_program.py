@@ -219,3 +219,11 @@ def test_an_empty_question_is_a_usage_error() -> None:
 
     with pytest.raises(UsageError, match="needs a question"):
         ask("  ", replies(), route=None)
+
+
+def test_code_whose_own_asserts_keep_failing_is_still_answered_with_the_latest_code() -> None:
+    first = "```python\ndef add(a, b):\n    return a + b\nassert add(2, 2) == 5\n```"
+    second = "```python\ndef add(a, b):\n    return a + b\nassert add(2, 3) == 6\n```"
+    answer = ask("Write a function add(a, b).", replies(program=[first, second]), route="code")
+    assert answer.ok and "assert add(2, 3) == 6" in answer.text
+    assert answer.path[-1].startswith("ask.code:send")
