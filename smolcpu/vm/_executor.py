@@ -707,8 +707,7 @@ class Execution:
             self.latest.get(step.id) if back_from else None,
             back_from,
         )
-        unit = step.binding.unit if step.binding is not None else DEFAULT_UNIT
-        self.executor.notify(StepEvent("start", self.run_id, step.id, step.worker, unit))
+        self.executor.notify(StepEvent("start", self.run_id, step.id, step.worker, _unit_of(step)))
         began = time.monotonic()
         output = await self.output(step, source, conversation)
         self.began[step.id] = began
@@ -811,8 +810,7 @@ class Execution:
     def ended(self, step: Step, outcome: str, output: Artifact) -> None:
         """Tell the observer that ``step`` ended, taking ``outcome``."""
         seconds = time.monotonic() - self.began.pop(step.id, time.monotonic())
-        unit = step.binding.unit if step.binding is not None else DEFAULT_UNIT
-        self.executor.notify(StepEvent("end", self.run_id, step.id, step.worker, unit, outcome, seconds, output))
+        self.executor.notify(StepEvent("end", self.run_id, step.id, step.worker, _unit_of(step), outcome, seconds, output))
 
     def fail(self, step: Step, given: Artifact, output: Artifact, why: str) -> _Move:
         """A failed step takes the alternative after its first outcome, or ends the run."""
@@ -856,6 +854,11 @@ def _regular(step: Step) -> list[Outcome]:
     """The outcomes a step may name or fall back on: all but ``timeout``, which is taken only
     when the step overruns its deadline (LANGUAGE.md §2)."""
     return [o for o in step.outcomes if o.kind != "timeout"]
+
+
+def _unit_of(step: Step) -> str:
+    """The unit kind a step runs on (an undeclared worker runs on the default neural worker)."""
+    return step.binding.unit if step.binding is not None else DEFAULT_UNIT
 
 
 def _continue_only(step: Step) -> bool:

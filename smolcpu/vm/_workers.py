@@ -163,17 +163,22 @@ class Workers:
         async with self.lifecycle.acquire(binding.unit, params=binding.params) as ref:
             yield ref
 
-    async def ask_llm(self, artifact: Artifact, *, timeout: float) -> Artifact:
-        """A request to the default neural worker (the LLM chooser asks through this)."""
-        binding = self.completed(Binding("chooser", DEFAULT_UNIT, declared=False))
-        stand_in = self.units.get(DEFAULT_UNIT)
+    async def ask_unit(self, kind: str, artifact: Artifact, *, timeout: float) -> Artifact:
+        """A request to the unit of ``kind`` as this executor makes it (its stand-in, the
+        Lifecycle's with the kind's default parameters, or one of its own); the reply."""
+        stand_in = self.units.get(kind)
         if stand_in is not None:
-            ref = await self.ref(Route(f"stand-in.{DEFAULT_UNIT}", lambda: (_factory(stand_in), {}, False)))
+            ref = await self.ref(Route(f"stand-in.{kind}", lambda: (_factory(stand_in), {}, False)))
             return await ref.request(artifact, timeout=timeout)
+        binding = self.completed(Binding("chooser", kind, declared=False))
         if self.lifecycle is not None:
-            return await self.lifecycle.request(DEFAULT_UNIT, artifact, timeout=timeout, params=binding.params)
+            return await self.lifecycle.request(kind, artifact, timeout=timeout, params=binding.params)
         ref = await self.ref(Route(_key(binding), lambda: _spawnable(binding)))
         return await ref.request(artifact, timeout=timeout)
+
+    async def ask_llm(self, artifact: Artifact, *, timeout: float) -> Artifact:
+        """A request to the default neural worker (the LLM chooser asks through this)."""
+        return await self.ask_unit(DEFAULT_UNIT, artifact, timeout=timeout)
 
     async def embed(self, texts: list[str]) -> list[list[float]]:
         """Unit vectors of ``texts`` from the ``embed`` unit (a small classifier asks through this).
@@ -182,15 +187,7 @@ class Workers:
             UnitError: the embedder answered with an error.
         """
         request = Artifact.json({"text": texts}, origin="chooser", role="request")
-        stand_in = self.units.get("embed")
-        if stand_in is not None:
-            ref = await self.ref(Route("stand-in.embed", lambda: (_factory(stand_in), {}, False)))
-            reply = await ref.request(request, timeout=config.REQUEST_TIMEOUT_S)
-        elif self.lifecycle is not None:
-            reply = await self.lifecycle.request("embed", request, timeout=config.REQUEST_TIMEOUT_S)
-        else:
-            ref = await self.ref(Route(_key(Binding("chooser", "embed")), lambda: _spawnable(Binding("chooser", "embed"))))
-            reply = await ref.request(request, timeout=config.REQUEST_TIMEOUT_S)
+        reply = await self.ask_unit("embed", request, timeout=config.REQUEST_TIMEOUT_S)
         if reply.is_error:
             raise UnitError(f"the embedder failed: {reply.error_message}")
         return reply.as_json()["vectors"]
