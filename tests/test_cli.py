@@ -31,3 +31,26 @@ def test_a_benchmarks_help_is_its_own() -> None:
     assert "--suites" in result.stdout and "--systems" in result.stdout
     listed = smol("bench", "--help")
     assert listed.returncode == 0 and "Which benchmark" in listed.stdout
+
+
+def test_each_command_is_registered_by_the_modules_main_loads_for_it() -> None:
+    import typer.main
+
+    from smolcpu.cli import COMMANDS, app
+
+    click_app = typer.main.get_command(app)
+    assert set(click_app.commands) == set(COMMANDS)  # type: ignore[attr-defined]
+    for info in app.registered_commands:
+        name = info.name or info.callback.__name__.replace("_", "-")  # type: ignore[union-attr]
+        assert info.callback.__module__.rsplit(".", 1)[-1] in COMMANDS[name]  # type: ignore[union-attr]
+    for group in app.registered_groups:
+        modules = {command.callback.__module__.rsplit(".", 1)[-1] for command in group.typer_instance.registered_commands}  # type: ignore[union-attr]
+        assert modules <= set(COMMANDS[group.name]), group.name  # type: ignore[index]
+
+
+def test_a_command_run_alone_keeps_its_subcommands_and_options() -> None:
+    """``main`` loads one module: a single command must still be a subcommand, not the root."""
+    result = smol("doctor", "--help")
+    assert result.returncode == 0 and "Usage: smol doctor" in result.stdout
+    checked = smol("check", "--help")
+    assert checked.returncode == 0 and "Usage: smol check" in checked.stdout

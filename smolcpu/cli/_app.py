@@ -13,6 +13,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+@app.callback()
+def _root() -> None:
+    # A callback keeps ``smol`` a group of commands when only one command's module is loaded.
+    pass
+
+
 console = Console()
 err_console = Console(stderr=True)
 

@@ -11,11 +11,19 @@ from smolcpu.lang._ast import Program
 from smolcpu.lang._compilation import Compilation, compile_file, compile_source
 from smolcpu.lang._declarations import DEFAULT_UNIT, IDENTITY, Binding, Scope, UnitCatalog, UnitInfo
 from smolcpu.lang._diagnostics import Diagnostic, Severity
-from smolcpu.lang._gbnf import flow_gbnf
 from smolcpu.lang._ir import Block, Case, Chain, Edge, Graph, Node, Outcome, Step
 from smolcpu.lang._optimiser import optimise
 from smolcpu.lang._parser import parse
 from smolcpu.lang._printer import format_program
+
+
+def __getattr__(name: str) -> object:
+    """``flow_gbnf`` on first use: it needs the neural units, which ``smol check`` never does."""
+    if name == "flow_gbnf":
+        from smolcpu.lang._gbnf import flow_gbnf
+
+        return flow_gbnf
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "DEFAULT_UNIT",

@@ -329,7 +329,7 @@ def flow_gbnf(*, units: tuple[str, ...] | None = None, require_flow: bool = Fals
         FlowError: ``flow.lark`` uses a terminal this converter cannot write in GBNF.
     """
     lark = _lark()
-    ignored = set(lark.ignore_tokens)
+    ignored = set(lark.lexer_conf.ignore)  # ignore_tokens is not kept when lark loads its cached tables
     tokens = {t.name: _terminal(t.name, t.pattern) for t in lark.terminals if t.name not in ignored}
     tokens["_worker_name"] = _Token(_excluding(sorted(RESERVED)), True, True)
     if units is not None:

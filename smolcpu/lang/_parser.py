@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import ast as python_ast
 import dataclasses
+import sys
 from contextvars import ContextVar
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import lark
 from lark import Lark, Token, Tree
 from lark.exceptions import (
     UnexpectedCharacters,
@@ -242,12 +244,28 @@ def _value(token: Token) -> Any:
 _comments: ContextVar[list[Token]] = ContextVar("_comments")
 
 
+def _tables_file() -> str | bool:
+    """Where lark keeps the parse tables it analysed (most of a cold ``smol check``'s time).
+
+    In the user's own cache rather than lark's default, a shared temporary folder, because the
+    file is a pickle: someone else's could run code. lark checks the grammar's hash on load.
+    """
+    folder = config.cache_dir() / "lang"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    version = f"lark{lark.__version__}-py{sys.version_info[0]}{sys.version_info[1]}"
+    return str(folder / f"flow-{version}.tables")
+
+
 @cache
 def _lark() -> Lark:
     grammar = resources.files("smolcpu.lang").joinpath("flow.lark").read_text()
     return Lark(
         grammar,
         parser="lalr",
+        cache=_tables_file(),
         keep_all_tokens=True,  # the positions come from every token (see _build), not from lark's costlier pass
         lexer_callbacks={"COMMENT": lambda token: _comments.get().append(token)},
     )

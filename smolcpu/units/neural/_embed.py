@@ -11,14 +11,15 @@ from __future__ import annotations
 import asyncio
 from functools import cache
 from pathlib import Path
-from typing import Any, ClassVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from smolcpu.artifact import JSON
 from smolcpu.errors import UsageError
 from smolcpu.units._registry import register
 from smolcpu.units.neural._onnx import OnnxTool
+
+if TYPE_CHECKING:
+    import numpy as np
 
 TOKENIZER_FILE = Path(__file__).resolve().with_name("minilm_tokenizer.json")
 MAX_TOKENS = 256
@@ -64,6 +65,7 @@ class Embed(OnnxTool):
         Raises:
             UsageError: no texts, or one that is not a string.
         """
+        import numpy as np
         if not texts or any(not isinstance(text, str) for text in texts):
             raise UsageError("embed takes one or more strings")
         self.load()

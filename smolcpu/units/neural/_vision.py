@@ -21,9 +21,8 @@ import math
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
-from typing import Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
-import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from smolcpu.artifact import JSON, Artifact
@@ -31,6 +30,9 @@ from smolcpu.errors import UsageError
 from smolcpu.units._glue import images_from
 from smolcpu.units._registry import register
 from smolcpu.units.neural._onnx import OnnxTool
+
+if TYPE_CHECKING:
+    import numpy as np
 
 HERE = Path(__file__).resolve().parent
 FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
@@ -118,6 +120,7 @@ def resampled(picture: Image.Image, size: tuple[int, int], *, box: tuple[float, 
     while the other idles. The filter reaches past a box's edge into the picture, so the
     halves meet without a seam: they differ from one pass by at most 1 in 255.
     """
+    import numpy as np
     width, height = size
     left, top, right, bottom = box
     if height < 2 * MIN_HALF_ROWS:
@@ -139,6 +142,7 @@ def classifier_input(picture: Image.Image) -> np.ndarray:
     The crop is taken from the source and resized in one step (Pillow's ``box``), the same
     pixels as resizing the whole picture and cropping after, at a third of the work.
     """
+    import numpy as np
     side = min(picture.size) * CLASSIFIER_SIZE / CLASSIFIER_SHORTER_SIDE
     left, top = (picture.width - side) / 2, (picture.height - side) / 2
     crop = resampled(picture, (CLASSIFIER_SIZE, CLASSIFIER_SIZE), box=(left, top, left + side, top + side))
@@ -151,6 +155,7 @@ def classifier_input(picture: Image.Image) -> np.ndarray:
 def detector_input(picture: Picture) -> tuple[np.ndarray, float]:
     """YOLOX's input (3×416×416, BGR, 0..255, grey letterbox at bottom-right) and its scale:
     input pixels per pixel of the image as the file holds it."""
+    import numpy as np
     image = picture.image
     ratio = min(DETECTOR_SIZE / image.width, DETECTOR_SIZE / image.height)
     width, height = max(1, int(image.width * ratio)), max(1, int(image.height * ratio))
@@ -162,6 +167,7 @@ def detector_input(picture: Picture) -> tuple[np.ndarray, float]:
 
 @cache
 def _grid() -> tuple[np.ndarray, np.ndarray]:
+    import numpy as np
     cells, strides = [], []
     for stride in DETECTOR_STRIDES:
         side = DETECTOR_SIZE // stride
@@ -173,6 +179,7 @@ def _grid() -> tuple[np.ndarray, np.ndarray]:
 
 def non_max_suppression(boxes: np.ndarray, scores: np.ndarray, *, iou_threshold: float) -> list[int]:
     """Indices of the boxes kept by greedy NMS (highest score first, drop overlaps above the IoU)."""
+    import numpy as np
     x1, y1, x2, y2 = boxes.T
     areas = (x2 - x1) * (y2 - y1)
     order = np.argsort(-scores)
@@ -192,6 +199,7 @@ def decode_detections(
     raw: np.ndarray, *, ratio: float, size: tuple[int, int], score_threshold: float, iou_threshold: float
 ) -> list[dict[str, Any]]:
     """Turn YOLOX's raw 3549×85 output into labelled boxes in the original image's pixels."""
+    import numpy as np
     cells, strides = _grid()
     centres = (raw[:, :2] + cells) * strides
     extents = np.exp(raw[:, 2:4]) * strides
@@ -230,6 +238,7 @@ class _OnnxImageTool(OnnxTool):
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """Run the model on a batch (N×3×H×W); a model exported for batch 1 is run image by image."""
+        import numpy as np
         self.load()
         feed = self.session.get_inputs()[0]
         if feed.shape[0] == 1 and len(batch) > 1:
@@ -263,6 +272,7 @@ class Classify(_OnnxImageTool):
 
     def classify_many(self, images: list[bytes | str | Path], *, top_k: int = 5) -> list[list[dict[str, Any]]]:
         """Classify several images in one batch; one ranked list per image."""
+        import numpy as np
         if not 1 <= top_k <= 1000:
             raise UsageError(f"top_k must be between 1 and 1000, not {top_k}")
         logits = self.infer(np.stack([self.prepare(image) for image in images]))
@@ -315,6 +325,7 @@ class Detect(_OnnxImageTool):
         self, images: list[bytes | str | Path], *, score_threshold: float = 0.3
     ) -> list[list[dict[str, Any]]]:
         """Detect objects in several images in one batch; one list per image."""
+        import numpy as np
         if not 0.0 <= score_threshold <= 1.0:
             raise UsageError(f"score_threshold must be between 0 and 1, not {score_threshold}")
         prepared = [self.prepare(image) for image in images]

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from smolcpu import config
 from smolcpu.artifact import Artifact
@@ -22,7 +20,10 @@ from smolcpu.errors import UnitError, UsageError
 from smolcpu.units.stores._vectors import fuse
 from smolcpu.units.tools import Hit, Vault
 
-Embedder = Callable[[list[str]], np.ndarray]
+if TYPE_CHECKING:
+    import numpy as np
+
+Embedder = Callable[[list[str]], "np.ndarray"]
 """Texts in, unit vectors out: ``Embed().embed_many`` in process, or :func:`embedder_of` a unit."""
 SNIPPET_CHARS = 200
 EMBED_BATCH = 16
@@ -70,6 +71,7 @@ class MemoryVectors:
         Raises:
             UsageError: an empty query or a limit below 1.
         """
+        import numpy as np
         if not query.strip():
             raise UsageError("search needs some text to look for")
         if limit < 1:
@@ -112,6 +114,7 @@ def embedder_of(ref: Any, loop: asyncio.AbstractEventLoop, *, timeout: float = c
     Raises:
         UnitError: the embed unit answered with an error.
     """
+    import numpy as np
 
     def embed(texts: list[str]) -> np.ndarray:
         request = ref.request(Artifact.json(texts), timeout=timeout)

@@ -21,9 +21,7 @@ import urllib.request
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from smolcpu import config
 from smolcpu.artifact import JSON, load_json
@@ -31,10 +29,14 @@ from smolcpu.errors import ArtifactError, RequestTimeout, SmolError, UnitError, 
 from smolcpu.units._tool import Tool
 from smolcpu.units.stores._sqlite import database_errors
 
+if TYPE_CHECKING:
+    import numpy as np
+
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
 
 
 def _plain(value: Any) -> Any:
+    import numpy as np
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, np.generic):

@@ -17,15 +17,16 @@ import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from smolcpu import config
 from smolcpu.errors import UsageError
 from smolcpu.units._registry import register
 from smolcpu.units.stores._service import RemoteStore, StoreTool
 from smolcpu.units.stores._sqlite import connect, transaction
+
+if TYPE_CHECKING:
+    import numpy as np
 
 RRF_K = 60
 """Reciprocal rank fusion's damping constant (Cormack et al., 2009)."""
@@ -82,6 +83,7 @@ class LocalVectors:
         self.db.close()
 
     def _blob(self, vector: Sequence[float] | np.ndarray) -> bytes:
+        import numpy as np
         array = np.asarray(vector, dtype=np.float32)
         if array.shape != (self.dim,) or not np.isfinite(array).all():
             raise UsageError(f"a vector here has {self.dim} finite numbers, not shape {array.shape}")
@@ -128,6 +130,7 @@ class LocalVectors:
 
     def get(self, key: str) -> dict[str, Any] | None:
         """The stored entry under ``key`` (with its vector), or None."""
+        import numpy as np
         row = self.db.execute(
             "SELECT items.key, items.text, items.meta, item_vectors.embedding FROM items "
             "JOIN item_vectors ON item_vectors.rowid = items.id WHERE items.key = ?",

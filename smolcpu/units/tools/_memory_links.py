@@ -36,16 +36,19 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import functools
 import posixpath
 import re
 import unicodedata
 import urllib.parse
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from markdown_it import MarkdownIt
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
 
 NOTE_SUFFIX = ".md"
 
@@ -67,9 +70,16 @@ _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\r?\n")
 _NOT_NEWLINE = re.compile(r"[^\r\n]+")
 _TAG = re.compile(r"(?<![^\s(\[{,;])#([\w/-]+)")
 _BLOCK_ID = re.compile(r"(?:^|\s)\^([A-Za-z0-9-]+)[ \t]*\r?$", re.MULTILINE)
-_MARKDOWN = MarkdownIt("commonmark").disable("inline")
-"""Block structure only (code blocks, headings): the inline pass, which this module does
-itself for links and code spans, would cost most of the time on a note full of links."""
+
+
+@functools.cache
+def _markdown() -> MarkdownIt:
+    """Block structure only (code blocks, headings): the inline pass, which this module does
+    itself for links and code spans, would cost most of the time on a note full of links.
+    Made on first use: markdown-it costs every command's start-up, even ``smol check``."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").disable("inline")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -345,7 +355,7 @@ def parse_note(text: str) -> ParsedNote:
     lines = _line_starts(text)
     code: list[tuple[int, int]] = []
     headings = []
-    tokens = _MARKDOWN.parse(body)
+    tokens = _markdown().parse(body)
     for index, token in enumerate(tokens):
         if token.type in ("fence", "code_block") and token.map:
             begin, end = token.map
