@@ -23,6 +23,7 @@ from smolcpu.artifact import Artifact, ArtifactStore, RunIndex, open_store
 from smolcpu.dream._choosers import adopt, audited, roll_back_fallen
 from smolcpu.dream._distil import TARGET_AGREEMENT, Embedder, distil
 from smolcpu.dream._mining import Decided, Mined, mine
+from smolcpu.dream._triggers import mark_dreamt
 from smolcpu.units.stores import Experience
 from smolcpu.vm import point_key, read_pointer
 
@@ -107,7 +108,19 @@ def _dream(
     store.put(Artifact.json(report.to_json(), origin="dream", role=REPORT_ROLE))
     report_path().parent.mkdir(parents=True, exist_ok=True)
     report_path().write_text(json.dumps(report.to_json(), indent=1))
+    mark_dreamt(index)
     return report
+
+
+def default_embedder() -> Embedder | None:
+    """MiniLM in this process on one thread (dreaming yields the cores), or None when not installed."""
+    from smolcpu.units.tools._memory_hybrid import EMBED_MODEL, model_installed
+
+    if not model_installed(EMBED_MODEL):
+        return None
+    from smolcpu.units.neural import Embed
+
+    return Embed(threads=1).embed_many
 
 
 def _mined(mined: Mined) -> DreamReport:
@@ -127,4 +140,4 @@ def _mined(mined: Mined) -> DreamReport:
     return report
 
 
-__all__ = ["REPORT_ROLE", "DreamReport", "dream", "latest_report", "points_of", "report_path"]
+__all__ = ["REPORT_ROLE", "DreamReport", "default_embedder", "dream", "latest_report", "points_of", "report_path"]
