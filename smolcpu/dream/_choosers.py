@@ -20,7 +20,8 @@ from smolcpu.artifact import Artifact, ArtifactStore
 from smolcpu.dream._distil import TARGET_AGREEMENT, Distilled
 from smolcpu.dream._mining import Decided
 from smolcpu.errors import UsageError
-from smolcpu.vm import MODEL_ROLE, read_pointer, write_pointer
+from smolcpu.dream._files import write_json
+from smolcpu.vm import MODEL_ROLE, pointer_path, read_pointer
 
 AUDIT_MIN = 20
 """Audits a version needs before its audited agreement can roll it back."""
@@ -64,7 +65,7 @@ def adopt(store: ArtifactStore, distilled: Distilled) -> dict[str, Any] | None:
         "at": time.time(),
         "history": history,
     }
-    write_pointer(data)
+    write_json(pointer_path(), data)
     return record_change(store, {"change": "adopted", "point": distilled.point, "version": artifact.id, **distilled.summary()})
 
 
@@ -92,7 +93,7 @@ def roll_back_fallen(store: ArtifactStore, decisions: Sequence[Decided]) -> list
         why = f"audited agreement {agreed}/{total} = {agreed / total:.1%} fell below {reference:.1%}"
         changes.append(_step_back(store, data, point, "rolled back", why))
     if changes:
-        write_pointer(data)
+        write_json(pointer_path(), data)
     return changes
 
 
@@ -110,7 +111,7 @@ def revert(store: ArtifactStore, point: str | None = None) -> list[dict[str, Any
     if not points:
         raise UsageError("no distilled chooser is in service: nothing to revert")
     changes = [_step_back(store, data, p, "reverted", "asked with smol dream --revert") for p in points]
-    write_pointer(data)
+    write_json(pointer_path(), data)
     return changes
 
 

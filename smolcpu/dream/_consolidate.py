@@ -11,7 +11,6 @@ left as its user made it.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 from smolcpu import config
 from smolcpu.artifact import Artifact, ArtifactStore
 from smolcpu.dream._distil import Embedder
+from smolcpu.dream._files import read_json, write_json
 from smolcpu.lang import compile_source
 from smolcpu.programs import Session, answer_text
 from smolcpu.units.tools import Vault
@@ -137,10 +137,9 @@ class Consolidation:
         if not self.changes:
             return
         path = journal_path()
-        batches = json.loads(path.read_text()) if path.is_file() else []
+        batches = read_json(path, [])
         batches.append({"at": time.time(), "changes": [c["artifact"] for c in self.changes]})
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(batches, indent=1))
+        write_json(path, batches)
 
 
 async def consolidate(
@@ -167,7 +166,7 @@ def llm_summariser(session: Session) -> Summarise:
 def undo_consolidation(vault: Vault, store: ArtifactStore) -> list[str]:
     """Undo the last consolidation batch; what was undone and what was left (edited since)."""
     path = journal_path()
-    batches = json.loads(path.read_text()) if path.is_file() else []
+    batches = read_json(path, [])
     if not batches:
         return []
     said = []
@@ -178,7 +177,7 @@ def undo_consolidation(vault: Vault, store: ArtifactStore) -> list[str]:
             continue
         vault.write(change["note"], change["before"])
         said.append(f"undid {change['change']} of {change['note']}")
-    path.write_text(json.dumps(batches, indent=1))
+    write_json(path, batches)
     return said
 
 

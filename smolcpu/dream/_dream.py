@@ -10,7 +10,6 @@ artifact and ``SMOL_HOME/dream/report.json`` (``smol dream --report`` shows the 
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from collections import defaultdict
@@ -22,6 +21,7 @@ from smolcpu import config
 from smolcpu.artifact import Artifact, ArtifactStore, RunIndex, open_store
 from smolcpu.dream._choosers import adopt, audited, roll_back_fallen
 from smolcpu.dream._distil import TARGET_AGREEMENT, Embedder, distil
+from smolcpu.dream._files import read_json, write_json
 from smolcpu.dream._mining import Decided, Mined, mine
 from smolcpu.dream._triggers import mark_dreamt
 from smolcpu.units.stores import Experience
@@ -58,10 +58,7 @@ def report_path() -> Path:
 
 def latest_report() -> dict[str, Any] | None:
     """The report of the last dream, or None before the first."""
-    try:
-        return json.loads(report_path().read_text())
-    except (OSError, ValueError):
-        return None
+    return read_json(report_path(), None)
 
 
 def points_of(decisions: list[Decided]) -> dict[str, list[Decided]]:
@@ -106,8 +103,7 @@ def _dream(
             experience.close()
     report.seconds = round(time.monotonic() - began, 3)
     store.put(Artifact.json(report.to_json(), origin="dream", role=REPORT_ROLE))
-    report_path().parent.mkdir(parents=True, exist_ok=True)
-    report_path().write_text(json.dumps(report.to_json(), indent=1))
+    write_json(report_path(), report.to_json())
     mark_dreamt(index)
     return report
 

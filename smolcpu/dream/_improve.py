@@ -35,6 +35,7 @@ from typing import Any
 
 from smolcpu import config
 from smolcpu.artifact import Artifact, ArtifactStore
+from smolcpu.dream._files import read_json, write_json
 from smolcpu.dream._triggers import file_hash
 from smolcpu.errors import UsageError
 from smolcpu.lang import Program, compile_source, format_program, parse
@@ -265,15 +266,11 @@ def versions_path() -> Path:
 
 
 def _read_versions() -> dict[str, Any]:
-    try:
-        return json.loads(versions_path().read_text())
-    except (OSError, ValueError):
-        return {}
+    return read_json(versions_path(), {})
 
 
 def _write_versions(data: dict[str, Any]) -> None:
-    versions_path().parent.mkdir(parents=True, exist_ok=True)
-    versions_path().write_text(json.dumps(data, indent=1))
+    write_json(versions_path(), data)
 
 
 def _keep(store: ArtifactStore, path: Path, source: str, why: str) -> dict[str, Any]:

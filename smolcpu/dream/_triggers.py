@@ -11,7 +11,6 @@ sessions hold leaves room for it under the memory budget, so a server keeps answ
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 
 from smolcpu import config
 from smolcpu.artifact import RunIndex
+from smolcpu.dream._files import read_json, write_json
 from smolcpu.vm import read_statuses
 
 EVERY_S = 24 * 3600.0
@@ -43,10 +43,7 @@ def state_path() -> Path:
 
 
 def read_state() -> dict[str, Any]:
-    try:
-        return json.loads(state_path().read_text())
-    except (OSError, ValueError):
-        return {}
+    return read_json(state_path(), {})
 
 
 def file_hash(path: str | Path) -> str:
@@ -66,8 +63,7 @@ def _programs(index: RunIndex) -> dict[str, str]:
 def mark_dreamt(index: RunIndex) -> None:
     """Remember when this dream ran, how many runs there were and each program's hash."""
     state = {"at": time.time(), "runs": len(index.runs()), "programs": _programs(index)}
-    state_path().parent.mkdir(parents=True, exist_ok=True)
-    state_path().write_text(json.dumps(state, indent=1))
+    write_json(state_path(), state)
 
 
 def due(

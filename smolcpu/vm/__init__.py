@@ -26,7 +26,6 @@ from smolcpu.vm._distilled import (
     point_key,
     pointer_path,
     read_pointer,
-    write_pointer,
 )
 from smolcpu.vm._cores import CoreKeeper, CorePlan, cpu_seconds, pin, plan_cores
 from smolcpu.vm._executor import Execution, Executor, ExecutorState
@@ -43,7 +42,6 @@ __all__ = [
     "point_key",
     "pointer_path",
     "read_pointer",
-    "write_pointer",
     "Choice",
     "Chooser",
     "CoreKeeper",

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 import time
 from collections.abc import Mapping, Sequence
@@ -62,15 +61,6 @@ def read_pointer(path: Path | None = None) -> dict[str, Any]:
         log.warning("cannot read the distilled choosers' pointer %s: %s", path, exc)
         return {"points": {}}
     return data if isinstance(data.get("points"), dict) else {"points": {}}
-
-
-def write_pointer(data: Mapping[str, Any], path: Path | None = None) -> None:
-    """Replace the pointer file atomically (a chooser polling it never reads half of it)."""
-    path = path or pointer_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(f".{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(data, indent=1, sort_keys=True))
-    os.replace(temporary, path)
 
 
 @dataclass(frozen=True)
@@ -236,5 +226,4 @@ __all__ = [
     "point_key",
     "pointer_path",
     "read_pointer",
-    "write_pointer",
 ]
