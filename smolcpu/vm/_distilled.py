@@ -13,6 +13,7 @@ dream measures the version's agreement in service and rolls it back if it fell.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
@@ -119,8 +120,9 @@ class DistilledModel:
         )
 
 
+@functools.lru_cache(maxsize=64)
 def load_model(version: str) -> DistilledModel:
-    """A distilled version from the artifact store.
+    """A distilled version from the artifact store (read once: a version never changes).
 
     Raises:
         ArtifactError: not there, or not a distilled model.

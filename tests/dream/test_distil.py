@@ -14,6 +14,7 @@ from smolcpu.dream import Decided, calibrate, distil, dream, mine, revert, wilso
 from smolcpu.errors import UsageError
 from smolcpu.testing import vectors_of
 from smolcpu.vm import pointer_path, read_pointer
+from smolcpu.vm._distilled import POLL_S
 from tests.dream.helpers import CALC, ask_all
 
 
@@ -72,7 +73,10 @@ def teacher(prompt: str, options: Sequence[str]) -> str:
 QUESTIONS = [f"What is {i} + {i * 3}?" if i % 2 else f"Hello, tell me about color {i}" for i in range(1, 61)]
 
 
-def test_dreaming_puts_a_distilled_chooser_in_service_and_a_running_session_picks_it_up() -> None:
+def test_dreaming_puts_a_distilled_chooser_in_service_and_a_running_session_picks_it_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SMOL_DREAM_AUDIT", "0")
     ask_all(QUESTIONS, choose=teacher)
     report = dream(embed=embed, target=0.9)
     (point,) = report.points
@@ -131,3 +135,31 @@ def test_the_pointer_file_is_written_whole() -> None:
     dream(embed=embed, target=0.9)
     data = json.loads(pointer_path().read_text())
     assert set(data["points"]["default.smol#route"]) >= {"version", "coverage", "agreement", "history"}
+
+
+def test_a_session_that_stays_open_picks_up_a_new_version_without_restarting(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from smolcpu.programs import Session
+    from smolcpu.testing import ScriptedLLM, WordEmbedder
+    from tests.dream.helpers import solver
+
+    monkeypatch.setenv("SMOL_DREAM_AUDIT", "0")  # no audit may send the decision to the LLM
+    ask_all(QUESTIONS, choose=teacher)
+    asked: list[str] = []
+
+    def counting(prompt: str, options: Sequence[str]) -> str:
+        asked.append(prompt)
+        return teacher(prompt, options)
+
+    async def go() -> None:
+        units = {"llm": ScriptedLLM(solver, choose=counting), "embed": WordEmbedder()}
+        async with Session(units=units, classifier=False) as session:
+            await session.ask("What is 7 + 8?")
+            assert len(asked) == 1  # nothing distilled yet: the LLM routes
+            await asyncio.to_thread(dream, embed=embed, target=0.9)
+            await asyncio.sleep(POLL_S)
+            await session.ask("What is 9 + 10?")
+        assert len(asked) == 1  # the distilled chooser routed it
+
+    asyncio.run(go())
