@@ -91,9 +91,15 @@ def dream_command(
         0.98, "--target", min=0.5, max=0.999, help="Agreement with the LLM a distilled chooser keeps (lower bound)."
     ),
     json_out: bool = typer.Option(False, "--json", help="With --report: the report as JSON."),
+    background: bool = typer.Option(
+        False, "--background", help="Do it in a detached low-priority process and return at once (its log: SMOL_HOME/dream/dream.log)."
+    ),
 ) -> None:
     """Learn from the recorded runs (dream once now, unless told otherwise)."""
     if ctx.invoked_subcommand is not None:
+        return
+    if background:
+        _detach()
         return
     if report:
         from smolcpu.dream import latest_report
@@ -128,6 +134,24 @@ def dream_command(
         if not watch:
             return
         time.sleep(60)
+
+
+def _detach() -> None:
+    """Run the same ``smol dream`` command, without ``--background``, in a process of its own."""
+    import subprocess
+    import sys
+
+    from smolcpu import config
+
+    log = config.dream_dir() / "dream.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    argv = [arg for arg in sys.argv[1:] if arg != "--background"]
+    with log.open("a") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "smolcpu", *argv], stdout=out, stderr=out, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    console.print(f"dreaming in the background (process {process.pid}); log: {log}")
 
 
 def _program_path(program: str) -> Path:

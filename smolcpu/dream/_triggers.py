@@ -83,7 +83,7 @@ def due(
     if new_runs >= after_runs:
         return Due(True, f"{new_runs} new runs since the last dream (threshold {after_runs})")
     if edits >= after_edits:
-        return Due(True, f"{edits} programs edited since the last dream (threshold {after_edits})")
+        return Due(True, f"{edits} edited program{'s' * (edits != 1)} since the last dream (threshold {after_edits})")
     return Due(False, f"{new_runs} new runs, {edits} edited programs, last dream {since / 60:.0f} min ago")
 
 

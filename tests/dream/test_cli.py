@@ -41,3 +41,15 @@ def test_a_shipped_program_is_not_improved_in_place(smol_home: Path) -> None:
 
     result = smol("improve", str(DEFAULT_PROGRAM), "--cases", "x.jsonl", home=smol_home)
     assert result.returncode == 2 and "ships with Smol: copy it" in result.stderr
+
+
+def test_background_dreaming_returns_at_once_and_logs(smol_home: Path) -> None:
+    import time
+
+    started = smol("--if-due", "--background", home=smol_home)
+    assert started.returncode == 0 and "dreaming in the background" in started.stdout
+    log = smol_home / "dream" / "dream.log"
+    deadline = time.monotonic() + 60
+    while "not due" not in (log.read_text() if log.exists() else "") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert "not due: never dreamt; 0 runs recorded" in log.read_text()
