@@ -63,7 +63,7 @@ def _show_report(report: dict[str, Any]) -> None:
         console.print(f"[yellow]note[/]: {escape(note)}", highlight=False)
 
 
-def _dream_now(target: float, *, quiet: bool = False) -> None:
+def _dream_now(target: float, *, tidy: bool) -> None:
     from smolcpu.dream import dream
     from smolcpu.dream._dream import default_embedder
     from smolcpu.dream._triggers import lower_priority, wait_for_room
@@ -71,9 +71,19 @@ def _dream_now(target: float, *, quiet: bool = False) -> None:
     lower_priority()
     if not wait_for_room():
         raise UsageError("no room under the memory budget for dreaming (the running sessions hold it); try later")
-    report = dream(embed=default_embedder(), target=target)
-    if not quiet:
-        _show_report(report.to_json())
+    embed = default_embedder()
+    report = dream(embed=embed, target=target)
+    _show_report(report.to_json())
+    if tidy and embed is not None:
+        import asyncio
+
+        from smolcpu.artifact import RunIndex, open_store
+        from smolcpu.dream._consolidate import consolidate
+        from smolcpu.units.tools import Vault
+
+        with RunIndex() as index, open_store(index=index) as store:
+            changes = asyncio.run(consolidate(Vault(), store, embed=embed))
+        console.print(f"memory vault: {len(changes)} changes, duplicates merged and related notes linked (`smol dream consolidate --undo` puts them back)")
 
 
 @dream_app.callback(invoke_without_command=True)
@@ -91,6 +101,9 @@ def dream_command(
         0.98, "--target", min=0.5, max=0.999, help="Agreement with the LLM a distilled chooser keeps (lower bound)."
     ),
     json_out: bool = typer.Option(False, "--json", help="With --report: the report as JSON."),
+    tidy: bool = typer.Option(
+        False, "--consolidate", help="Also merge duplicate notes and link related ones (undoable; no LLM summaries)."
+    ),
     background: bool = typer.Option(
         False, "--background", help="Do it in a detached low-priority process and return at once (its log: SMOL_HOME/dream/dream.log)."
     ),
@@ -118,7 +131,7 @@ def dream_command(
                 console.print(f"reverted {escape(change['point'])}: {change['from']} -> {change['to'] or 'the LLM'}")
         return
     if not (if_due or watch):
-        _dream_now(target)
+        _dream_now(target, tidy=tidy)
         return
     from smolcpu.artifact import RunIndex
     from smolcpu.dream._triggers import due
@@ -128,7 +141,7 @@ def dream_command(
             verdict = due(index, every_s=every * 3600, after_runs=after_runs, after_edits=after_edits)
         if verdict.due:
             err_console.print(f"dreaming: {verdict.why}", highlight=False)
-            _dream_now(target)
+            _dream_now(target, tidy=tidy)
         elif not watch:
             console.print(f"not due: {verdict.why}", highlight=False)
         if not watch:
