@@ -1,6 +1,7 @@
 """The units layer: tools (math, storage, memory, sandbox...) and neural units (in worker processes)."""
 
 from smolcpu.units._glue import (
+    CODE_REQUEST,
     IMAGE_REQUEST,
     REQUEST,
     REQUEST_TYPES,
@@ -30,6 +31,7 @@ __all__ = [
     "LoadFailure",
     "IMAGE_REQUEST",
     "REQUEST",
+    "CODE_REQUEST",
     "REQUEST_TYPES",
     "TOOLS_REQUEST",
     "Tool",

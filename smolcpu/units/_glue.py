@@ -16,6 +16,7 @@ docs/language.md ("What units take") describes the same rules for program writer
 
 from __future__ import annotations
 
+import ast
 import base64
 import binascii
 import json
@@ -40,7 +41,11 @@ routes it by rule (a MIME-type pattern), never by a guess."""
 TOOLS_REQUEST = "application/vnd.smol.tools-request+json"
 """A request that offers the model functions to call (routed by rule, like an image request)."""
 
-REQUEST_TYPES = (REQUEST, IMAGE_REQUEST, TOOLS_REQUEST)
+CODE_REQUEST = "application/vnd.smol.code-request+json"
+"""A request whose question is Python with a function left to write: a signature and its
+docstring with no body ("complete this function"), routed by rule like the two above."""
+
+REQUEST_TYPES = (REQUEST, IMAGE_REQUEST, TOOLS_REQUEST, CODE_REQUEST)
 
 MAX_HISTORY_TURNS = 12
 """Earlier chat turns a model is shown with a request."""
@@ -53,6 +58,7 @@ _CODE_LANGUAGES = {"", "python", "py", "python3"}
 _CODE_LINE = re.compile(
     r"^(?:import |from \w|def |class |print\(|for |while |if |return |[A-Za-z_][\w.\[\]]*\s*[-+*/]?=[^=]|#)"
 )
+_CODE_START = re.compile(r"^(?:def |async def |class |import |from [\w.]+ import |@)", re.M)
 _NUMBER_COMMAS = re.compile(r"(?<=\d),(?=\d{3}\b)")
 _CURRENCY = re.compile(r"[$€£](?=\s*[\d.(])")
 _EXPRESSION = re.compile(r"[\d.()\s+\-*/%^<>=!,a-z_$]+", re.I)
@@ -101,8 +107,33 @@ def request_artifact(
         payload["tools"] = list(tools)
     if history:
         payload["history"] = list(history)
-    kind = TOOLS_REQUEST if tools else IMAGE_REQUEST if images else REQUEST
+    kind = TOOLS_REQUEST if tools else IMAGE_REQUEST if images else CODE_REQUEST if has_stub(question) else REQUEST
     return Artifact.json(payload, type=kind, origin="user", role="input")
+
+
+def has_stub(text: str) -> bool:
+    """Whether ``text`` is Python (after a line of prose, perhaps) with a function left to write:
+    a ``def`` whose body is only a docstring (or ``...``/``pass``, and imports)."""
+    start = _CODE_START.search(text)
+    if start is None or "def " not in text:
+        return False
+    try:
+        tree = ast.parse(text[start.start() :])
+    except (SyntaxError, ValueError):
+        return False
+    return any(
+        isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and all(_is_filler(statement) for statement in node.body)
+        for node in ast.walk(tree)
+    )
+
+
+def _is_filler(statement: ast.stmt) -> bool:
+    """A statement that leaves a function still to write: a docstring, ``...``, ``pass``, an import."""
+    if isinstance(statement, ast.Pass | ast.Import | ast.ImportFrom):
+        return True
+    return isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant) and isinstance(
+        statement.value.value, str | type(...)
+    )
 
 
 def tools_of(artifact: Artifact) -> list[dict[str, Any]] | None:

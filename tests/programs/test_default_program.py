@@ -149,6 +149,14 @@ def test_code_whose_asserts_fail_goes_back_to_be_fixed() -> None:
     assert "ask.run#2:back!" in answer.path
 
 
+def test_a_function_left_to_write_goes_to_the_code_route_by_rule() -> None:
+    stub = 'Complete it:\n\ndef add(a: int, b: int) -> int:\n    """The sum of a and b.\n    >>> add(2, 3)\n    5\n    """\n'
+    code = "```python\ndef add(a, b):\n    return a + b\n\nif __name__ == '__main__':\n    assert add(2, 3) == 5\n```"
+    answer = ask(stub, replies(program=[code]), route=None)  # no chooser's word: the request's type decides
+    assert answer.ok and "return a + b" in answer.text
+    assert answer.path[0].startswith("route.application/vnd.smol.code-request+json:")
+
+
 def test_plain_chat_is_answered_by_the_llm() -> None:
     llm: list[ScriptedLLM] = []
     answer = ask("Hello, who are you?", replies(chat=["I am Smol."]), route="chat", llm=llm)

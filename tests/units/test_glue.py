@@ -8,7 +8,19 @@ import json
 import pytest
 
 from smolcpu.artifact import Artifact
-from smolcpu.units import IMAGE_REQUEST, REQUEST, TOOLS_REQUEST, code_from, expression_from, images_from, question_of, request_artifact, text_for_model
+from smolcpu.units import (
+    CODE_REQUEST,
+    IMAGE_REQUEST,
+    REQUEST,
+    TOOLS_REQUEST,
+    code_from,
+    expression_from,
+    images_from,
+    question_of,
+    request_artifact,
+    text_for_model,
+)
+from smolcpu.units._glue import has_stub
 from smolcpu.units.tools import SandboxTool
 
 
@@ -95,3 +107,19 @@ def test_hostile_json_reaches_a_model_as_text_not_as_an_exception() -> None:
     assert text_for_model(deep).startswith("[[[")
     broken_error = Artifact.error("boom").replace(payload=b"{not json")
     assert text_for_model(broken_error) == "Error: {not json"
+
+
+@pytest.mark.parametrize(
+    ("question", "stub"),
+    [
+        ('def add(a, b):\n    """The sum of a and b."""\n', True),
+        ('Complete this function:\n\nimport math\n\ndef area(r):\n    import math\n    """Area of a circle."""\n', True),
+        ("def later():\n    ...\n", True),
+        ("What does this do?\n\ndef double(x):\n    return x * 2\n", False),
+        ("Janet has 3 apples and says def is a word. How many apples?", False),
+        ("def broken(:\n", False),
+    ],
+)
+def test_a_function_left_to_write_makes_a_code_request(question: str, stub: bool) -> None:
+    assert has_stub(question) is stub
+    assert (request_artifact(question).type == CODE_REQUEST) is stub
