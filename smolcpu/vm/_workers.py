@@ -263,8 +263,9 @@ STEP_TEMPERATURE = 0.0
 works best so on code and arithmetic (llama.cpp would otherwise sample at 0.8)."""
 
 REPAIR_TEMPERATURE = 0.7
-"""A repair that came back word for word as the answer it repairs is asked once more with
-sampling: greedy decoding tends to repeat itself, and the same answer fails the same way."""
+"""A repair that came back word for word as the answer it repairs is asked once more, afresh
+(the earlier answer not shown, only what was wrong with it) and with sampling: a model shown
+its own answer tends to copy it, and the same answer fails the same way."""
 
 OUTCOME_MARK = re.compile(r"^\s*\[(\[[^\]\n]+\]|[^\[\]\n]{1,40})\]\s*")
 """How an LLM names an outcome in its reply: the outcome in brackets, first thing (``[cancel] why``)."""
@@ -286,26 +287,32 @@ def role_of(step: Step, binding: Binding) -> str:
     )
 
 
-def messages_of(role: str, artifact: Artifact, conversation: Conversation | None) -> list[dict[str, str]]:
+def messages_of(
+    role: str, artifact: Artifact, conversation: Conversation | None, *, fresh: bool = False
+) -> list[dict[str, str]]:
     """The chat an LLM step is asked: its role, its input with the run's task in view, and
-    on a return by ``back`` its earlier answer and what the later step said of it."""
+    on a return by ``back`` its earlier answer and what the later step said of it; ``fresh``
+    leaves the earlier answer out (a model shown its answer tends to copy it)."""
     first = conversation.first if conversation and conversation.first is not None else artifact
     task = conversation.task if conversation else None
     shown = text_for_model(first)
     if task is not None and task.id != first.id and question_of(task).strip() not in shown:
         shown = f"Task: {text_for_model(task)}\n\nInput:\n{shown}"
     messages = [{"role": "system", "content": role}, {"role": "user", "content": shown}]
-    if conversation and conversation.back_from and conversation.previous is not None:
-        messages += [
-            {"role": "assistant", "content": conversation.previous.as_text()},
-            {
-                "role": "user",
-                "content": f"The next step (`{conversation.back_from}`) sent this back:\n{text_for_model(artifact)}\n\n"
-                "Your answer did not work. Correct the mistake and reply with the whole corrected answer,"
-                " in the same form as before.",
-            },
-        ]
-    return messages
+    if not (conversation and conversation.back_from and conversation.previous is not None):
+        return messages
+    said = f"next step (`{conversation.back_from}`) sent this back:\n{text_for_model(artifact)}\n\n"
+    if fresh:
+        messages[1]["content"] += f"\n\nA first answer to this did not work; the {said}Write a new answer that avoids that mistake."
+        return messages
+    return messages + [
+        {"role": "assistant", "content": conversation.previous.as_text()},
+        {
+            "role": "user",
+            "content": f"The {said}Your answer did not work. Correct the mistake and reply with the whole corrected"
+            " answer, in the same form as before.",
+        },
+    ]
 
 
 def named_outcome(reply: str, step: Step) -> tuple[str | None, str]:
@@ -327,10 +334,11 @@ async def _converse(
     """Ask the LLM for the step's output; an outcome other than the first it names in the same
     reply (see :func:`role_of`), with the task in view, so no second question is needed."""
     run = {"run": artifact.attr("run")} if artifact.attr("run") else None
-    messages = messages_of(role_of(step, binding), artifact, conversation)
+    role = role_of(step, binding)
     tools = tools_of(conversation.task) if conversation else None
 
-    async def ask(sampling: dict[str, Any]) -> Artifact:
+    async def ask(sampling: dict[str, Any], *, fresh: bool = False) -> Artifact:
+        messages = messages_of(role, artifact, conversation, fresh=fresh)
         chat = Artifact.json(
             {"op": "chat", "messages": messages} | sampling | ({"tools": tools} if tools else {}),
             origin=step.id,
@@ -345,7 +353,7 @@ async def _converse(
         return reply
     previous = conversation.previous if conversation and conversation.back_from else None
     if previous is not None and reply.as_text().strip() == previous.as_text().strip():
-        retried = await ask({"temperature": REPAIR_TEMPERATURE, "seed": 0})
+        retried = await ask({"temperature": REPAIR_TEMPERATURE, "seed": 0}, fresh=True)
         reply = reply if retried.is_error else retried
     outcome, text = named_outcome(reply.as_text(), step)
     if outcome is None:

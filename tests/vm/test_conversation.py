@@ -84,6 +84,9 @@ def test_a_repair_that_repeats_the_broken_answer_is_asked_again_with_sampling() 
     result = run_program(PROGRAM, llm)
     assert result.status is Status.OK and text_for_model(result.output) == "18"
     assert [request["temperature"] for request in llm.requests] == [0.0, 0.0, 0.7]
+    retry = llm.requests[2]["messages"]
+    assert [m["role"] for m in retry] == ["system", "user"], "asked afresh: the copied answer is not shown"
+    assert "A first answer to this did not work" in retry[1]["content"] and "NameError" in retry[1]["content"]
     assert [str(v) for v in result.path] == [
         "switch1.write:next", "switch1.run:back!", "switch1.write:next", "switch1.run:send"
     ]
