@@ -47,7 +47,7 @@ from smolcpu.server._chat import (
     program_names,
     resolve,
 )
-from smolcpu.server._jobs import Job, JobState
+from smolcpu.server._jobs import Job
 from smolcpu.server._openai import (
     ChatRequest,
     EmbeddingRequest,
@@ -179,7 +179,8 @@ def create_app(state: ServerState) -> FastAPI:
         if body.stream:
             return StreamingResponse(_chat_stream(state, body, job), media_type="text/event-stream")
         reply: Reply = await _outcome(request, state, job)
-        return _completion(body, reply)
+        timing = {"Server-Timing": f"llm;dur={reply.generation_ms:.3f}"} if reply.generation_ms else None
+        return JSONResponse(_completion(body, reply), headers=timing)
 
     @app.post("/v1/responses", tags=["openai"])
     async def responses(body: ResponsesRequest, request: Request, key: str = Depends(_key)) -> dict[str, Any]:

@@ -65,6 +65,8 @@ class Reply:
     choices: list[Choice]
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    generation_ms: float = 0.0
+    """The LLM's own time (raw LLM models): the server's ``Server-Timing`` header gives it."""
 
 
 def llm_models() -> list[str]:
@@ -235,6 +237,7 @@ async def answer_with_llm(
             reply.choices.append(choice)
             reply.prompt_tokens += int(answer.attr("prompt_tokens") or 0)
             reply.completion_tokens += int(answer.attr("completion_tokens") or 0)
+            reply.generation_ms += float(answer.attr("generation_ms") or 0.0)
         status = "ok"
         return reply
     except asyncio.CancelledError:

@@ -14,10 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from smolcpu.artifact import Artifact
 from smolcpu.errors import JobCancelled, QueueFull
-from smolcpu.runtime import Unit
 from smolcpu.server import JobQueue, JobState
+from smolcpu.testing import FixedJson
 from tests.server.conftest import Server
 from tests.server.test_chat import client
 
@@ -79,14 +78,16 @@ def test_a_client_that_disconnects_from_a_stream_cancels_its_job_at_once(server:
     wait_until(lambda: server.state.session.index.run(job.run_id).status == "cancelled")
 
 
-def test_a_client_that_gives_up_waiting_cancels_its_job(server: Server) -> None:
+@pytest.mark.parametrize("model", ["smollm2", "smol/echo"])
+def test_a_client_that_gives_up_waiting_cancels_its_job_and_run(server: Server, model: str) -> None:
     server.script.reply = lambda messages: " ".join(["word"] * 200)
     server.script.llm.delay = 0.05
     with pytest.raises(httpx.ReadTimeout):
-        httpx.post(server.base + "/chat/completions", json={"model": "smollm2", "messages": HI}, timeout=0.5)
+        httpx.post(server.base + "/chat/completions", json={"model": model, "messages": HI}, timeout=1)
     job = next(iter(server.state.queue.jobs.values()))
     wait_until(lambda: job.state is JobState.CANCELLED)
     assert server.state.queue.running == 0
+    wait_until(lambda: server.state.session.index.run(job.run_id).status == "cancelled")
 
 
 def events_of(server: Server, job_id: str) -> list[dict[str, Any]]:
@@ -145,22 +146,10 @@ def test_a_jobs_progress_streams_its_tokens_and_a_job_can_be_cancelled(server: S
     assert server.state.queue.running == 0
 
 
-class _Vision(Unit):
-    """A stand-in vision unit: fixed JSON, and what it was sent."""
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-        self.seen: list[Artifact] = []
-
-    async def handle(self, ctx: Any, sender: Any, artifact: Artifact) -> Artifact:
-        self.seen.append(artifact)
-        return Artifact.json(self.value, parents=(artifact.id,))
-
-
 def test_an_image_part_reaches_the_vision_units(make_server) -> None:
     picture = (Path(__file__).resolve().parents[1] / "data" / "bear.jpg").read_bytes()
-    detect = _Vision([{"label": "bear", "score": 0.9, "box": [0, 0, 10, 10]}])
-    classify = _Vision([{"label": "brown bear", "index": 294, "score": 0.8}])
+    detect = FixedJson([{"label": "bear", "score": 0.9, "box": [0, 0, 10, 10]}])
+    classify = FixedJson([{"label": "brown bear", "index": 294, "score": 0.8}])
     server = make_server(units={"detect": detect, "classify": classify})
     server.script.reply = lambda messages: "A brown bear." if "brown bear" in json.dumps(messages) else "I see nothing."
     url = "data:image/jpeg;base64," + base64.b64encode(picture).decode()

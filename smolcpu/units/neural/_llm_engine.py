@@ -50,6 +50,8 @@ class Completion:
     tool_calls: tuple[dict[str, Any], ...] = ()
     cached_tokens: int = 0
     """Prompt tokens whose state came from the prompt cache instead of being evaluated."""
+    generation_ms: float = 0.0
+    """llama.cpp's own time for the prompt and the answer (what a server adds is the rest)."""
     logprobs: tuple[dict[str, Any], ...] = ()
     """Per answer token, as OpenAI gives them (``token``, ``logprob``, ``bytes``, ``top_logprobs``)."""
 
@@ -334,6 +336,7 @@ class LLMEngine:
             tokens_per_second=float(timings.get("predicted_per_second", 0.0)),
             tool_calls=tuple(tool_deltas[index] for index in sorted(tool_deltas)),
             cached_tokens=int(timings.get("cache_n", 0)),
+            generation_ms=float(timings.get("prompt_ms", 0.0)) + float(timings.get("predicted_ms", 0.0)),
         )
 
 

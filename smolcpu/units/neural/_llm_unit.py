@@ -130,6 +130,7 @@ class LLM(Unit):
             "prompt_tokens": str(completion.prompt_tokens),
             "completion_tokens": str(completion.completion_tokens),
             "cached_tokens": str(completion.cached_tokens),
+            "generation_ms": f"{completion.generation_ms:.3f}",
         }
         if "logprobs" in request:
             attributes["logprobs"] = json.dumps(completion.logprobs)
