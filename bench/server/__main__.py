@@ -13,13 +13,18 @@ prompts, ``max_tokens`` and seed:
 
 Two phases per system. Overhead: one client, requests one after another; a server's own
 cost per request is the client's latency less the model's own time (llama.cpp's
-``timings`` in its answer, Smol's ``Server-Timing: llm`` header). Load: N clients at once,
+``timings`` in its answer, Smol's ``Server-Timing: llm`` header); for Smol, the part of it
+spent outside the request to the LLM unit (``Server-Timing: unit``) is its HTTP layer and
+job queue, the rest the runtime's trip to the worker process. Load: N clients at once,
 each sending requests back to back, bounded by a count and a time; p50/p99 latency,
 aggregate answer tokens/s, and errors (any answer that is not 200 or a clean 429/503 is
 lost). Prints a table and writes bench/results/server.json.
 
     ./smol bench server [--clients 4] [--requests 24] [--seconds 300] [--max-tokens 64]
-                        [--systems llama.cpp,smol-raw,smol-program] [--smolagents]
+                        [--systems llama.cpp,smol-raw,smol-program] [--smolagents] [--bfcl N]
+
+``--smolagents`` also runs smolagents' ``OpenAIServerModel`` against ``smol serve``;
+``--bfcl N`` sends N BFCL simple_python items in their OpenAI function-calling form.
 """
 
 from __future__ import annotations
@@ -109,15 +114,17 @@ def llama_server(model: str) -> Iterator[str]:
         process.wait(60)
 
 
-def model_ms(reply: httpx.Response) -> float | None:
-    """The model's own time for a request, as the server reports it."""
-    timing = reply.headers.get("server-timing", "")
-    if timing.startswith("llm;dur="):
-        return float(timing.removeprefix("llm;dur="))
+def server_timing(reply: httpx.Response) -> dict[str, float]:
+    """The times a server reports for a request (ms): ``llm``, the model's own, from Smol's
+    ``Server-Timing`` header or llama.cpp's ``timings``; ``unit``, Smol's request to its LLM
+    unit (the model's time and the runtime's, across the worker process boundary)."""
+    header = reply.headers.get("server-timing", "")
+    if header:
+        return {name.strip(): float(value) for name, value in (part.split(";dur=") for part in header.split(","))}
     timings = reply.json().get("timings") if reply.status_code == 200 else None
     if timings:
-        return float(timings.get("prompt_ms", 0.0)) + float(timings.get("predicted_ms", 0.0))
-    return None
+        return {"llm": float(timings.get("prompt_ms", 0.0)) + float(timings.get("predicted_ms", 0.0))}
+    return {}
 
 
 async def one(http: httpx.AsyncClient, base: str, model: str, number: int, max_tokens: int) -> dict[str, Any]:
@@ -133,7 +140,7 @@ async def one(http: httpx.AsyncClient, base: str, model: str, number: int, max_t
     except httpx.HTTPError as exc:
         return {"status": 0, "error": f"{type(exc).__name__}: {exc}", "seconds": time.perf_counter() - began}
     seconds = time.perf_counter() - began
-    record: dict[str, Any] = {"status": reply.status_code, "seconds": seconds, "model_ms": model_ms(reply)}
+    record: dict[str, Any] = {"status": reply.status_code, "seconds": seconds, **server_timing(reply)}
     if reply.status_code == 200:
         record["tokens"] = reply.json()["usage"]["completion_tokens"]
     else:
@@ -173,7 +180,9 @@ def measure(name: str, base: str, model: str, options: argparse.Namespace) -> di
     sequential, _ = asyncio.run(
         load(base, model, clients=1, requests=options.overhead, seconds=options.seconds, max_tokens=options.max_tokens)
     )
-    overheads = [r["seconds"] * 1000 - r["model_ms"] for r in sequential if r["status"] == 200 and r["model_ms"]]
+    timed = [r for r in sequential if r["status"] == 200 and r.get("llm")]
+    overheads = [r["seconds"] * 1000 - r["llm"] for r in timed]
+    server_only = [r["seconds"] * 1000 - r["unit"] for r in timed if "unit" in r]
     records, wall = asyncio.run(
         load(base, model, clients=options.clients, requests=options.requests, seconds=options.seconds, max_tokens=options.max_tokens)
     )
@@ -191,6 +200,8 @@ def measure(name: str, base: str, model: str, options: argparse.Namespace) -> di
         "tokens_per_s": sum(r.get("tokens", 0) for r in answered) / wall if wall else 0.0,
         "overhead_p50_ms": percentile(overheads, 0.5),
         "overhead_p99_ms": percentile(overheads, 0.99),
+        "http_queue_p50_ms": percentile(server_only, 0.5),
+        "http_queue_p99_ms": percentile(server_only, 0.99),
         "wall_s": wall,
         "errors": sorted({r["error"] for r in records if "error" in r})[:5],
     }
@@ -214,6 +225,36 @@ def smolagents_check(model: str) -> dict[str, Any]:
     return {"ok": done.returncode == 0 and bool(done.stdout.strip()), "output": (done.stdout or done.stderr).strip()[-300:]}
 
 
+def bfcl_check(model: str, limit: int) -> dict[str, Any]:
+    """BFCL simple_python in its OpenAI function-calling form through ``smol serve``: each
+    question with its functions as ``tools``, the ``tool_calls`` checked by BFCL's AST check
+    (bench/solve's scorer)."""
+    from bench.solve._bfcl import check, load, openai_tools
+
+    items = load()[:limit]
+    right = 0
+    failures: list[str] = []
+    with smol_server(model) as base, httpx.Client(timeout=600) as http:
+        for item in items:
+            reply = http.post(f"{base}/chat/completions", json={
+                "model": model, "temperature": 0, "seed": SEED, "max_tokens": 256,
+                "messages": [{"role": "user", "content": item.request}], "tools": openai_tools(item.functions),
+            })  # fmt: skip
+            if reply.status_code != 200:
+                failures.append(f"{item.id}: HTTP {reply.status_code}")
+                continue
+            message = reply.json()["choices"][0]["message"]
+            calls = [
+                {call["function"]["name"]: json.loads(call["function"]["arguments"])}
+                for call in message.get("tool_calls") or ()
+            ]
+            verdict = check(item.functions, calls, item.reference)
+            right += verdict.correct
+            if not verdict.correct:
+                failures.append(f"{item.id}: {verdict.detail}")
+    return {"model": model, "items": len(items), "right": right, "failures": failures[:10]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="smol bench server", description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=4, help="concurrent clients in the load phase")
@@ -225,6 +266,8 @@ def main() -> None:
     parser.add_argument("--program-model", default="qwen2.5-coder-1.5b", help="the LLM of the default program")
     parser.add_argument("--systems", default="llama.cpp,smol-raw,smol-program")
     parser.add_argument("--smolagents", action="store_true", help="also run smolagents' OpenAIServerModel against it")
+    parser.add_argument("--bfcl", type=int, default=0, help="also run this many BFCL simple_python items (OpenAI tools)")
+    parser.add_argument("--bfcl-model", default="qwen2.5-coder-1.5b", help="the raw model BFCL's items are sent to")
     options = parser.parse_args()
     systems = options.systems.split(",")
     results = []
@@ -245,8 +288,16 @@ def main() -> None:
         extra["raw_vs_llama_tokens_per_s"] = raw["tokens_per_s"] / llama["tokens_per_s"]
     if options.smolagents:
         extra["smolagents"] = smolagents_check(options.model)
-    columns = ["system", "model", "requests", "answered", "refused", "lost", "p50 s", "p99 s", "tokens/s", "overhead p50 ms", "overhead p99 ms"]
-    keys = ["system", "model", "requests", "answered", "refused", "lost", "p50_s", "p99_s", "tokens_per_s", "overhead_p50_ms", "overhead_p99_ms"]
+    if options.bfcl:
+        extra["bfcl"] = bfcl_check(options.bfcl_model, options.bfcl)
+    columns = [
+        "system", "model", "requests", "answered", "refused", "lost", "p50 s", "p99 s", "tokens/s",
+        "overhead p50 ms", "overhead p99 ms", "HTTP+queue p50 ms", "HTTP+queue p99 ms",
+    ]  # fmt: skip
+    keys = [
+        "system", "model", "requests", "answered", "refused", "lost", "p50_s", "p99_s", "tokens_per_s",
+        "overhead_p50_ms", "overhead_p99_ms", "http_queue_p50_ms", "http_queue_p99_ms",
+    ]  # fmt: skip
     report(
         "server",
         f"smol serve vs llama.cpp's server: {options.clients} clients, {options.max_tokens} tokens, load {os.getloadavg()[0]:.1f}",

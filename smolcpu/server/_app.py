@@ -179,7 +179,11 @@ def create_app(state: ServerState) -> FastAPI:
         if body.stream:
             return StreamingResponse(_chat_stream(state, body, job), media_type="text/event-stream")
         reply: Reply = await _outcome(request, state, job)
-        timing = {"Server-Timing": f"llm;dur={reply.generation_ms:.3f}"} if reply.generation_ms else None
+        timing = (
+            {"Server-Timing": f"llm;dur={reply.generation_ms:.3f}, unit;dur={reply.unit_ms:.3f}"}
+            if reply.generation_ms
+            else None
+        )
         return JSONResponse(_completion(body, reply), headers=timing)
 
     @app.post("/v1/responses", tags=["openai"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -67,6 +68,8 @@ class Reply:
     completion_tokens: int = 0
     generation_ms: float = 0.0
     """The LLM's own time (raw LLM models): the server's ``Server-Timing`` header gives it."""
+    unit_ms: float = 0.0
+    """The requests to the LLM unit, from sending to the reply (the LLM's time and the runtime's)."""
 
 
 def llm_models() -> list[str]:
@@ -111,7 +114,8 @@ def _cut(text: str, stops: list[str]) -> str:
 async def answer_with_program(
     session: Session, target: Target, request: ChatRequest, job: Job, on_delta: Delta | None
 ) -> Reply:
-    """Run ``target``'s program on the request, once per choice (its steps go to ``job``'s events).
+    """Run ``target``'s program on the request, once per choice (its steps go to ``job``'s
+    events); usage counts the tokens its LLM steps read and wrote.
 
     Raises:
         Unsupported: options that only a raw LLM has (logprobs, response_format, a forced
@@ -138,8 +142,13 @@ async def answer_with_program(
     history = [{"role": str(m.get("role", "user")), "content": message_text(m.get("content"))} for m in earlier]
     tools = request.tools if request.tool_choice_name != "none" else None
 
+    prompt_tokens = 0
+
     def observe(event: StepEvent) -> None:
+        nonlocal prompt_tokens
         job.run_id = event.run_id
+        if event.output is not None:
+            prompt_tokens += int(event.output.attr("prompt_tokens") or 0)
         job.publish("step", kind=event.kind, node=event.node, worker=event.worker, unit=event.unit,
                     outcome=event.outcome, seconds=round(event.seconds, 3))
 
@@ -158,12 +167,13 @@ async def answer_with_program(
             raise UnitError(f"the program {target.name!r} ended {answer.status}: {answer.text}")
         job.output_id = answer.output.id if answer.output is not None else None
         choice = _program_choice(answer.output, answer.text, request.stop_list)
+        if request.parallel_tool_calls is False:
+            choice.tool_calls = choice.tool_calls[:1]
         completion_tokens += answer.tokens
         choices.append(choice)
         if on_delta is not None:
             _deliver_whole(on_delta, index, choice)
-    prompt = sum(len(message_text(m.get("content")).split()) for m in request.messages)
-    return Reply(choices, prompt_tokens=prompt, completion_tokens=completion_tokens)
+    return Reply(choices, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
 
 
 def _program_choice(output: Artifact | None, text: str, stops: list[str]) -> Choice:
@@ -227,7 +237,9 @@ async def answer_with_llm(
             seed = request.seed + index if request.seed is not None else None
             body = llm_request(request, seed=seed, stream=on_delta is not None)
             asked = Artifact.json(body, origin="api", role="input", attributes={"run": job.run_id})
+            began = time.perf_counter()
             answer = await _ask(ref, asked, index, on_delta if body.get("stream") else None)
+            reply.unit_ms += (time.perf_counter() - began) * 1000
             if session.store is not None:
                 session.store.put_many((asked, answer))
             job.output_id = answer.id

@@ -31,7 +31,7 @@ class _Request(BaseModel):
         """Refuse fields this endpoint does not know (``ignorable`` ones are harmless metadata)."""
         unknown = sorted(set(self.model_extra or {}) - set(ignorable))
         if unknown:
-            raise Unsupported(f"Smol does not support {', '.join(unknown)} on this endpoint", )
+            raise Unsupported(f"Smol does not support {', '.join(unknown)} on this endpoint")
 
 
 class ChatRequest(_Request):

@@ -130,6 +130,7 @@ def test_the_default_program_answers_with_the_chat_so_far(server: Server) -> Non
         ],
     )
     assert answer.choices[0].message.content == "I am Smol."
+    assert answer.usage.completion_tokens == 3 and answer.usage.prompt_tokens > 10  # what its LLM steps read
     shown = json.dumps(seen[-1])
     assert "Who are you?" in shown and "Ada" in shown
 
@@ -141,3 +142,17 @@ def test_the_default_program_streams_its_answer_whole(server: Server) -> None:
     )
     pieces = [c.choices[0].delta.content for c in stream if c.choices and c.choices[0].delta.content]
     assert pieces == ["I am Smol."]
+
+
+def test_embeddings_come_from_the_embed_unit_with_token_counts(make_server) -> None:
+    from smolcpu.testing import FixedJson
+
+    embed = FixedJson({"vectors": [[0.6, 0.8], [1.0, 0.0]], "tokens": 5})
+    server = make_server(units={"embed": embed})
+    answer = client(server).embeddings.create(model="minilm", input=["a cat", "a kitten"])
+    assert [item.index for item in answer.data] == [0, 1]
+    assert answer.data[0].embedding == pytest.approx([0.6, 0.8])
+    assert answer.usage.prompt_tokens == 5
+    assert json.loads(embed.seen[0].payload) == {"text": ["a cat", "a kitten"]}
+    floats = client(server).embeddings.create(model="minilm", input="a cat", encoding_format="float")
+    assert floats.data[1].embedding == [1.0, 0.0]

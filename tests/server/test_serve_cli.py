@@ -3,6 +3,7 @@ and (slow) the real SmolLM2 and smolagents' OpenAIServerModel through it."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -91,8 +92,18 @@ def test_smollm2_answers_through_the_server(served: str) -> None:
         model="smollm2", messages=[{"role": "user", "content": "Name a city in France as JSON."}], max_tokens=40,
         response_format={"type": "json_schema", "json_schema": {"name": "city", "schema": schema}},
     )
-    import json
-
     assert isinstance(json.loads(shaped.choices[0].message.content)["city"], str)
+    weather = {"type": "function", "function": {"name": "get_weather", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}  # fmt: skip
+    called = client.chat.completions.create(
+        model="smollm2", messages=[{"role": "user", "content": "Weather in Paris?"}], max_tokens=60,
+        tools=[weather], tool_choice="required",
+    )
+    call = called.choices[0].message.tool_calls[0]
+    assert call.function.name == "get_weather" and "city" in json.loads(call.function.arguments)
+    stopped = client.chat.completions.create(
+        model="smollm2", messages=[{"role": "user", "content": "Count from 1 to 10."}], max_tokens=60, stop=["4"]
+    )
+    assert "4" not in stopped.choices[0].message.content and "5" not in stopped.choices[0].message.content
     vectors = client.embeddings.create(model="minilm", input=["a cat", "a kitten"])
     assert len(vectors.data) == 2 and len(vectors.data[0].embedding) == 384 and vectors.usage.prompt_tokens > 2
