@@ -6,6 +6,7 @@ A flow program runs end to end on them without a model; see :mod:`smolcpu.testin
 from smolcpu.testing._ballast import Ballast, BigBallast
 from smolcpu.testing._scripted import FixedJson, Reply, ScriptedFailure, ScriptedWorker, scripted
 from smolcpu.testing._scripted_llm import ScriptedLLM
+from smolcpu.testing._words import WordEmbedder, vectors_of
 from smolcpu.vm import FirstChooser, ScriptedChooser
 
 __all__ = [
@@ -18,5 +19,7 @@ __all__ = [
     "ScriptedFailure",
     "ScriptedLLM",
     "ScriptedWorker",
+    "WordEmbedder",
     "scripted",
+    "vectors_of",
 ]
