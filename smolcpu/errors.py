@@ -2,7 +2,10 @@
 
     SmolError
     ├── UsageError            the caller's mistake: bad input, bad option, missing file
-    │   └── FlowSyntaxError   a .smol program that does not parse (line:col, caret)
+    │   ├── FlowSyntaxError   a .smol program that does not parse (line:col, caret)
+    │   ├── Unsupported       a request for something Smol cannot honour (an API parameter)
+    │   └── UnknownModel      a model name that is neither a program nor an installed model
+    ├── JobCancelled          a job stopped because its caller went away or cancelled it
     ├── FlowError             a program that parsed but cannot run as written
     ├── UnitError             a unit failed while handling an artifact
     │   ├── UnitNameExists    spawn() with a name already taken
@@ -10,6 +13,7 @@
     │   ├── RequestTimeout    a request whose reply did not come before its deadline
     │   └── WorkerCrashed     a worker process died under a pending request
     ├── BudgetError           a step budget, memory budget or size limit would be exceeded
+    │   └── QueueFull         the server's job queue (or a key's share of it) is full
     └── ArtifactError         an artifact that cannot be decoded, verified or found
         ├── ChecksumMismatch  payload bytes that do not match their checksum
         ├── SignatureInvalid  a signature that does not verify against its pubkey
@@ -35,6 +39,18 @@ class UsageError(SmolError):
 
 class FlowSyntaxError(UsageError):
     """A program that does not parse; the message shows the line with a caret."""
+
+
+class Unsupported(UsageError):
+    """The request asks for something Smol cannot do as asked (refused, never ignored)."""
+
+
+class UnknownModel(UsageError):
+    """No program and no model has the name asked for."""
+
+
+class JobCancelled(SmolError):
+    """A job was cancelled (its caller disconnected or asked) before it ended."""
 
 
 class FlowError(SmolError):
@@ -65,6 +81,10 @@ class BudgetError(SmolError):
     """A step, memory or size budget would be exceeded."""
 
 
+class QueueFull(BudgetError):
+    """The job queue has no room now; try again later."""
+
+
 class ArtifactError(SmolError):
     """An artifact that cannot be decoded, verified or found."""
 
@@ -93,12 +113,16 @@ __all__ = [
     "ChecksumMismatch",
     "FlowError",
     "FlowSyntaxError",
+    "JobCancelled",
+    "QueueFull",
     "RequestTimeout",
     "SignatureInvalid",
     "SmolError",
     "UnitError",
     "UnitNameExists",
     "UnitStopped",
+    "UnknownModel",
+    "Unsupported",
     "UntrustedSigner",
     "UsageError",
     "WorkerCrashed",

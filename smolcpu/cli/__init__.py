@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "run": ("_run",),
     "runs": ("_runs",),
     "sandbox": ("_sandbox",),
+    "serve": ("_serve",),
     "status": ("_status",),
     "stores": ("_neural_vision",),
     "test": ("_dev",),

@@ -3,7 +3,9 @@
 A frame is a fixed header (size of the rest, kind, correlation id, target and sender name
 lengths), the target unit's name, the sender's name, and the artifact's Cap'n Proto bytes
 (absent for control frames). A request's correlation id comes back on zero or more PART
-frames (a reply streamed as it is made, e.g. tokens) and exactly one REPLY frame.
+frames (a reply streamed as it is made, e.g. tokens) and exactly one REPLY frame, unless the
+requester gives up first: then a CANCEL frame with that id tells the far side to stop (the
+unit's work on it is cancelled, or it is dropped from the mailbox) and no reply comes.
 
 Both ends run the same :class:`Link`: each is the router for the units on the other side
 (so a :class:`UnitRef` works across the socket in either direction) and delivers what
@@ -25,7 +27,7 @@ from typing import TYPE_CHECKING, Any, cast
 from smolcpu import config
 from smolcpu.artifact import Artifact
 from smolcpu.errors import ArtifactError, RequestTimeout, SmolError, UnitStopped
-from smolcpu.runtime._mailbox import Envelope, FutureReply, Reply
+from smolcpu.runtime._mailbox import Envelope, FutureReply, Reply, StreamReply
 from smolcpu.runtime._ref import UnitRef
 
 if TYPE_CHECKING:
@@ -57,6 +59,7 @@ class Kind(enum.IntEnum):
     STOP = 8
     READY = 9
     FAILED = 10
+    CANCEL = 11
 
 
 def encode(kind: Kind, *, corr: int = 0, target: str = "", sender: str = "", artifact: Artifact | None = None) -> bytes:
@@ -71,14 +74,16 @@ def encode(kind: Kind, *, corr: int = 0, target: str = "", sender: str = "", art
 
 
 class _LinkReply(Reply):
-    """The reply to a request that came over the link: written back as PART/REPLY frames."""
+    """The reply to a request that came over the link: written back as PART/REPLY frames
+    (none once the requester has abandoned it with a CANCEL frame)."""
 
-    __slots__ = ("link", "corr", "done")
+    __slots__ = ("link", "corr", "done", "abandoned")
 
     def __init__(self, link: Link, corr: int) -> None:
         self.link = link
         self.corr = corr
         self.done = False
+        self.abandoned = False
 
     def emit(self, artifact: Artifact) -> None:
         if not self.done:
@@ -87,6 +92,7 @@ class _LinkReply(Reply):
     def resolve(self, artifact: Artifact) -> None:
         if not self.done:
             self.done = True
+            self.link.serving.pop(self.corr, None)
             self.link.write(Kind.REPLY, corr=self.corr, artifact=artifact)
 
 
@@ -126,6 +132,7 @@ class Link(asyncio.Protocol):
         self.remote_pid = remote_pid
         self.on_expired = on_expired
         self.pending: dict[int, Reply] = {}
+        self.serving: dict[int, _LinkReply] = {}
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.transport: asyncio.Transport | None = None
         self._ids = itertools.count(1)
@@ -223,18 +230,28 @@ class Link(asyncio.Protocol):
             corr = next(self._ids)
             reply = envelope.reply
             self.pending[corr] = reply
-            if self.on_expired is not None and isinstance(reply, FutureReply):
+            if isinstance(reply, FutureReply):
                 reply.future.add_done_callback(functools.partial(self._settled, corr, name))
+            elif isinstance(reply, StreamReply):
+                reply.on_abandon = functools.partial(self._abandon, corr, name)
             self.write(Kind.REQUEST, corr=corr, target=name, sender=sender, artifact=envelope.artifact)
 
     def _settled(self, corr: int, name: str, future: asyncio.Future[Artifact]) -> None:
-        """A request's future is done: when it ran out of time with no reply from the far
-        side, the far side is still at the work, so :attr:`on_expired` hears of it."""
-        if future.cancelled() or corr not in self.pending or not isinstance(future.exception(), RequestTimeout):
+        """A request's future is done. Cancelled with no reply yet: the far side is told to
+        drop it (CANCEL). Out of time with no reply: the far side is still at the work, so
+        :attr:`on_expired` hears of it."""
+        if corr not in self.pending:
             return
-        del self.pending[corr]
-        assert self.on_expired is not None
-        self.on_expired(name)
+        if future.cancelled():
+            self._abandon(corr, name)
+        elif isinstance(future.exception(), RequestTimeout) and self.on_expired is not None:
+            del self.pending[corr]
+            self.on_expired(name)
+
+    def _abandon(self, corr: int, name: str) -> None:
+        """Nobody waits for the reply to request ``corr`` any more: the far side may stop making it."""
+        if self.pending.pop(corr, None) is not None and not self.closed.done():
+            self.write(Kind.CANCEL, corr=corr, target=name)
 
     async def publish(self, name: str, artifact: Artifact) -> None:
         """Ask the far side to publish ``artifact`` for unit ``name`` to its subscribers."""
@@ -331,11 +348,18 @@ class Link(asyncio.Protocol):
             if artifact is None:
                 return None
             reply = _LinkReply(self, corr) if kind is Kind.REQUEST else None
+            if reply is not None:
+                self.serving[corr] = reply
             envelope = Envelope(UnitRef(sender, self.address) if sender else None, artifact, reply)
             if not self.local.try_deliver(target, envelope):
                 return self._deliver_later(target, envelope)
         elif kind is Kind.SUBSCRIBE:
             return self.local.subscribe(target, UnitRef(sender, self.address))
+        elif kind is Kind.CANCEL:
+            serving = self.serving.pop(corr, None)
+            if serving is not None:
+                serving.abandoned = serving.done = True
+                self.local.abandon(target, serving)
         else:
             handler = self.handlers.get(kind)
             if handler is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from smolcpu.errors import RequestTimeout, UnitStopped
@@ -22,6 +23,9 @@ class Reply:
     """Where the answer to a request goes: a final artifact, and for streams, parts before it."""
 
     __slots__ = ()
+
+    abandoned = False
+    """Whether the requester gave up on the reply (the unit need not make it)."""
 
     def resolve(self, artifact: Artifact) -> None:
         """Deliver the final reply (later calls are ignored)."""
@@ -47,11 +51,19 @@ class FutureReply(Reply):
 class StreamReply(Reply):
     """The reply of ``stream``: parts and then the final artifact, in order."""
 
-    __slots__ = ("queue", "finished")
+    __slots__ = ("queue", "finished", "on_abandon")
 
     def __init__(self) -> None:
         self.queue: asyncio.Queue[tuple[Artifact, bool]] = asyncio.Queue()
         self.finished = False
+        self.on_abandon: Callable[[], None] | None = None
+
+    def abandon(self) -> None:
+        """The requester stopped reading before the final reply: tell whoever makes it."""
+        if not self.finished:
+            self.finished = True
+            if self.on_abandon is not None:
+                self.on_abandon()
 
     def emit(self, artifact: Artifact) -> None:
         if not self.finished:

@@ -103,6 +103,8 @@ class UnitRef:
     async def request(self, artifact: Artifact, *, timeout: float | None = None) -> Artifact:
         """Send ``artifact`` and wait for the reply; a failure comes back as an error artifact.
 
+        Cancelling the wait abandons the request: a unit in a worker process stops working on it.
+
         Raises:
             UnitStopped: the unit is stopped or was never there.
             RequestTimeout: no reply within ``timeout`` seconds (default ``config.REQUEST_TIMEOUT_S``).
@@ -125,7 +127,9 @@ class UnitRef:
     async def stream(self, artifact: Artifact, *, timeout: float | None = None) -> AsyncIterator[Artifact]:
         """Send ``artifact`` and yield each part the unit emits, then its final reply.
 
-        ``timeout`` bounds the wait for each next part, not the whole stream.
+        ``timeout`` bounds the wait for each next part, not the whole stream. Leaving early
+        (closing the iterator, being cancelled) abandons the request: a unit in a worker
+        process stops working on it.
 
         Raises:
             UnitStopped: the unit is stopped or was never there.
@@ -135,17 +139,20 @@ class UnitRef:
         reply = StreamReply()
         router = _router(self.address, self.name)
         await router.deliver(self.name, Envelope(CURRENT.get(), artifact, reply), timeout=deadline)
-        while True:
-            try:
-                async with asyncio.timeout(deadline):
-                    part, final = await reply.queue.get()
-            except TimeoutError:
-                raise RequestTimeout(
-                    f"unit {self.name!r} sent nothing for artifact {artifact.id} within {deadline}s"
-                ) from None
-            yield part
-            if final:
-                return
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(deadline):
+                        part, final = await reply.queue.get()
+                except TimeoutError:
+                    raise RequestTimeout(
+                        f"unit {self.name!r} sent nothing for artifact {artifact.id} within {deadline}s"
+                    ) from None
+                yield part
+                if final:
+                    return
+        finally:
+            reply.abandon()  # left early (closed, cancelled, timed out): the unit may stop making it
 
     async def stop(self) -> None:
         """Stop now: the artifact in hand is cancelled, queued requests get error artifacts."""

@@ -23,7 +23,7 @@ from typing import Any
 from smolcpu import config
 from smolcpu.artifact import Artifact, open_store
 from smolcpu.errors import UnitError, UnitNameExists, UnitStopped, UsageError
-from smolcpu.runtime._mailbox import POISON, Envelope, Mailbox
+from smolcpu.runtime._mailbox import POISON, Envelope, Mailbox, Reply
 from smolcpu.runtime._recorder import Recorder, Store
 from smolcpu.runtime._ref import CURRENT, ROUTERS, UnitRef
 from smolcpu.runtime._supervision import Directive, Failure, OneForOne
@@ -152,6 +152,7 @@ class Cell:
         self.ctx = Ctx(system, self)
         self.state = UnitState.STARTING
         self.current: Envelope | None = None
+        self._abandoning = False
         self.unit: Unit | None = None
         self.task: asyncio.Task[None] | None = None
         self.uplink: Any = None
@@ -190,6 +191,14 @@ class Cell:
             await self.uplink.publish(self.name, artifact)
         else:
             await self.system.fan_out(self.ref, self.subscribers, artifact)
+
+    def abandon(self, reply: Reply) -> None:
+        """Stop working on the request ``reply`` answers (its requester gave up): cancel
+        ``handle`` if it is the one in hand; a queued one is skipped when its turn comes."""
+        current = self.current
+        if current is not None and current.reply is reply and self.task is not None and not self._abandoning:
+            self._abandoning = True
+            self.task.cancel()
 
     def terminate(self) -> None:
         """Cancel the loop without waiting (used when a parent stops)."""
@@ -256,9 +265,15 @@ class Cell:
                     return
                 await self._recover(UnitError(f"child {envelope.failure.unit!r} escalated: {envelope.failure.error}"), None)
                 continue
+            if envelope.reply is not None and envelope.reply.abandoned:
+                continue
             self.current = envelope
             try:
                 result = await self.unit.handle(ctx, envelope.sender, envelope.artifact)
+            except asyncio.CancelledError:
+                if not self._give_up_abandoned():
+                    raise
+                continue
             except Exception as exc:
                 if envelope.reply is not None:
                     reply = error_reply(
@@ -273,6 +288,8 @@ class Cell:
                 await self._recover(exc, envelope.artifact)
                 continue
             self.current = None
+            if self._abandoning:  # cancelled as it finished: the cancellation is not for the loop
+                self._give_up_abandoned()
             if envelope.reply is not None:
                 if not isinstance(result, Artifact):
                     result = error_reply(
@@ -284,6 +301,16 @@ class Cell:
                     )
                 record(result)
                 envelope.reply.resolve(result)
+
+    def _give_up_abandoned(self) -> bool:
+        """After ``handle`` was cancelled or returned: whether an abandoned request's
+        cancellation was pending (now withdrawn), so the loop goes on."""
+        if not self._abandoning:
+            return False
+        self._abandoning = False
+        self.current = None
+        task = asyncio.current_task()
+        return task is None or task.uncancel() == 0  # more than ours: the unit is being stopped too
 
     async def _recover(self, error: Exception, artifact: Artifact | None) -> None:
         """Apply the supervisor's directive; raise :class:`_GaveUp` when the unit must stop."""
@@ -531,6 +558,12 @@ class ActorSystem:
         if envelope.reply is not None:
             raise UnitStopped(f"unit {name!r} is not running; spawn it (again) before sending requests to it")
         self.dead_letter(name, envelope)
+
+    def abandon(self, name: str, reply: Reply) -> None:
+        """The requester gave up on ``reply``: unit ``name`` stops working on it (if it runs here)."""
+        cell = self._cells.get(name)
+        if cell is not None and hasattr(cell, "abandon"):
+            cell.abandon(reply)
 
     def try_deliver(self, name: str, envelope: Envelope) -> bool:
         """Deliver without waiting if unit ``name`` has room (or its worker's socket does).

@@ -4,7 +4,7 @@ A flow program runs end to end on them without a model; see :mod:`smolcpu.testin
 """
 
 from smolcpu.testing._ballast import Ballast, BigBallast
-from smolcpu.testing._scripted import Reply, ScriptedFailure, ScriptedWorker, scripted
+from smolcpu.testing._scripted import FixedJson, Reply, ScriptedFailure, ScriptedWorker, scripted
 from smolcpu.testing._scripted_llm import ScriptedLLM
 from smolcpu.testing._words import WordEmbedder, vectors_of
 from smolcpu.vm import FirstChooser, ScriptedChooser
@@ -13,6 +13,7 @@ __all__ = [
     "Ballast",
     "BigBallast",
     "FirstChooser",
+    "FixedJson",
     "Reply",
     "ScriptedChooser",
     "ScriptedFailure",

@@ -78,6 +78,22 @@ class ScriptedWorker(Unit):
         return Artifact.text(text, attributes=attributes, **meta)
 
 
+class FixedJson(Unit):
+    """A stand-in unit (a vision unit, say) that answers every artifact with the same JSON
+    value; ``seen`` keeps what it was sent."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        self.seen: list[Artifact] = []
+
+    def __repr__(self) -> str:
+        return f"<FixedJson seen={len(self.seen)}>"
+
+    async def handle(self, ctx: Any, sender: Any, artifact: Artifact) -> Artifact:
+        self.seen.append(artifact)
+        return Artifact.json(self.value, parents=(artifact.id,))
+
+
 def scripted(names: Sequence[str] = (), **scripts: Iterable[Reply | str]) -> dict[str, ScriptedWorker]:
     """Scripted workers for ``names`` (echoing) and for each keyword (with its script)."""
     workers = {name: ScriptedWorker(name) for name in names}
@@ -85,4 +101,4 @@ def scripted(names: Sequence[str] = (), **scripts: Iterable[Reply | str]) -> dic
     return workers
 
 
-__all__ = ["Reply", "ScriptedFailure", "ScriptedWorker", "scripted"]
+__all__ = ["FixedJson", "Reply", "ScriptedFailure", "ScriptedWorker", "scripted"]

@@ -367,10 +367,10 @@ class Execution:
             raise
         if output.attr("run") != self.run_id:
             output = self.stamp(output, "out")
+        if index is not None:  # before the clean-up: a second cancel during it must not leave the run "running"
+            index.finish_run(self.run_id, status.value)
         if self.abandoned and executor.workers is not None:
             await executor.workers.close()  # stop what the cancelled steps left running in the units
-        if index is not None:
-            index.finish_run(self.run_id, status.value)
         return RunResult(self.run_id, status, output, list(self.path), self.steps, reason)
 
     async def outcome(self, start: Artifact) -> tuple[Status, str, Artifact]:

@@ -11,11 +11,9 @@ from typing import Any
 
 import pytest
 
-from smolcpu.artifact import Artifact
 from smolcpu.lang import compile_file, format_program, parse
 from smolcpu.programs import DEFAULT_PROGRAM, Answer, Session
-from smolcpu.runtime import Unit
-from smolcpu.testing import ScriptedChooser, ScriptedLLM
+from smolcpu.testing import FixedJson, ScriptedChooser, ScriptedLLM
 
 Messages = list[dict[str, Any]]
 
@@ -178,24 +176,12 @@ def test_what_you_tell_it_to_remember_is_kept_and_a_later_question_finds_it(tmp_
     assert recalled.ok and "4711" in recalled.text
 
 
-class _Vision(Unit):
-    """A stand-in for a vision unit: answers with fixed JSON, and keeps what it was sent."""
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-        self.seen: list[Artifact] = []
-
-    async def handle(self, ctx: Any, sender: Any, artifact: Artifact) -> Artifact:
-        self.seen.append(artifact)
-        return Artifact.json(self.value, parents=(artifact.id,))
-
-
 def test_an_image_question_goes_to_the_detector_and_classifier_then_the_llm(tmp_path: Path) -> None:
     picture = tmp_path / "dogs.jpg"
     picture.write_bytes(b"\xff\xd8\xff fake jpeg")
     box = {"label": "dog", "score": 0.9, "box": [0, 0, 10, 10]}
-    detect = _Vision([box, box | {"box": [20, 20, 60, 60]}, {"label": "person", "score": 0.8, "box": [0, 0, 5, 5]}])
-    classify = _Vision([{"label": "golden retriever", "index": 207, "score": 0.7}])
+    detect = FixedJson([box, box | {"box": [20, 20, 60, 60]}, {"label": "person", "score": 0.8, "box": [0, 0, 5, 5]}])
+    classify = FixedJson([{"label": "golden retriever", "index": 207, "score": 0.7}])
 
     def see(messages: Messages) -> str:
         shown = messages[1]["content"]

@@ -116,3 +116,24 @@ class Hang(Unit):
         if artifact.as_text() == "hang":
             await asyncio.to_thread(time.sleep, 3600)
         return artifact.derive(str(os.getpid()).encode())
+
+
+class Patient(Unit):
+    """On 'wait': emits 'tick', then waits an hour (cancellably). 'count?' answers how many
+    waits it began and how many were cancelled."""
+
+    def __init__(self) -> None:
+        self.begun = 0
+        self.cancelled = 0
+
+    async def handle(self, ctx: Any, sender: Any, artifact: Artifact) -> Artifact:
+        if artifact.as_text() == "count?":
+            return artifact.derive(f"{self.begun} {self.cancelled}".encode())
+        self.begun += 1
+        ctx.emit(artifact.derive(b"tick"))
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        return artifact.derive(b"waited")

@@ -10,7 +10,7 @@ from typing import Any
 
 import psutil
 import pytest
-from runtime_units import Appender, AskOracle, Broken, Hang, Pid, Publisher, Upper, Words
+from runtime_units import Appender, AskOracle, Broken, Hang, Patient, Pid, Publisher, Upper, Words
 
 from smolcpu.artifact import Artifact
 from smolcpu.errors import RequestTimeout, UnitError, UnitStopped, UsageError
@@ -66,6 +66,26 @@ async def test_a_worker_streams_parts_of_its_reply() -> None:
         ref = await system.spawn("words", Words, process=True)
         parts = [part.as_text() async for part in ref.stream(Artifact.text("tokens come one by one"))]
     assert parts == ["tokens", "come", "one", "by", "one", "5"]
+
+
+@pytest.mark.timeout(60)
+async def test_a_request_given_up_stops_the_work_in_the_worker() -> None:
+    """A cancelled request (or a stream closed early) sends CANCEL: the unit's handling of it
+    is cancelled, a queued one is dropped, and the same worker goes on with the next."""
+    async with ActorSystem(record=False) as system:
+        ref = await system.spawn("patient", Patient, process=True)
+        pid = ref.pid
+        working = asyncio.ensure_future(ref.request(Artifact.text("wait"), timeout=3600))
+        queued = asyncio.ensure_future(ref.request(Artifact.text("wait"), timeout=3600))
+        await asyncio.sleep(0.5)
+        queued.cancel()
+        working.cancel()
+        assert (await ref.request(Artifact.text("count?"), timeout=10)).as_text() == "1 1"
+        parts = ref.stream(Artifact.text("wait"), timeout=3600)
+        assert (await anext(parts)).as_text() == "tick"
+        await parts.aclose()
+        assert (await ref.request(Artifact.text("count?"), timeout=10)).as_text() == "2 2"
+        assert ref.pid == pid and not ref.busy
 
 
 async def test_a_crashed_worker_answers_with_an_error_and_is_restarted() -> None:

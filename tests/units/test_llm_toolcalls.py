@@ -6,7 +6,15 @@ import json
 
 import pytest
 
-from smolcpu.units.neural import ToolCall, extract_tool_calls, repair_json, tool_call_schema
+from smolcpu.errors import UsageError
+from smolcpu.units.neural import (
+    ToolCall,
+    extract_tool_calls,
+    repair_json,
+    tool_call_schema,
+    tool_calls_schema,
+    tool_decoding,
+)
 
 WEATHER = ToolCall("get_weather", {"city": "Paris", "unit": "celsius"})
 
@@ -110,3 +118,24 @@ def test_a_python_literal_that_is_no_json_value_is_not_a_crash() -> None:
     assert all(isinstance(call, ToolCall) for call in calls)  # whatever it finds, it does not raise
     with pytest.raises(ValueError, match="not JSON"):
         repair_json('{{"name": "f"}}')
+
+
+ADD = {"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}}
+MUL = {"type": "function", "function": {"name": "mul", "parameters": {"type": "object"}}}
+
+
+def test_a_compulsory_call_is_decoded_under_a_schema_of_the_calls() -> None:
+    assert tool_decoding({"tools": [ADD, MUL]}) == ([ADD, MUL], None)  # auto: the model may answer in words
+    tools, schema = tool_decoding({"tools": [ADD, MUL], "tool_choice": "required"})
+    assert schema == tool_calls_schema([ADD, MUL]) and schema["minItems"] == 1 and "maxItems" not in schema
+    _, named = tool_decoding({"tools": [ADD, MUL], "tool_choice": "mul", "parallel_tool_calls": False})
+    assert named["items"]["properties"]["name"]["const"] == "mul" and named["maxItems"] == 1
+    with pytest.raises(UsageError, match="none of the tools offered"):
+        tool_decoding({"tools": [ADD], "tool_choice": "div"})
+    with pytest.raises(UsageError, match="not both"):
+        tool_decoding({"tools": [ADD], "json_schema": {"type": "object"}})
+
+
+def test_parallel_calls_are_all_extracted() -> None:
+    text = '[{"name": "add", "arguments": {"a": 1}}, {"name": "mul", "arguments": {"b": 2}}]'
+    assert [call.name for call in extract_tool_calls(text)] == ["add", "mul"]

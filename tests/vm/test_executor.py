@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from smolcpu.artifact import Artifact, RunIndex
+from smolcpu.artifact import Artifact, RunIndex, open_store
 from smolcpu.cli._runs import trace_tree
 from smolcpu.testing import FirstChooser, Reply, ScriptedChooser, ScriptedWorker, scripted
 from smolcpu.vm import Executor, Status
@@ -152,6 +152,26 @@ def test_cancelling_a_run_stops_its_running_steps() -> None:
     assert "the user pressed stop" in result.reason
     assert took < 2
     assert left == {}, "the units working on the cancelled steps were stopped"
+
+
+def test_a_second_cancel_during_the_clean_up_still_records_the_run_as_ended(tmp_path: Path) -> None:
+    graph = graph_of("out <= a <= in")
+    workers = workers_for(graph, {"a": [Reply(delay=30)]})
+
+    async def go() -> str:
+        with RunIndex(tmp_path / "index.db") as index, open_store(str(tmp_path / "store"), index=index) as store:
+            async with Executor(graph, workers=workers, store=store) as executor:
+                execution = executor.start("in")
+                while not workers["a"].calls:
+                    await asyncio.sleep(0.01)
+                execution.cancel("the client went away")
+                while not execution.task.done():  # cancelled again, and again, while it cleans up
+                    await asyncio.sleep(0)
+                    execution.task.cancel()
+                await asyncio.gather(execution.task, return_exceptions=True)
+                return index.run(execution.run_id).status
+
+    assert asyncio.run(go()) == "cancelled"
 
 
 def test_a_cancel_in_one_join_branch_stops_the_other() -> None:

@@ -9,8 +9,14 @@ from smolcpu.units.neural._llm_engine import (
     server_params,
     set_wait_policy,
 )
-from smolcpu.units.neural._llm_toolcalls import ToolCall, extract_tool_calls, repair_json, tool_call_schema
-from smolcpu.units.neural._llm_unit import LLM
+from smolcpu.units.neural._llm_toolcalls import (
+    ToolCall,
+    extract_tool_calls,
+    repair_json,
+    tool_call_schema,
+    tool_calls_schema,
+)
+from smolcpu.units.neural._llm_unit import LLM, tool_decoding
 from smolcpu.units.neural._vision import Classify, Detect
 
 __all__ = [
@@ -28,4 +34,6 @@ __all__ = [
     "server_params",
     "set_wait_policy",
     "tool_call_schema",
+    "tool_calls_schema",
+    "tool_decoding",
 ]

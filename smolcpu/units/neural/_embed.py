@@ -52,7 +52,8 @@ class Embed(OnnxTool):
     async def forward(self, text: str | list[str]) -> dict[str, Any]:
         texts = text if isinstance(text, list) else [text]
         vectors = (await asyncio.to_thread(self.embed_many, texts)).round(6).tolist()
-        answer: dict[str, Any] = {"model": "all-MiniLM-L6-v2", "dimensions": DIMENSIONS}
+        tokens = sum(len(encoding.ids) for encoding in _tokenizer().encode_batch(texts))
+        answer: dict[str, Any] = {"model": "all-MiniLM-L6-v2", "dimensions": DIMENSIONS, "tokens": tokens}
         return answer | ({"vectors": vectors} if isinstance(text, list) else {"vector": vectors[0]})
 
     def embed(self, text: str) -> np.ndarray:

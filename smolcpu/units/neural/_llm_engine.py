@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from smolcpu.models import model_path
 
 Message = dict[str, Any]
 TokenCallback = Callable[[str], None]
+LogprobsCallback = Callable[[list[dict[str, Any]]], None]
 
 CHOOSE_SYSTEM = "Answer with exactly one of the options given, and nothing else."
 """System prompt of :meth:`LLMEngine.choose` (the grammar enforces it; this helps the model)."""
@@ -49,6 +50,10 @@ class Completion:
     tool_calls: tuple[dict[str, Any], ...] = ()
     cached_tokens: int = 0
     """Prompt tokens whose state came from the prompt cache instead of being evaluated."""
+    generation_ms: float = 0.0
+    """llama.cpp's own time for the prompt and the answer (what a server adds is the rest)."""
+    logprobs: tuple[dict[str, Any], ...] = ()
+    """Per answer token, as OpenAI gives them (``token``, ``logprob``, ``bytes``, ``top_logprobs``)."""
 
 
 def gbnf_literal(text: str) -> str:
@@ -212,9 +217,17 @@ class LLMEngine:
         tools: Sequence[dict[str, Any]] | None = None,
         temperature: float | None = None,
         seed: int | None = None,
+        stop: Sequence[str] | None = None,
+        logprobs: int | None = None,
         on_token: TokenCallback | None = None,
+        on_logprobs: LogprobsCallback | None = None,
     ) -> Completion:
         """Answer ``messages`` (OpenAI chat format), calling ``on_token`` with each piece of text.
+
+        ``stop``: strings that end the answer (not included in it). ``logprobs``: give each
+        answer token's log probability with that many most likely alternatives (0: none), in
+        the completion and, as they are decoded, to ``on_logprobs`` (before the piece's
+        ``on_token``).
 
         Raises:
             UsageError: the request is malformed (e.g. a grammar that does not parse).
@@ -226,8 +239,12 @@ class LLMEngine:
         request: dict[str, Any] = {"messages": list(messages), "max_tokens": max_tokens, "stream": True}
         optional = {"json_schema": json_schema, "grammar": grammar, "tools": tools, "temperature": temperature, "seed": seed}
         request.update({key: value for key, value in optional.items() if value is not None})
+        if stop:
+            request["stop"] = list(stop)
+        if logprobs is not None:
+            request |= {"logprobs": True, "top_logprobs": logprobs}
         self.load()
-        return self._generate(request, on_token)
+        return self._generate(request, on_token, on_logprobs)
 
     def choose(self, prompt: str, options: Sequence[str], *, system: str = CHOOSE_SYSTEM) -> str:
         """The option the model picks for ``prompt``; constrained decoding makes it one of ``options``.
@@ -249,9 +266,12 @@ class LLMEngine:
             raise UnitError(f"the chooser answered {answer.text!r}, which is none of the options")
         return answer.text
 
-    def _generate(self, request: dict[str, Any], on_token: TokenCallback | None) -> Completion:
+    def _generate(
+        self, request: dict[str, Any], on_token: TokenCallback | None, on_logprobs: LogprobsCallback | None
+    ) -> Completion:
         deadline = time.monotonic() + self.timeout
         pieces: list[str] = []
+        token_logprobs: list[dict[str, Any]] = []
         last: dict[str, Any] = {}
         errors: list[dict[str, Any]] = []
         tool_deltas: dict[int, dict[str, Any]] = {}
@@ -265,6 +285,11 @@ class LLMEngine:
             last = chunk
             for choice in chunk.get("choices", ()):
                 delta = choice.get("delta") or {}
+                scored = (choice.get("logprobs") or {}).get("content") or []
+                if scored:
+                    token_logprobs.extend(scored)
+                    if on_logprobs is not None:
+                        on_logprobs(scored)
                 if delta.get("content"):
                     pieces.append(delta["content"])
                     if on_token is not None:
@@ -288,7 +313,8 @@ class LLMEngine:
             raise _translated(errors[0])
         if timed_out:
             raise RequestTimeout(f"the LLM ({self.model}) did not finish within {self.timeout:g}s")
-        return self._completion("".join(pieces), last, tool_deltas, max_tokens=request["max_tokens"])
+        completion = self._completion("".join(pieces), last, tool_deltas, max_tokens=request["max_tokens"])
+        return replace(completion, logprobs=tuple(token_logprobs))
 
     def _completion(
         self, text: str, last: dict[str, Any], tool_deltas: dict[int, dict[str, Any]], *, max_tokens: int
@@ -310,6 +336,7 @@ class LLMEngine:
             tokens_per_second=float(timings.get("predicted_per_second", 0.0)),
             tool_calls=tuple(tool_deltas[index] for index in sorted(tool_deltas)),
             cached_tokens=int(timings.get("cache_n", 0)),
+            generation_ms=float(timings.get("prompt_ms", 0.0)) + float(timings.get("predicted_ms", 0.0)),
         )
 
 
@@ -326,4 +353,4 @@ def _translated(error: dict[str, Any]) -> Exception:
     return UnitError(f"the LLM failed: {message}")
 
 
-__all__ = ["CHOOSE_SYSTEM", "Completion", "EngineState", "LLMEngine", "choice_grammar", "gbnf_literal", "server_params", "set_wait_policy"]
+__all__ = ["CHOOSE_SYSTEM", "Completion", "LogprobsCallback", "TokenCallback", "EngineState", "LLMEngine", "choice_grammar", "gbnf_literal", "server_params", "set_wait_policy"]

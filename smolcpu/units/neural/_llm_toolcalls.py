@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from smolcpu.errors import UsageError
+
 _TAGGED = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
 _FENCED = re.compile(r"```[a-zA-Z0-9_-]*[ \t]*\n?(.*?)(?:```|$)", re.DOTALL)
 _TRAILING_COMMA = re.compile(r",\s*([}\]])")
@@ -168,4 +170,26 @@ def tool_call_schema(tools: list[dict[str, Any]]) -> dict[str, Any]:
     return variants[0] if len(variants) == 1 else {"oneOf": variants}
 
 
-__all__ = ["ToolCall", "extract_tool_calls", "repair_json", "tool_call_schema"]
+def tool_calls_schema(tools: list[dict[str, Any]], *, parallel: bool = True) -> dict[str, Any]:
+    """A JSON schema that admits a list of calls of ``tools``: at least one, and only one
+    unless ``parallel`` (what a request that must call a tool is decoded under)."""
+    schema: dict[str, Any] = {"type": "array", "items": tool_call_schema(tools), "minItems": 1}
+    if not parallel:
+        schema["maxItems"] = 1
+    return schema
+
+
+def tool_named(tools: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    """The spec of the tool called ``name`` among ``tools``, alone in a list.
+
+    Raises:
+        UsageError: no tool has that name.
+    """
+    found = [spec for spec in tools if spec.get("function", spec).get("name") == name]
+    if not found:
+        offered = [spec.get("function", spec).get("name") for spec in tools]
+        raise UsageError(f"tool_choice names {name!r}, which is none of the tools offered ({offered})")
+    return found[:1]
+
+
+__all__ = ["ToolCall", "extract_tool_calls", "repair_json", "tool_call_schema", "tool_calls_schema", "tool_named"]

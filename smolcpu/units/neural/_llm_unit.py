@@ -3,13 +3,17 @@
 Requests are JSON objects (plain text is one user message)::
 
     {"op": "chat", "messages": [...], "json_schema": {...} | "grammar": "...",
-     "tools": [...], "max_tokens": 256, "temperature": 0.2, "stream": true}
+     "tools": [...], "tool_choice": "auto" | "required" | NAME, "parallel_tool_calls": true,
+     "max_tokens": 256, "temperature": 0.2, "seed": 1, "stop": ["END"], "logprobs": 2,
+     "stream": true}
     {"op": "choose", "prompt": "...", "options": ["a", "b"]}
 
 A chat answer is text, or JSON when a schema was given; with ``tools`` it is a JSON
 object ``{"content": ..., "tool_calls": [{"name": ..., "arguments": {...}}]}``, the
 calls extracted from whatever shape the model wrote them in, and asked again under a
-schema when the model tried and failed. ``choose`` answers exactly one of the options.
+schema when the model tried and failed (a compulsory call is decoded under that schema at
+once). ``logprobs`` (how many alternatives per token) adds an attribute ``logprobs``, the
+tokens' log probabilities as JSON. ``choose`` answers exactly one of the options.
 With ``"stream": true`` each piece of text is emitted as it is decoded. A request that
 cannot be served (bad fields, too long for the context) is answered with an error
 artifact; the model is loaded in ``init``, in the worker process the unit runs in.
@@ -28,9 +32,11 @@ from smolcpu.errors import BudgetError, UnitError, UsageError
 from smolcpu.runtime import Unit
 from smolcpu.units._registry import register
 from smolcpu.units.neural._llm_engine import Completion, LLMEngine
-from smolcpu.units.neural._llm_toolcalls import extract_tool_calls, tool_call_schema
+from smolcpu.units.neural._llm_toolcalls import extract_tool_calls, tool_call_schema, tool_calls_schema, tool_named
 
-_CHAT_FIELDS = {"op", "messages", "json_schema", "grammar", "tools", "max_tokens", "temperature", "seed", "stream"}
+_ENGINE_FIELDS = ("json_schema", "grammar", "max_tokens", "temperature", "seed", "stop", "logprobs")
+"""Chat fields passed to the engine as they are."""
+_CHAT_FIELDS = {"op", "messages", "tools", "tool_choice", "parallel_tool_calls", "stream", *_ENGINE_FIELDS}
 _CHOOSE_FIELDS = {"op", "prompt", "options"}
 
 
@@ -109,28 +115,40 @@ class LLM(Unit):
     async def _chat(
         self, ctx: Any, request: dict[str, Any], *, attributes: dict[str, str], meta: dict[str, Any]
     ) -> Artifact:
-        options = {key: request[key] for key in _CHAT_FIELDS - {"op", "messages", "stream"} if key in request}
-        on_token = self._emitter(ctx, meta, attributes) if request.get("stream") else None
-        completion = await self._blocking(self.engine.chat, request["messages"], on_token=on_token, **options)
+        options = {key: request[key] for key in _ENGINE_FIELDS if key in request}
+        tools, forced = tool_decoding(request)
+        if forced is not None:
+            options["json_schema"] = forced
+        elif tools:
+            options["tools"] = tools
+        on_token, on_logprobs = self._emitter(ctx, meta, attributes) if request.get("stream") else (None, None)
+        completion = await self._blocking(
+            self.engine.chat, request["messages"], on_token=on_token, on_logprobs=on_logprobs, **options
+        )
         attributes |= {
             "finish_reason": completion.finish_reason,
             "prompt_tokens": str(completion.prompt_tokens),
             "completion_tokens": str(completion.completion_tokens),
             "cached_tokens": str(completion.cached_tokens),
+            "generation_ms": f"{completion.generation_ms:.3f}",
         }
-        if "tools" in request:
-            calls = await self._tool_calls(request, completion)
-            return Artifact.json({"content": completion.text, "tool_calls": calls}, attributes=attributes, **meta)
+        if "logprobs" in request:
+            attributes["logprobs"] = json.dumps(completion.logprobs)
+        if tools:
+            calls = await self._tool_calls(request, completion, forced=forced is not None)
+            content = "" if forced is not None else completion.text
+            calls = calls if request.get("parallel_tool_calls", True) else calls[:1]
+            return Artifact.json({"content": content, "tool_calls": calls}, attributes=attributes, **meta)
         if "json_schema" in request:
             _check_json(completion)
             return Artifact.create(completion.text.encode(), type=JSON, attributes=attributes, **meta)
         return Artifact.create(completion.text.encode(), type=TEXT, attributes=attributes, **meta)
 
-    async def _tool_calls(self, request: dict[str, Any], completion: Completion) -> list[dict[str, Any]]:
+    async def _tool_calls(self, request: dict[str, Any], completion: Completion, *, forced: bool) -> list[dict[str, Any]]:
         """The calls in an answer; if the model tried (wrote ``{``) and none parsed, ask again under a schema."""
         calls = [call.to_dict() for call in extract_tool_calls(completion.text)]
         calls += [call.to_dict() for raw in completion.tool_calls for call in extract_tool_calls(json.dumps(raw))]
-        if calls or "{" not in completion.text or not request["tools"]:
+        if forced or calls or "{" not in completion.text:
             return calls
         retry = await self._blocking(
             self.engine.chat,
@@ -142,18 +160,45 @@ class LLM(Unit):
         return [call.to_dict() for call in extract_tool_calls(retry.text)]
 
     @staticmethod
-    def _emitter(ctx: Any, meta: dict[str, Any], attributes: dict[str, str]) -> Any:
-        """A token callback (called on the engine's thread) that emits each piece as a stream part."""
+    def _emitter(ctx: Any, meta: dict[str, Any], attributes: dict[str, str]) -> tuple[Any, Any]:
+        """Callbacks (called on the engine's thread) that emit each piece as a stream part,
+        with the log probabilities of its tokens when they were asked for."""
         emit = getattr(ctx, "emit", None)
         if emit is None:
-            return None
+            return None, None
         loop = asyncio.get_running_loop()
         part_attributes = {**attributes, "part": "token"}
+        scored: list[dict[str, Any]] = []
+
+        def on_logprobs(tokens: list[dict[str, Any]]) -> None:
+            scored.extend(tokens)
 
         def on_token(piece: str) -> None:
-            loop.call_soon_threadsafe(emit, Artifact.text(piece, attributes=part_attributes, **meta))
+            extra = {"logprobs": json.dumps(scored)} if scored else {}
+            scored.clear()
+            loop.call_soon_threadsafe(emit, Artifact.text(piece, attributes=part_attributes | extra, **meta))
 
-        return on_token
+        return on_token, on_logprobs
+
+
+def tool_decoding(request: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The tools a chat request offers, and the schema its answer is decoded under when
+    ``tool_choice`` makes a call compulsory (``"required"``, or a tool's name); None for
+    ``"auto"``, where the model may answer in words.
+
+    Raises:
+        UsageError: an unknown ``tool_choice``, or tools together with a schema or grammar.
+    """
+    tools = list(request.get("tools") or ())
+    choice = request.get("tool_choice", "auto")
+    if not isinstance(choice, str) or not choice:
+        raise UsageError('tool_choice is "auto", "required" or the name of one of the tools')
+    if tools and ("json_schema" in request or "grammar" in request):
+        raise UsageError("give tools or a json_schema/grammar, not both")
+    if not tools or choice == "auto":
+        return tools, None
+    offered = tools if choice == "required" else tool_named(tools, choice)
+    return tools, tool_calls_schema(offered, parallel=bool(request.get("parallel_tool_calls", True)))
 
 
 def _check_json(completion: Completion) -> None:
@@ -168,4 +213,4 @@ def _check_json(completion: Completion) -> None:
         raise UnitError(f"the LLM's answer is not the JSON its schema asked for: {exc}") from exc
 
 
-__all__ = ["LLM"]
+__all__ = ["LLM", "tool_decoding"]

@@ -1,0 +1,45 @@
+"""``smol serve``: the OpenAI-compatible API (and the job queue, webhooks and events) over HTTP.
+
+Loopback by default; another address is refused unless API keys guard it (``SMOL_API_KEYS``
+or ``--api-key-file``). See docs/server.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from smolcpu.cli._app import app, err_console
+from smolcpu.server._jobs import CAPACITY, PER_KEY, WORKERS
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on; anything but loopback needs API keys."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    programs: Path = typer.Option(None, help="Folder of NAME.smol programs, served as models smol/NAME."),
+    api_key_file: Path = typer.Option(None, help="File of accepted API keys, one a line (also: SMOL_API_KEYS)."),
+    model: str = typer.Option(None, help="The LLM the programs use (default: SMOL_LLM_MODEL or qwen2.5-coder-1.5b)."),
+    workers: int = typer.Option(WORKERS, help="Jobs run at once."),
+    capacity: int = typer.Option(CAPACITY, help="Jobs waiting or running at most; past it, 429 with Retry-After."),
+    per_key: int = typer.Option(PER_KEY, help="Jobs of one API key run at once at most."),
+) -> None:
+    """Serve Smol's OpenAI-compatible API: /v1/models, /v1/chat/completions, /v1/embeddings,
+    /v1/responses, plus jobs (/v1/jobs), webhooks (/v1/hooks/PROGRAM) and events (/v1/events).
+    Model `smol` is the default program, `smol/NAME` a program of --programs, and each LLM of
+    `smol models list` answers by its name. The OpenAPI schema is at /openapi.json."""
+    from smolcpu.server import load_keys
+    from smolcpu.server import serve as run_server
+    from smolcpu.server._serve import check_exposure
+
+    keys = load_keys(api_key_file)
+    check_exposure(host, keys)
+    if programs is not None and not programs.is_dir():
+        raise typer.BadParameter(f"{programs} is not a folder", param_hint="--programs")
+    guarded = f"{len(keys)} API key(s)" if keys else "no API key (loopback only)"
+    err_console.print(f"[bold]smol serve[/] on http://{host}:{port}/v1 with {guarded}; Ctrl-C stops it")
+    run_server(
+        host=host, port=port, programs=programs, keys=keys, model=model,
+        workers=workers, capacity=capacity, per_key=per_key,
+    )
