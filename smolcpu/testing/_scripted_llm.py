@@ -5,11 +5,13 @@ message says which step is asking) and each ``choose`` request with ``choose(pro
 options)`` (the first option unless given). Stand it in for the ``llm`` kind
 (``Executor(..., units={"llm": ScriptedLLM(...)})``) and a program runs through the real
 conversation path — the task in view, ``back`` with the earlier turn, outcomes named in the
-reply — without a model. ``requests`` keeps what was asked.
+reply — without a model. ``requests`` keeps what was asked. A request with ``"stream": true``
+gets its answer as the LLM unit streams it too: word by word as parts, then the whole.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -49,6 +51,9 @@ class ScriptedLLM(Unit):
         if request.get("op") == "choose":
             return Artifact.text(self.chooser(request["prompt"], request["options"]), attributes=attributes, **meta)
         text = self.answer(request["messages"])
+        if request.get("stream"):
+            for piece in re.findall(r"\S+\s*|\s+", text):
+                ctx.emit(Artifact.text(piece, attributes={**attributes, "part": "token"}, **meta))
         attributes["completion_tokens"] = str(len(text.split()))
         if "tools" in request:
             return Artifact.json({"content": text, "tool_calls": []}, attributes=attributes, **meta)

@@ -1,0 +1,52 @@
+"""Units, worker processes, models and memory against the budget: what ``smol status``
+shows, as JSON once and as a live stream of server-sent events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+
+from smolcpu import config
+from smolcpu.server._ui_session import UIRoute
+from smolcpu.vm import read_statuses
+
+STATUS_EVERY_S = 2.0
+"""How often the live status is measured again."""
+
+
+def status() -> dict[str, Any]:
+    """Every live Smol process that holds units: its workers (unit, model, pid, memory,
+    busy, restarts) and its total resident memory, with the budget."""
+    live = [found.data for found in read_statuses() if found.alive]
+    return {"budget": config.MEMORY_BUDGET_BYTES, "processes": live}
+
+
+def status_router() -> APIRouter:
+    """``/status`` and ``/status/events``."""
+    router = APIRouter(route_class=UIRoute)
+
+    @router.get("/status")
+    async def once() -> dict[str, Any]:
+        return await asyncio.to_thread(status)
+
+    @router.get("/status/events")
+    async def live(every: float = Query(STATUS_EVERY_S, ge=0.2, le=60)) -> StreamingResponse:
+        """A ``status`` event now and every ``every`` seconds, until the page goes."""
+
+        async def events() -> AsyncIterator[str]:
+            while True:
+                found = await asyncio.to_thread(status)
+                yield f"event: status\ndata: {json.dumps(found)}\n\n"
+                await asyncio.sleep(every)
+
+        return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+    return router
+
+
+__all__ = ["status", "status_router"]
