@@ -5,8 +5,9 @@ PAYLOAD bytes, seed 0, as a long run records them). A real Session serves the in
 loopback; for each run, ROUNDS times: a fresh page on the runs tab, then the run opened by
 its address (``#runs/ID``), timed until its artifact list is drawn, the last artifact's
 content shown and its lineage graph laid out (the page's own clock, ``data-trace-ms``),
-and by the wall clock from the test's side. Beside it: the trace endpoint alone (HTTP +
-JSON), and scrolling the list to its end. Medians of ROUNDS.
+and by the wall clock from the test's side; inside it, the page's fetch of the trace and the
+lineage graph's drawing (dagre layout). Beside it: the trace endpoint alone (HTTP + JSON),
+and scrolling the list to its end. Medians of ROUNDS.
 
 Needs chromium (``apt-get install chromium``) and Playwright (the test extra).
 """
@@ -73,7 +74,7 @@ def main() -> None:
         page = browser.new_page()
         page.set_default_timeout(120_000)
         for size, run in runs.items():
-            api, wall, inner, scroll = [], [], [], []
+            api, wall, inner, fetched, drawn, scroll = [], [], [], [], [], []
             for _ in range(ROUNDS):
                 began = time.perf_counter()
                 httpx.get(f"{url}/ui/api/runs/{run}", timeout=120).raise_for_status()
@@ -85,16 +86,27 @@ def main() -> None:
                 page.wait_for_selector(f"body[data-trace-open='{run}']", state="attached")
                 wall.append(time.perf_counter() - began)
                 inner.append(int(page.get_attribute("body", "data-trace-ms")) / 1000)
+                fetched.append(int(page.get_attribute("body", "data-trace-fetch-ms")) / 1000)
+                drawn.append(int(page.get_attribute("body", "data-graph-ms")) / 1000)
                 began = time.perf_counter()
                 page.evaluate("() => { const box = document.getElementById('artifact-list'); box.scrollTop = box.scrollHeight; }")
                 page.wait_for_function(f"() => document.querySelector('#artifact-list .vrow[data-index=\"{size - 1}\"]') !== null")
                 scroll.append(time.perf_counter() - began)
-            rows.append([size, statistics.median(api), statistics.median(inner), statistics.median(wall), statistics.median(scroll)])
+            figures = (api, fetched, drawn, inner, wall, scroll)
+            rows.append([size, *(statistics.median(figure) for figure in figures)])
         browser.close()
     report(
         "ui",
         f"Opening a run's trace in headless Chromium, median of {ROUNDS} (seconds)",
-        ["artifacts", "trace endpoint (HTTP+JSON)", "open, page's clock", "open, wall clock", "scroll to the end"],
+        [
+            "artifacts",
+            "trace endpoint alone",
+            "in page: fetch + parse",
+            "in page: lineage graph",
+            "open, page's clock",
+            "open, wall clock",
+            "scroll to the end",
+        ],
         rows,
         sizes=list(SIZES),
         payload_bytes=PAYLOAD,

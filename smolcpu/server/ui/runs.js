@@ -4,7 +4,7 @@
 import { el, getJSON, postEvents, drawGraph, when } from './common.js';
 
 const ROW = 24;
-const GRAPH_LIMIT = 300; // a run this small is drawn whole; a larger one around the chosen artifact
+const GRAPH_LIMIT = 150; // a run this small is drawn whole; a larger one around the chosen artifact
 
 const state = { trace: null, byId: null, children: null, selected: -1, cy: null, opening: null };
 
@@ -58,6 +58,7 @@ function neighbourhood(index) {
 }
 
 function drawLineage(index) {
+  const began = performance.now();
   const a = state.trace.artifacts;
   const count = a.id.length;
   const shown = count <= GRAPH_LIMIT ? [...Array(count).keys()] : neighbourhood(index);
@@ -75,6 +76,7 @@ function drawLineage(index) {
   state.cy = drawGraph(document.getElementById('lineage-graph'), elements, state.cy);
   state.cy.getElementById(a.id[index]).select();
   state.cy.on('tap', 'node', (event) => select(state.byId.get(event.target.id()), { graph: false }));
+  document.body.dataset.graphMs = String(Math.round(performance.now() - began));
 }
 
 async function select(index, { graph = true } = {}) {
@@ -82,12 +84,14 @@ async function select(index, { graph = true } = {}) {
   state.selected = index;
   renderRows();
   const id = state.trace.artifacts.id[index];
+  const loading = getJSON(`/artifacts/${encodeURIComponent(id)}`); // on its way while the graph is drawn
+  loading.catch(() => {});
   if (graph || !state.cy) drawLineage(index);
   else { state.cy.$(':selected').unselect(); state.cy.getElementById(id).select(); }
   const detail = document.getElementById('artifact-detail');
   detail.replaceChildren(el('span', { class: 'muted', text: 'loading…' }));
   try {
-    const art = await getJSON(`/artifacts/${encodeURIComponent(id)}`);
+    const art = await loading;
     const rows = [['id', art.id], ['type', art.type], ['origin / role', `${art.origin} / ${art.role}`], ['size', `${art.size} bytes`],
       ['attributes', Object.entries(art.attributes).map(([k, v]) => `${k}=${v}`).join('  ')],
       ['parents', art.parents.join(' ')], ['children', art.children.join(' ')]];
@@ -135,6 +139,7 @@ export async function openRun(runId) {
   document.body.dataset.traceOpen = 'loading';
   try {
     const trace = await getJSON(`/runs/${encodeURIComponent(runId)}`);
+    document.body.dataset.traceFetchMs = String(Math.round(performance.now() - began));
     const a = trace.artifacts;
     state.trace = trace;
     state.byId = new Map(a.id.map((id, i) => [id, i]));
