@@ -265,6 +265,10 @@ STEP_TEMPERATURE = 0.0
 """LLM steps decode greedily: the same conversation gets the same answer, and a small model
 works best so on code and arithmetic (llama.cpp would otherwise sample at 0.8)."""
 
+REPAIR_TEMPERATURE = 0.7
+"""A repair that came back word for word as the answer it repairs is asked once more with
+sampling: greedy decoding tends to repeat itself, and the same answer fails the same way."""
+
 OUTCOME_MARK = re.compile(r"^\s*\[(\[[^\]\n]+\]|[^\[\]\n]{1,40})\]\s*")
 """How an LLM names an outcome in its reply: the outcome in brackets, first thing (``[cancel] why``)."""
 
@@ -300,7 +304,8 @@ def messages_of(role: str, artifact: Artifact, conversation: Conversation | None
             {
                 "role": "user",
                 "content": f"The next step (`{conversation.back_from}`) sent this back:\n{text_for_model(artifact)}\n\n"
-                "Fix your answer. Reply in the same form as before.",
+                "Your answer did not work. Correct the mistake and reply with the whole corrected answer,"
+                " in the same form as before.",
             },
         ]
     return messages
@@ -335,18 +340,27 @@ async def _converse(
     run = {"run": artifact.attr("run")} if artifact.attr("run") else None
     messages = messages_of(role_of(step, binding), artifact, conversation)
     tools = tools_of(conversation.task) if conversation else None
-    chat = Artifact.json(
-        {"op": "chat", "messages": messages, "temperature": STEP_TEMPERATURE}
-        | ({"tools": tools} if tools else {})
-        | ({"stream": True} if on_token is not None else {}),
-        origin=step.id,
-        role="request",
-        attributes=run,
-        parents=(artifact.id,),
-    )
-    reply = (await _answer(ref, chat, timeout=timeout, on_token=on_token)).replace(parents=(artifact.id,))
+
+    async def ask(sampling: dict[str, Any]) -> Artifact:
+        chat = Artifact.json(
+            {"op": "chat", "messages": messages}
+            | sampling
+            | ({"tools": tools} if tools else {})
+            | ({"stream": True} if on_token is not None else {}),
+            origin=step.id,
+            role="request",
+            attributes=run,
+            parents=(artifact.id,),
+        )
+        return (await _answer(ref, chat, timeout=timeout, on_token=on_token)).replace(parents=(artifact.id,))
+
+    reply = await ask({"temperature": STEP_TEMPERATURE})
     if reply.is_error:
         return reply
+    previous = conversation.previous if conversation and conversation.back_from else None
+    if previous is not None and reply.as_text().strip() == previous.as_text().strip():
+        retried = await ask({"temperature": REPAIR_TEMPERATURE, "seed": 0})
+        reply = reply if retried.is_error else retried
     outcome, text = named_outcome(reply.as_text(), step)
     if outcome is None:
         return reply

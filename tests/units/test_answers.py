@@ -48,6 +48,12 @@ def test_check_fails_with_what_is_wrong(text: str, why: str) -> None:
     assert reply.is_error and why in reply.error_message
 
 
+def test_check_can_want_a_whole_number() -> None:
+    assert run(CheckTool(decimals=0), Artifact.text("36.0")).as_text() == "36"
+    reply = run(CheckTool(decimals=0), Artifact.text("14.6667"))
+    assert reply.is_error and "14.6667 is not a whole number" in reply.error_message
+
+
 def test_check_can_want_a_positive_number() -> None:
     assert run(CheckTool(positive=True), Artifact.text("3")).as_text() == "3"
     for text in ("0", "-4.5"):

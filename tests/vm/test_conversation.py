@@ -77,6 +77,18 @@ def test_a_failing_snippet_goes_back_and_the_llm_repairs_it_seeing_the_error() -
     assert "NameError" in feedback["content"]
 
 
+def test_a_repair_that_repeats_the_broken_answer_is_asked_again_with_sampling() -> None:
+    broken, fixed = "```python\nprint(eggs * 2)\n```", "```python\neggs = 16 - 3 - 4\nprint(eggs * 2)\n```"
+    replies = iter([broken, broken, fixed])
+    llm = ScriptedLLM(lambda messages: next(replies))
+    result = run_program(PROGRAM, llm)
+    assert result.status is Status.OK and text_for_model(result.output) == "18"
+    assert [request["temperature"] for request in llm.requests] == [0.0, 0.0, 0.7]
+    assert [str(v) for v in result.path] == [
+        "switch1.write:next", "switch1.run:back!", "switch1.write:next", "switch1.run:send"
+    ]
+
+
 def test_a_later_llm_step_sees_the_task_beside_its_input() -> None:
     seen: list[str] = []
 

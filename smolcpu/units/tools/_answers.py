@@ -88,6 +88,8 @@ class CheckTool(Tool):
         if self.decimals is not None:
             rounded = round(number, 6)
             if rounded != round(rounded, self.decimals):
+                if self.decimals == 0:
+                    raise ToolFailed(f"the answer {shown(rounded)} is not a whole number, as a count usually is")
                 raise ToolFailed(
                     f"the answer {shown(rounded)} has more than {self.decimals} decimal places;"
                     " a whole count or an amount of money is expected"
