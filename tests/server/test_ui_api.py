@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+from smolcpu.artifact import RunIndex
 from smolcpu.server._ui_chat import Image, _decoded
 from smolcpu.testing import ScriptedLLM
 from smolcpu.units.tools import Vault
@@ -179,3 +180,27 @@ def test_an_image_is_taken_as_a_data_url_or_bare_base64() -> None:
     encoded = base64.b64encode(data).decode()
     assert _decoded(Image(name="a.png", data=f"data:image/png;base64,{encoded}")) == data
     assert _decoded(Image(name="a.png", data=encoded)) == data
+
+
+def test_leaving_a_run_cancels_it(ui: str) -> None:
+    with httpx.stream("POST", ui + "/ui/api/programs/run", json={"source": SLOW_PROGRAM, "input": "x"}, timeout=120) as response:
+        lines = response.iter_lines()
+        run_id = ""
+        for line in lines:
+            if line.startswith("data: ") and '"start"' in line and "switch1.run" in line:
+                run_id = json.loads(line[6:])["run_id"]
+                break
+    assert run_id, "the run reached its slow step"
+    deadline = time.monotonic() + 30
+    while (status := httpx.get(f"{ui}/ui/api/runs/{run_id}").json()["run"]["status"]) == "running":
+        assert time.monotonic() < deadline, "the run went on after its page left"
+        time.sleep(0.1)
+    assert status == "cancelled"
+
+
+def test_a_run_of_a_program_that_was_no_file_cannot_run_again(ui: str) -> None:
+    with RunIndex() as index:
+        index.start_run("run-from-text", program="<flow>")
+        index.finish_run("run-from-text", "ok")
+    refused = httpx.post(ui + "/ui/api/runs/run-from-text/rerun")
+    assert refused.status_code == 400 and "only a program read from a file" in refused.json()["detail"]
