@@ -18,7 +18,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from smolcpu.errors import UsageError
-from smolcpu.server._ui_session import Observer, UIRoute, UISession, run_events
+from smolcpu.server._ui_session import Observer, UISession, run_events, ui_router
 
 MAX_IMAGE_BYTES = 20 * 1024**2
 """Largest image a message may carry (decoded)."""
@@ -57,7 +57,7 @@ def _decoded(image: Image) -> bytes:
 
 def chat_router(session: UISession) -> APIRouter:
     """``POST /chat``."""
-    router = APIRouter(route_class=UIRoute)
+    router = ui_router()
 
     @router.post("/chat")
     async def chat(body: ChatMessage) -> StreamingResponse:

@@ -27,7 +27,7 @@ from smolcpu.errors import FlowSyntaxError
 from smolcpu.lang import Block, Case, Chain, Graph, Step, compile_source
 from smolcpu.lang._ir import CANCEL, SINK, SOURCE
 from smolcpu.programs import PROGRAMS, answer_text
-from smolcpu.server._ui_session import Observer, UIRoute, UISession, result_summary, run_events
+from smolcpu.server._ui_session import Observer, UISession, result_summary, run_events, ui_router
 
 EDITOR_PATH = "<editor>"
 """The name diagnostics give the program being edited."""
@@ -115,7 +115,7 @@ def saved_program(source: str) -> str:
 
 def programs_router(session: UISession) -> APIRouter:
     """``/programs``, ``/programs/{name}``, ``/check`` and ``/programs/run``."""
-    router = APIRouter(route_class=UIRoute)
+    router = ui_router()
 
     @router.get("/programs")
     def shipped() -> dict[str, Any]:

@@ -20,7 +20,7 @@ from fastapi.responses import Response, StreamingResponse
 from smolcpu.artifact import ERROR, Artifact, ArtifactStore, RunIndex, RunInfo, open_store
 from smolcpu.errors import UsageError
 from smolcpu.programs import answer_text
-from smolcpu.server._ui_session import Observer, UIRoute, UISession, result_summary, run_events
+from smolcpu.server._ui_session import Observer, UISession, result_summary, run_events, ui_router
 
 MAX_SHOWN_BYTES = 256 * 1024
 """The most of an artifact's payload shown as text (the raw endpoint has all of it)."""
@@ -127,7 +127,7 @@ class _Runs:
 
 def runs_router(session: UISession) -> APIRouter:
     """``/runs``, ``/runs/{id}``, ``/runs/{id}/rerun``, ``/artifacts/{id}`` and ``/artifacts/{id}/raw``."""
-    router = APIRouter(route_class=UIRoute)
+    router = ui_router()
     runs = _Runs(session)
 
     @router.get("/runs")

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from pathlib import Path
 from typing import Any, Protocol
 
-from fastapi import HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import StreamingResponse
 from fastapi.routing import APIRoute
 
@@ -59,6 +59,28 @@ class UIRoute(APIRoute):
                 raise HTTPException(400, str(exc)) from exc
 
         return answer
+
+
+TRUSTED_FETCH_SITES = ("same-origin", "none")
+"""What a browser's ``Sec-Fetch-Site`` may say of a request the interface acts on: sent by its
+own page, or typed by the user. A client that sends no such header is not a browser."""
+
+
+def same_origin(request: Request) -> None:
+    """Refuse a request another site's page made the browser send (a form posted from a page
+    on the web to this loopback server would otherwise start a run).
+
+    Raises:
+        HTTPException: 403, the browser says the request comes from another site.
+    """
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site not in TRUSTED_FETCH_SITES:
+        raise HTTPException(403, f"the web interface answers only its own page (this request is {site})")
+
+
+def ui_router() -> APIRouter:
+    """A router for interface endpoints: Smol errors answered in one line, other sites refused."""
+    return APIRouter(route_class=UIRoute, dependencies=[Depends(same_origin)])
 
 
 def step_event(event: StepEvent) -> tuple[str, dict[str, Any]]:
@@ -126,4 +148,4 @@ def result_summary(result: RunResult, text: str) -> dict[str, Any]:
     }
 
 
-__all__ = ["Observer", "UIRoute", "UISession", "result_summary", "run_events", "step_event"]
+__all__ = ["Observer", "UIRoute", "UISession", "result_summary", "run_events", "same_origin", "step_event", "ui_router"]

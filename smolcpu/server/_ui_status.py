@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from smolcpu import config
-from smolcpu.server._ui_session import UIRoute
+from smolcpu.server._ui_session import ui_router
 from smolcpu.vm import read_statuses
 
 STATUS_EVERY_S = 2.0
@@ -28,7 +28,7 @@ def status() -> dict[str, Any]:
 
 def status_router() -> APIRouter:
     """``/status`` and ``/status/events``."""
-    router = APIRouter(route_class=UIRoute)
+    router = ui_router()
 
     @router.get("/status")
     async def once() -> dict[str, Any]:

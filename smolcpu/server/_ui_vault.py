@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from smolcpu.server._ui_session import UIRoute
+from smolcpu.server._ui_session import ui_router
 from smolcpu.units.tools import Vault
 
 
@@ -51,7 +51,7 @@ def _note(name: str) -> dict[str, Any]:
 
 def vault_router() -> APIRouter:
     """``/vault`` and ``/vault/notes/{name}``."""
-    router = APIRouter(route_class=UIRoute)
+    router = ui_router()
 
     @router.get("/vault")
     async def overview() -> dict[str, Any]:

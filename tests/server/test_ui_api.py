@@ -204,3 +204,12 @@ def test_a_run_of_a_program_that_was_no_file_cannot_run_again(ui: str) -> None:
         index.finish_run("run-from-text", "ok")
     refused = httpx.post(ui + "/ui/api/runs/run-from-text/rerun")
     assert refused.status_code == 400 and "only a program read from a file" in refused.json()["detail"]
+
+
+def test_another_sites_page_cannot_start_a_run(ui: str) -> None:
+    cross = httpx.post(ui + "/ui/api/chat", json={"message": "hi"}, headers={"Sec-Fetch-Site": "cross-site"})
+    assert cross.status_code == 403 and "its own page" in cross.json()["detail"]
+    assert httpx.get(ui + "/ui/api/runs", headers={"Sec-Fetch-Site": "same-site"}).status_code == 403
+    form = httpx.post(ui + "/ui/api/chat", content=b'{"message": "hi"}', headers={"Content-Type": "text/plain"})
+    assert form.status_code == 422, "a body a form could send is not taken"
+    assert httpx.get(ui + "/ui/api/runs", headers={"Sec-Fetch-Site": "same-origin"}).status_code == 200
