@@ -3,7 +3,9 @@ it; screenshots go to test-output/ui/. Skipped where chromium or Playwright is m
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
+from smolcpu.artifact import Artifact, RunIndex, open_store
 from smolcpu.testing import chromium, chromium_path
+from smolcpu.units import request_artifact
 from tests.server.conftest import SLOW_PROGRAM
 
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -135,3 +139,23 @@ def test_the_vault_and_the_status_show(ui: str, page: Any) -> None:
     page.wait_for_selector("body[data-status-updates]", state="attached")
     sync_api.expect(page.locator("#status-total")).to_contain_text("budget")
     shot(page, "status")
+
+
+DOT_PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
+
+
+def test_the_images_a_request_carries_show_in_its_trace(ui: str, page: Any) -> None:
+    request = request_artifact("what is this?", images=[("dot.png", "image/png", DOT_PNG)])
+    with RunIndex() as index:
+        index.start_run("run-with-image", program="<flow>")
+        stored = Artifact.create(request.payload, type=request.type, origin="in", role="input", attributes={"run": "run-with-image"})
+        with open_store(index=index) as store:
+            store.put(stored)
+        index.finish_run("run-with-image", "ok")
+    page.goto(ui + "/ui/#runs/run-with-image")
+    page.wait_for_selector("body[data-trace-open='run-with-image']", state="attached")
+    picture = page.locator("#artifact-detail img").first
+    sync_api.expect(picture).to_have_attribute("src", re.compile(r"^data:image/png;base64,iVBOR"))
+    page.wait_for_function("() => document.querySelector('#artifact-detail img').naturalWidth === 1")

@@ -79,6 +79,17 @@ function drawLineage(index) {
   document.body.dataset.graphMs = String(Math.round(performance.now() - began));
 }
 
+// The images a request carries (base64 in its JSON), as data: URLs to show.
+function attachedImages(art) {
+  if (art.text == null || art.truncated || !art.type.endsWith('request+json')) return [];
+  try {
+    const images = JSON.parse(art.text).images || [];
+    // bytes given without a name come as octet-stream: the browser sniffs what an <img> holds
+    const shown = (i) => (/^image\/[\w.+-]+$/.test(i.type) ? i.type : 'image/png');
+    return images.filter((i) => typeof i.data === 'string').map((i) => `data:${shown(i)};base64,${i.data}`);
+  } catch { return []; }
+}
+
 async function select(index, { graph = true } = {}) {
   if (index === undefined || index < 0) return;
   state.selected = index;
@@ -95,13 +106,14 @@ async function select(index, { graph = true } = {}) {
     const rows = [['id', art.id], ['type', art.type], ['origin / role', `${art.origin} / ${art.role}`], ['size', `${art.size} bytes`],
       ['attributes', Object.entries(art.attributes).map(([k, v]) => `${k}=${v}`).join('  ')],
       ['parents', art.parents.join(' ')], ['children', art.children.join(' ')]];
+    const pictures = attachedImages(art).map((src) => el('img', { src, style: 'max-height:160px;margin-right:.4rem' }));
     const content = art.text != null
       ? el('pre', { text: art.text + (art.truncated ? '\n… (cut: open raw for all of it)' : '') })
       : art.type.startsWith('image/') ? el('img', { src: `/ui/api/artifacts/${art.id}/raw`, style: 'max-width:100%' })
         : el('p', { class: 'muted', text: `${art.size} bytes of ${art.type}` });
     detail.replaceChildren(...[
       el('table', {}, ...rows.map(([k, v]) => el('tr', {}, el('td', { class: 'muted', text: k }), el('td', { text: v })))),
-      art.error ? el('p', { class: 'status-error', text: art.error }) : null,
+      art.error ? el('p', { class: 'status-error', text: art.error }) : null, ...pictures,
       content, el('a', { href: `/ui/api/artifacts/${art.id}/raw`, target: '_blank', text: 'raw' })].filter(Boolean));
   } catch (error) {
     detail.replaceChildren(el('span', { class: 'status-error', text: error.message }));
