@@ -78,11 +78,11 @@ def graph_elements(graph: Graph) -> list[dict[str, Any]]:
     return elements
 
 
-def checked(source: str) -> dict[str, Any]:
-    """What the checker says of ``source``, and the graph to draw: the optimised one (what
-    runs) when there are no errors, else the graph as written."""
+def checked(source: str, *, path: str = EDITOR_PATH) -> dict[str, Any]:
+    """What the checker says of ``source`` (read from ``path``), and the graph to draw: the
+    optimised one (what runs) when there are no errors, else the graph as written."""
     try:
-        compilation = compile_source(source, path=EDITOR_PATH)
+        compilation = compile_source(source, path=path)
     except FlowSyntaxError as exc:
         first, _, rest = str(exc).partition("\n")
         where = _SYNTAX_AT.match(first)

@@ -20,6 +20,7 @@ from fastapi.responses import Response, StreamingResponse
 from smolcpu.artifact import ERROR, Artifact, ArtifactStore, RunIndex, RunInfo, open_store
 from smolcpu.errors import UsageError
 from smolcpu.programs import answer_text
+from smolcpu.server._ui_programs import checked
 from smolcpu.server._ui_session import Observer, UISession, result_summary, run_events, ui_router
 
 MAX_SHOWN_BYTES = 256 * 1024
@@ -111,12 +112,7 @@ class _Runs:
         Raises:
             UsageError: the program was not a file, or is gone; the input was not stored.
         """
-        program = Path(run.program) if run.program else None
-        if program is None or not program.is_file():
-            raise UsageError(
-                f"run {run.id} ran {run.program or 'a program'!r}, which is not a file here;"
-                " only a program read from a file can be run again"
-            )
+        program = program_file(run, "only a program read from a file can be run again")
         for record in self.index.artifacts(run.id):
             if record.origin == INPUT_NODE and record.role == INPUT_ROLE:
                 stored = self.store().get(record.id)
@@ -125,8 +121,31 @@ class _Runs:
         raise UsageError(f"run {run.id} has no stored input to run again")
 
 
+def program_file(run: RunInfo, why: str) -> Path:
+    """The file of the program ``run`` ran.
+
+    Raises:
+        UsageError: it was not a file (program text), or the file is gone; ``why`` says what for.
+    """
+    program = Path(run.program) if run.program else None
+    if program is None or not program.is_file():
+        raise UsageError(f"run {run.id} ran {run.program or 'a program'!r}, which is not a file here; {why}")
+    return program
+
+
+def program_overlay(index: RunIndex, run: RunInfo) -> dict[str, Any]:
+    """The graph of the program ``run`` ran, with the state each of its nodes was left in
+    (``done``, or ``failed`` when its latest output was an error): the run on its program."""
+    program = program_file(run, "only a program read from a file can be drawn")
+    visited = {record.origin: "failed" if record.type == ERROR else "done" for record in index.artifacts(run.id)}
+    drawn = checked(program.read_text(), path=str(program))
+    known = {element["data"]["id"] for element in drawn["elements"]}
+    return {"path": str(program), "elements": drawn["elements"], "visited": {k: v for k, v in visited.items() if k in known}}
+
+
 def runs_router(session: UISession) -> APIRouter:
-    """``/runs``, ``/runs/{id}``, ``/runs/{id}/rerun``, ``/artifacts/{id}`` and ``/artifacts/{id}/raw``."""
+    """``/runs``, ``/runs/{id}``, ``/runs/{id}/program``, ``/runs/{id}/rerun``, ``/artifacts/{id}``
+    and ``/artifacts/{id}/raw``."""
     router = ui_router()
     runs = _Runs(session)
 
@@ -139,6 +158,11 @@ def runs_router(session: UISession) -> APIRouter:
     def run_trace(run_id: str) -> Response:
         """A run (a whole id or a unique prefix) and its artifacts, oldest first, as columns."""
         return Response(_dumps(runs.trace(run_id)), media_type="application/json")
+
+    @router.get("/runs/{run_id}/program")
+    async def run_program(run_id: str) -> dict[str, Any]:
+        """The graph of the program a run ran, with the nodes it visited and how each ended."""
+        return await asyncio.to_thread(program_overlay, runs.index, runs.resolve(run_id))
 
     @router.post("/runs/{run_id}/rerun")
     async def rerun(run_id: str) -> StreamingResponse:

@@ -98,6 +98,9 @@ def test_a_run_trace_by_prefix_its_artifacts_and_their_content(ui: str) -> None:
     assert artifact["children"], "the input has the artifacts made from it"
     raw = httpx.get(f"{ui}/ui/api/artifacts/{first}/raw")
     assert b"trace me" in raw.content and raw.headers["content-security-policy"] == "sandbox"
+    overlay = httpx.get(f"{ui}/ui/api/runs/{run_id}/program").json()
+    assert overlay["path"].endswith("default.smol") and overlay["visited"]["ask.chat"] == "done"
+    assert {"ask.chat", "route"} <= {e["data"]["id"] for e in overlay["elements"]}
     assert httpx.get(f"{ui}/ui/api/runs/no-such-run").status_code == 404
     assert httpx.get(f"{ui}/ui/api/artifacts/{'0' * 64}").status_code == 404
 
@@ -204,6 +207,8 @@ def test_a_run_of_a_program_that_was_no_file_cannot_run_again(ui: str) -> None:
         index.finish_run("run-from-text", "ok")
     refused = httpx.post(ui + "/ui/api/runs/run-from-text/rerun")
     assert refused.status_code == 400 and "only a program read from a file" in refused.json()["detail"]
+    undrawn = httpx.get(ui + "/ui/api/runs/run-from-text/program")
+    assert undrawn.status_code == 400 and "'<flow>', which is not a file here" in undrawn.json()["detail"]
 
 
 def test_another_sites_page_cannot_start_a_run(ui: str) -> None:

@@ -120,6 +120,10 @@ def test_a_run_trace_opens(ui: str, page: Any) -> None:
     sync_api.expect(page.locator("#artifact-detail pre")).to_contain_text("leave a trace")
     assert graph_has(page, "lineage-graph", "cy.nodes().length") >= 2
     shot(page, "run-trace")
+    page.click("#show-program")
+    page.wait_for_function("() => document.getElementById('lineage-graph').cy.getElementById('ask.chat').hasClass('done')")
+    assert not graph_has(page, "lineage-graph", "cy.getElementById('ask.write').hasClass('done')")
+    shot(page, "run-on-its-program")
 
 
 def test_the_vault_and_the_status_show(ui: str, page: Any) -> None:

@@ -6,7 +6,7 @@ import { el, getJSON, postEvents, drawGraph, when } from './common.js';
 const ROW = 24;
 const GRAPH_LIMIT = 150; // a run this small is drawn whole; a larger one around the chosen artifact
 
-const state = { trace: null, byId: null, children: null, selected: -1, cy: null, opening: null };
+const state = { trace: null, byId: null, children: null, selected: -1, cy: null, opening: null, pane: 'lineage' };
 
 async function loadRuns() {
   const list = document.getElementById('run-list');
@@ -57,7 +57,35 @@ function neighbourhood(index) {
   return [...seen];
 }
 
+function showPane(program) {
+  state.pane = program ? 'program' : 'lineage';
+  document.getElementById('show-lineage').classList.toggle('on', !program);
+  document.getElementById('show-program').classList.toggle('on', program);
+}
+
+// The run on the graph of its program: each node it visited, green when done, red when its
+// latest output was an error (the FSM overlay of a past run).
+async function drawProgram() {
+  showPane(true);
+  const note = document.getElementById('graph-note');
+  note.textContent = '';
+  try {
+    const drawn = await getJSON(`/runs/${encodeURIComponent(state.trace.run.id)}/program`);
+    state.cy = drawGraph(document.getElementById('lineage-graph'), drawn.elements, state.cy);
+    for (const [node, how] of Object.entries(drawn.visited)) state.cy.getElementById(node).addClass(how);
+    const steps = state.cy.nodes('.done, .failed').not('.end, .box, .port'); // the run's path, near enough to read
+    if (steps.length) {
+      state.cy.fit(steps, 60);
+      if (state.cy.zoom() > 1) { state.cy.zoom(1); state.cy.center(steps); }
+    }
+    note.textContent = drawn.path;
+  } catch (error) {
+    note.textContent = error.message;
+  }
+}
+
 function drawLineage(index) {
+  showPane(false);
   const began = performance.now();
   const a = state.trace.artifacts;
   const count = a.id.length;
@@ -97,7 +125,8 @@ async function select(index, { graph = true } = {}) {
   const id = state.trace.artifacts.id[index];
   const loading = getJSON(`/artifacts/${encodeURIComponent(id)}`); // on its way while the graph is drawn
   loading.catch(() => {});
-  if (graph || !state.cy) drawLineage(index);
+  if (state.pane === 'program') state.cy?.$(':selected').unselect(); // the program's graph stays
+  else if (graph || !state.cy) drawLineage(index);
   else { state.cy.$(':selected').unselect(); state.cy.getElementById(id).select(); }
   const detail = document.getElementById('artifact-detail');
   detail.replaceChildren(el('span', { class: 'muted', text: 'loading…' }));
@@ -166,6 +195,7 @@ export async function openRun(runId) {
     box.firstElementChild.style.height = `${a.id.length * ROW}px`;
     box.scrollTop = 0;
     state.selected = -1;
+    state.pane = 'lineage';
     renderRows();
     if (a.id.length) await select(a.id.length - 1);
     document.body.dataset.traceMs = String(Math.round(performance.now() - began));
@@ -180,6 +210,8 @@ export async function openRun(runId) {
 
 export function startRuns() {
   document.getElementById('runs-refresh').addEventListener('click', loadRuns);
+  document.getElementById('show-program').addEventListener('click', () => state.trace && drawProgram());
+  document.getElementById('show-lineage').addEventListener('click', () => state.trace && drawLineage(Math.max(state.selected, 0)));
   const box = document.getElementById('artifact-list');
   let pending = false;
   box.addEventListener('scroll', () => {
