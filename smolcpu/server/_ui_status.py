@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,6 +18,10 @@ from smolcpu.vm import read_statuses
 
 STATUS_EVERY_S = 2.0
 """How often the live status is measured again."""
+
+STATUS_STREAM_S = 30.0
+"""How long one status stream lasts: the page's EventSource opens the next by itself, and a
+server shutting down never waits longer than this for an open status tab."""
 
 
 def status() -> dict[str, Any]:
@@ -36,12 +41,16 @@ def status_router() -> APIRouter:
 
     @router.get("/status/events")
     async def live(every: float = Query(STATUS_EVERY_S, ge=0.2, le=60)) -> StreamingResponse:
-        """A ``status`` event now and every ``every`` seconds, until the page goes."""
+        """A ``status`` event now and every ``every`` seconds, for ``STATUS_STREAM_S`` (an
+        EventSource then reconnects, so the page stays live)."""
 
         async def events() -> AsyncIterator[str]:
+            ends = time.monotonic() + STATUS_STREAM_S
             while True:
                 found = await asyncio.to_thread(status)
-                yield f"event: status\ndata: {json.dumps(found)}\n\n"
+                yield f"retry: {int(every * 1000)}\nevent: status\ndata: {json.dumps(found)}\n\n"
+                if time.monotonic() + every > ends:
+                    return
                 await asyncio.sleep(every)
 
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})

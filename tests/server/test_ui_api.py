@@ -174,6 +174,7 @@ def test_status_once_and_live(ui: str) -> None:
     assert status["budget"] > 0 and isinstance(status["processes"], list)
     with httpx.stream("GET", ui + "/ui/api/status/events?every=0.2", timeout=30) as response:
         lines = response.iter_lines()
+        assert next(lines) == "retry: 200"
         assert next(lines) == "event: status"
         assert json.loads(next(lines)[6:])["budget"] == status["budget"]
 
