@@ -7,14 +7,19 @@ import base64
 import json
 import re
 from collections.abc import Iterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from smolcpu.artifact import Artifact, RunIndex, open_store
-from smolcpu.testing import chromium, chromium_path
+from smolcpu.models import model_spec
+from smolcpu.programs import Session
+from smolcpu.server import mount_ui
+from smolcpu.testing import chromium, chromium_path, loopback_server
 from smolcpu.units import request_artifact
 from tests.server.conftest import SLOW_PROGRAM
 
@@ -163,3 +168,28 @@ def test_the_images_a_request_carries_show_in_its_trace(ui: str, page: Any) -> N
     picture = page.locator("#artifact-detail img").first
     sync_api.expect(picture).to_have_attribute("src", re.compile(r"^data:image/png;base64,iVBOR"))
     page.wait_for_function("() => document.querySelector('#artifact-detail img').naturalWidth === 1")
+
+
+@pytest.mark.slow
+def test_the_real_llm_streams_into_the_chat(page: Any, smol_home: Path) -> None:
+    if not model_spec("smollm2").installed:
+        pytest.skip("the test model is not installed: smol models install smollm2")
+
+    async def build(stack: AsyncExitStack) -> FastAPI:
+        session = await stack.enter_async_context(Session(model="smollm2", classifier=False))
+        app = FastAPI()
+        mount_ui(app, session)
+        return app
+
+    with loopback_server(build) as url:
+        page.goto(url + "/ui/#chat")
+        page.fill("#chat-input", "Say hello to my friend Ada in one short sentence.")
+        page.press("#chat-input", "Enter")
+        page.wait_for_function("() => Number(document.body.dataset.chatTokens || 0) > 3", timeout=300_000)
+        shot(page, "chat-real-llm-streaming")
+        page.wait_for_selector(".message.assistant .meta a", timeout=300_000)
+        assert page.locator(".message.assistant .text").last.inner_text().strip()
+        shot(page, "chat-real-llm-done")
+        page.goto(url + "/ui/#status")
+        sync_api.expect(page.locator("#status-processes table.grid td", has_text="smollm2").first).to_be_visible()
+        shot(page, "status-real-llm")
