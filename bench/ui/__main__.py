@@ -89,8 +89,12 @@ def main() -> None:
                 fetched.append(int(page.get_attribute("body", "data-trace-fetch-ms")) / 1000)
                 drawn.append(int(page.get_attribute("body", "data-graph-ms")) / 1000)
                 began = time.perf_counter()
-                page.evaluate("() => { const box = document.getElementById('artifact-list'); box.scrollTop = box.scrollHeight; }")
-                page.wait_for_function(f"() => document.querySelector('#artifact-list .vrow[data-index=\"{size - 1}\"]') !== null")
+                page.evaluate(
+                    "() => { const box = document.getElementById('artifact-list'); box.scrollTop = box.scrollHeight; }"
+                )
+                page.wait_for_function(
+                    f"() => document.querySelector('#artifact-list .vrow[data-index=\"{size - 1}\"]') !== null"
+                )
                 scroll.append(time.perf_counter() - began)
             figures = (api, fetched, drawn, inner, wall, scroll)
             rows.append([size, *(statistics.median(figure) for figure in figures)])

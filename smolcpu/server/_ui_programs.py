@@ -53,14 +53,21 @@ def graph_elements(graph: Graph) -> list[dict[str, Any]]:
             title = node.head if isinstance(node, Block) else f"chain {node.id}"
             elements.append({"data": {"id": f"box:{node.id}", "label": title, **parent}, "classes": "box"})
             elements.append(
-                {"data": {"id": node.id, "label": node.id, "parent": f"box:{node.id}", "kind": node.kind}, "classes": "port"}
+                {
+                    "data": {"id": node.id, "label": node.id, "parent": f"box:{node.id}", "kind": node.kind},
+                    "classes": "port",
+                }
             )
         elif isinstance(node, Step):
             unit = node.binding.unit if node.binding is not None else ""
             label = node.worker + (f"\n({unit})" if unit and unit != node.worker else "")
-            elements.append({"data": {"id": node.id, "label": label, "kind": "step", "unit": unit, **parent}, "classes": "step"})
+            elements.append(
+                {"data": {"id": node.id, "label": label, "kind": "step", "unit": unit, **parent}, "classes": "step"}
+            )
         elif isinstance(node, Case):
-            elements.append({"data": {"id": node.id, "label": node.pattern, "kind": "case", **parent}, "classes": "case"})
+            elements.append(
+                {"data": {"id": node.id, "label": node.pattern, "kind": "case", **parent}, "classes": "case"}
+            )
     known = {element["data"]["id"] for element in elements}
     edges = graph.edges()
     for end in (SOURCE, SINK, CANCEL):

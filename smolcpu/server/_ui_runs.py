@@ -140,7 +140,11 @@ def program_overlay(index: RunIndex, run: RunInfo) -> dict[str, Any]:
     visited = {record.origin: "failed" if record.type == ERROR else "done" for record in index.artifacts(run.id)}
     drawn = checked(program.read_text(), path=str(program))
     known = {element["data"]["id"] for element in drawn["elements"]}
-    return {"path": str(program), "elements": drawn["elements"], "visited": {k: v for k, v in visited.items() if k in known}}
+    return {
+        "path": str(program),
+        "elements": drawn["elements"],
+        "visited": {k: v for k, v in visited.items() if k in known},
+    }
 
 
 def runs_router(session: UISession) -> APIRouter:

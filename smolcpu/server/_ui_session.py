@@ -36,10 +36,18 @@ class UISession(Protocol):
     index: RunIndex | None
     store: StoreLocation | None
 
-    async def run(self, program: str | Path, given: Artifact | str, *, observer: Observer, tokens: bool = False) -> RunResult: ...
+    async def run(
+        self, program: str | Path, given: Artifact | str, *, observer: Observer, tokens: bool = False
+    ) -> RunResult: ...
 
     async def ask(
-        self, question: str, *, images: Sequence[bytes], history: Sequence[Mapping[str, str]], observer: Observer, tokens: bool
+        self,
+        question: str,
+        *,
+        images: Sequence[bytes],
+        history: Sequence[Mapping[str, str]],
+        observer: Observer,
+        tokens: bool,
     ) -> Answer: ...
 
 

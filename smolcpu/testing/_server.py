@@ -95,7 +95,11 @@ def chromium(playwright: Any, profile: Path) -> Any:
     if path is None:
         raise FileNotFoundError("chromium is not installed: apt-get install chromium")
     return playwright.chromium.launch_persistent_context(
-        str(profile), executable_path=path, headless=True, args=list(CHROMIUM_ARGS), viewport={"width": 1280, "height": 800}
+        str(profile),
+        executable_path=path,
+        headless=True,
+        args=list(CHROMIUM_ARGS),
+        viewport={"width": 1280, "height": 800},
     )
 
 

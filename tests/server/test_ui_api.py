@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+
 from smolcpu.artifact import RunIndex
 from smolcpu.server._ui_chat import Image, _decoded
 from smolcpu.testing import ScriptedLLM
@@ -124,7 +125,9 @@ def test_the_editor_checks_text_and_draws_its_graph(ui: str) -> None:
     assert all(e["source"] in ids and e["target"] in ids for e in edges) and edges
     broken = httpx.post(ui + "/ui/api/check", json={"source": "out <= switch <= (\n  write => nxt\n) <= in\n"}).json()
     assert not broken["ok"] and broken["diagnostics"][0]["line"] == 2 and broken["diagnostics"][0]["column"] > 0
-    unknown = httpx.post(ui + "/ui/api/check", json={"source": "use w = nosuchunit\nout <= switch <= (\n  w => send\n) <= in\n"})
+    unknown = httpx.post(
+        ui + "/ui/api/check", json={"source": "use w = nosuchunit\nout <= switch <= (\n  w => send\n) <= in\n"}
+    )
     found = unknown.json()["diagnostics"]
     assert any(d["severity"] == "error" and d["line"] == 1 for d in found), found
 
@@ -152,7 +155,9 @@ def test_a_program_from_the_editor_runs_with_its_steps_streamed(ui: str) -> None
 
 
 def test_a_program_with_errors_is_answered_with_them(ui: str) -> None:
-    found = list(events(ui, "/ui/api/programs/run", {"source": "out <= switch <= (\n  w => nxt\n) <= in\n", "input": "x"}))
+    found = list(
+        events(ui, "/ui/api/programs/run", {"source": "out <= switch <= (\n  w => nxt\n) <= in\n", "input": "x"})
+    )
     assert found[-1][0] == "error" and "nxt" in found[-1][1]["message"]
 
 
@@ -187,7 +192,9 @@ def test_an_image_is_taken_as_a_data_url_or_bare_base64() -> None:
 
 
 def test_leaving_a_run_cancels_it(ui: str) -> None:
-    with httpx.stream("POST", ui + "/ui/api/programs/run", json={"source": SLOW_PROGRAM, "input": "x"}, timeout=120) as response:
+    with httpx.stream(
+        "POST", ui + "/ui/api/programs/run", json={"source": SLOW_PROGRAM, "input": "x"}, timeout=120
+    ) as response:
         lines = response.iter_lines()
         run_id = ""
         for line in lines:

@@ -48,7 +48,9 @@ def shot(page: Any, name: str) -> None:
 
 
 def graph_has(page: Any, container: str, expression: str) -> Any:
-    return page.evaluate(f"() => {{ const cy = document.getElementById({container!r}).cy; return cy && {expression}; }}")
+    return page.evaluate(
+        f"() => {{ const cy = document.getElementById({container!r}).cy; return cy && {expression}; }}"
+    )
 
 
 def test_a_chat_message_gets_a_streamed_answer(ui: str, page: Any) -> None:
@@ -100,13 +102,19 @@ def test_diagnostics_appear_as_you_type(ui: str, page: Any) -> None:
 def test_a_running_step_lights_up(ui: str, page: Any) -> None:
     page.goto(ui + "/ui/#editor")
     page.fill("#source", SLOW_PROGRAM)
-    page.wait_for_function("() => document.getElementById('program-graph').cy?.getElementById('switch1.run').length === 1")
+    page.wait_for_function(
+        "() => document.getElementById('program-graph').cy?.getElementById('switch1.run').length === 1"
+    )
     page.fill("#run-input", "what is 6 * 7?")
     page.click("#run-button")
-    page.wait_for_function("() => document.getElementById('program-graph').cy.getElementById('switch1.run').hasClass('running')")
+    page.wait_for_function(
+        "() => document.getElementById('program-graph').cy.getElementById('switch1.run').hasClass('running')"
+    )
     assert graph_has(page, "program-graph", "cy.getElementById('switch1.write').hasClass('done')")
     shot(page, "editor-step-running")
-    page.wait_for_function("() => document.getElementById('program-graph').cy.getElementById('switch1.run').hasClass('done')")
+    page.wait_for_function(
+        "() => document.getElementById('program-graph').cy.getElementById('switch1.run').hasClass('done')"
+    )
     sync_api.expect(page.locator("#run-output")).to_contain_text("ok: 42")
     shot(page, "editor-run-done")
 
@@ -126,7 +134,9 @@ def test_a_run_trace_opens(ui: str, page: Any) -> None:
     assert graph_has(page, "lineage-graph", "cy.nodes().length") >= 2
     shot(page, "run-trace")
     page.click("#show-program")
-    page.wait_for_function("() => document.getElementById('lineage-graph').cy.getElementById('ask.chat').hasClass('done')")
+    page.wait_for_function(
+        "() => document.getElementById('lineage-graph').cy.getElementById('ask.chat').hasClass('done')"
+    )
     assert not graph_has(page, "lineage-graph", "cy.getElementById('ask.write').hasClass('done')")
     shot(page, "run-on-its-program")
 
@@ -159,7 +169,9 @@ def test_the_images_a_request_carries_show_in_its_trace(ui: str, page: Any) -> N
     request = request_artifact("what is this?", images=[("dot.png", "image/png", DOT_PNG)])
     with RunIndex() as index:
         index.start_run("run-with-image", program="<flow>")
-        stored = Artifact.create(request.payload, type=request.type, origin="in", role="input", attributes={"run": "run-with-image"})
+        stored = Artifact.create(
+            request.payload, type=request.type, origin="in", role="input", attributes={"run": "run-with-image"}
+        )
         with open_store(index=index) as store:
             store.put(stored)
         index.finish_run("run-with-image", "ok")

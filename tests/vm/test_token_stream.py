@@ -57,7 +57,9 @@ def test_the_real_llm_streams_from_its_worker_process(smol_home: Path) -> None:
 
     async def go() -> str:
         async with Session(model="smollm2", record=False, classifier=False) as session:
-            return (await session.run(compile_source(PROGRAM).runnable(), "hi", observer=heard, tokens=True)).output.as_text()
+            return (
+                await session.run(compile_source(PROGRAM).runnable(), "hi", observer=heard, tokens=True)
+            ).output.as_text()
 
     output = asyncio.run(go())
     assert len(pieces) > 1 and "".join(pieces).strip() == output.strip()
