@@ -18,6 +18,10 @@ from tests.server.conftest import SLOW_PROGRAM
 
 Event = tuple[str, dict[str, Any]]
 
+CANCEL_WITHIN_S = 90
+"""A bound, not a figure: about a second on a quiet machine; once over 30 s while the whole
+suite ran beside other work on 2 cores."""
+
 
 def events(url: str, path: str, body: dict[str, Any]) -> Iterator[Event]:
     """The server-sent events of a POST, as (name, data)."""
@@ -202,9 +206,9 @@ def test_leaving_a_run_cancels_it(ui: str) -> None:
                 run_id = json.loads(line[6:])["run_id"]
                 break
     assert run_id, "the run reached its slow step"
-    deadline = time.monotonic() + 30
+    left = time.monotonic()
     while (status := httpx.get(f"{ui}/ui/api/runs/{run_id}").json()["run"]["status"]) == "running":
-        assert time.monotonic() < deadline, "the run went on after its page left"
+        assert time.monotonic() < left + CANCEL_WITHIN_S, f"the run went on {CANCEL_WITHIN_S} s after its page left"
         time.sleep(0.1)
     assert status == "cancelled"
 
