@@ -60,6 +60,21 @@ def vectors_path() -> Path:
     return _env_path("SMOL_VECTORS", home() / "vectors.sqlite")
 
 
+def experience_path() -> Path:
+    """Experience memory: verified solutions ``smol dream`` keeps, a vector store (``SMOL_EXPERIENCE``)."""
+    return _env_path("SMOL_EXPERIENCE", home() / "experience.sqlite")
+
+
+def dream_dir() -> Path:
+    """What dreaming keeps: the distilled choosers' pointer, its state and reports (``SMOL_DREAM``)."""
+    return _env_path("SMOL_DREAM", home() / "dream")
+
+
+def dream_audit_share() -> float:
+    """The share of a distilled chooser's decisions the LLM still takes, to audit it (``SMOL_DREAM_AUDIT``)."""
+    return _env_float("SMOL_DREAM_AUDIT", 0.05)
+
+
 def graph_path() -> Path:
     """The local graph store: note links and artifact lineage, one SQLite file (``SMOL_GRAPH``)."""
     return _env_path("SMOL_GRAPH", home() / "graph.sqlite")

@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "demo": ("_demo",),
     "doctor": ("_doctor",),
     "draft": ("_draft",),
+    "dream": ("_dream",),
     "fmt": ("_lang",),
     "keys": ("_keys",),
     "memory": ("_memory",),

@@ -163,6 +163,8 @@ class Session:
         units: unit kind → a stand-in unit (``smolcpu.testing.ScriptedLLM`` for ``llm``).
         classifier: let a program's examples (:func:`examples_of`) train a small classifier
             that makes the choices it is sure of before the chooser is asked.
+        distilled: consult the choosers ``smol dream`` distilled from earlier runs (picked up
+            while the session runs, see :class:`~smolcpu.vm.DistilledChooser`).
     """
 
     def __init__(
@@ -175,9 +177,11 @@ class Session:
         step_timeout: float | None = None,
         units: Mapping[str, Any] | None = None,
         classifier: bool = True,
+        distilled: bool = True,
     ) -> None:
         self.classifier = classifier
         self.options: dict[str, Any] = {
+            "distilled": distilled,
             "units": units,
             "example_vectors": {},  # the choice examples' embeddings, made once per session
             "record": record,

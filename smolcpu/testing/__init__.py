@@ -8,6 +8,7 @@ from smolcpu.testing._ballast import Ballast, BigBallast
 from smolcpu.testing._scripted import Reply, ScriptedFailure, ScriptedWorker, scripted
 from smolcpu.testing._scripted_llm import ScriptedLLM
 from smolcpu.testing._server import chromium, chromium_path, loopback_server
+from smolcpu.testing._words import WordEmbedder, vectors_of
 from smolcpu.vm import FirstChooser, ScriptedChooser
 
 __all__ = [
@@ -19,8 +20,10 @@ __all__ = [
     "ScriptedFailure",
     "ScriptedLLM",
     "ScriptedWorker",
+    "WordEmbedder",
     "chromium",
     "chromium_path",
     "loopback_server",
     "scripted",
+    "vectors_of",
 ]

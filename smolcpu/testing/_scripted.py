@@ -10,6 +10,7 @@ test can read the path the data took from the output.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,12 +45,14 @@ class Reply:
 
 
 class ScriptedWorker(Unit):
-    """Answers each artifact with the next reply of its script; ``calls`` keeps the inputs."""
+    """Answers each artifact with the next reply of its script; ``calls`` keeps the inputs and
+    ``spans`` when each call began and ended (monotonic seconds), to show what overlapped."""
 
     def __init__(self, name: str, script: Iterable[Reply | str] = ()) -> None:
         self.name = name
         self.script = [Reply(text=r) if isinstance(r, str) else r for r in script]
         self.calls: list[Artifact] = []
+        self.spans: list[tuple[float, float]] = []
 
     def __repr__(self) -> str:
         return f"<ScriptedWorker {self.name!r} calls={len(self.calls)} left={len(self.script)}>"
@@ -57,8 +60,10 @@ class ScriptedWorker(Unit):
     async def handle(self, ctx: Any, sender: Any, artifact: Artifact) -> Artifact:
         self.calls.append(artifact)
         reply = self.script.pop(0) if self.script else Reply()
+        began = time.monotonic()
         if reply.delay:
             await asyncio.sleep(reply.delay)
+        self.spans.append((began, time.monotonic()))
         if reply.fail is not None:
             raise ScriptedFailure(reply.fail)
         attributes = dict(reply.attributes)

@@ -11,11 +11,21 @@ its :class:`CoreKeeper` keeps busy processes off the cores of a working LLM.
 from smolcpu.vm._chooser import (
     Choice,
     Chooser,
+    Decision,
     FirstChooser,
     LlmChooser,
     NearestChooser,
     ScriptedChooser,
     parse_chooser,
+)
+from smolcpu.vm._distilled import (
+    DistilledChooser,
+    DistilledModel,
+    MODEL_ROLE,
+    load_model,
+    point_key,
+    pointer_path,
+    read_pointer,
 )
 from smolcpu.vm._cores import CoreKeeper, CorePlan, cpu_seconds, pin, plan_cores
 from smolcpu.vm._executor import Execution, Executor, ExecutorState
@@ -25,9 +35,17 @@ from smolcpu.vm._result import RunResult, Status, StepEvent, Visit
 from smolcpu.vm._workers import UnitSource, Workers
 
 __all__ = [
+    "DistilledChooser",
+    "DistilledModel",
+    "MODEL_ROLE",
+    "load_model",
+    "point_key",
+    "pointer_path",
+    "read_pointer",
     "Choice",
     "Chooser",
     "CoreKeeper",
+    "Decision",
     "CorePlan",
     "Execution",
     "Executor",

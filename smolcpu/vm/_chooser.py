@@ -35,8 +35,26 @@ class Choice:
     history: tuple[str, ...] = field(default=())  # the path so far, as "node:outcome"
 
 
+@dataclass(frozen=True)
+class Decision:
+    """A chooser's answer and who gave it: ``rule``, ``classifier``, ``distilled``, ``llm``,
+    ``scripted``, ``first`` (the executor records both, for ``smol dream`` to learn from).
+
+    ``version``: the distilled model that decided, or was audited; ``audit``: the option that
+    model would have taken when the LLM decided instead, to check it.
+    """
+
+    option: str
+    by: str
+    version: str = ""
+    audit: str = ""
+
+
 class Chooser(abc.ABC):
     """Decides among the options of a :class:`Choice`; the answer must be one of them."""
+
+    by: str = "chooser"
+    """Who this chooser is, as a :class:`Decision` names it."""
 
     @abc.abstractmethod
     async def choose(self, choice: Choice) -> str:
@@ -46,9 +64,15 @@ class Chooser(abc.ABC):
             FlowError: the chooser cannot answer.
         """
 
+    async def decide(self, choice: Choice) -> Decision:
+        """:meth:`choose`, saying who decided (a chooser that defers to another names that one)."""
+        return Decision(await self.choose(choice), self.by)
+
 
 class FirstChooser(Chooser):
     """Always the first option: a select runs its first unconsumed step, a match takes its first word."""
+
+    by = "first"
 
     async def choose(self, choice: Choice) -> str:
         return choice.options[0]
@@ -64,6 +88,8 @@ class ScriptedChooser(Chooser):
     ``ScriptedChooser({"select1": ["reason", "answer"], "match1": ["yes"]})``.
     Every answer must be one of the options offered; ``choices`` keeps what was asked.
     """
+
+    by = "scripted"
 
     def __init__(self, script: Iterable[str] | Mapping[str, Iterable[str]]) -> None:
         if isinstance(script, Mapping):
@@ -98,6 +124,8 @@ Ask = Callable[..., Awaitable[Artifact]]
 
 class LlmChooser(Chooser):
     """Asks the LLM unit to pick exactly one option (its ``choose`` op decodes under a grammar)."""
+
+    by = "llm"
 
     def __init__(self, ask: Ask, *, timeout: float) -> None:
         self.ask = ask
@@ -166,7 +194,12 @@ class NearestChooser(Chooser):
     def __repr__(self) -> str:
         return f"<NearestChooser blocks={sorted(self.examples)} decided={dict(self.decided)}>"
 
+    by = "classifier"
+
     async def choose(self, choice: Choice) -> str:
+        return (await self.decide(choice)).option
+
+    async def decide(self, choice: Choice) -> Decision:
         known = self.examples.get(choice.block, {})
         if not known or any(option not in known for option in choice.options if option != "default"):
             return await self._defer(choice)
@@ -188,11 +221,11 @@ class NearestChooser(Chooser):
         if not ranked or ranked[0][1] < self.floor or (len(ranked) > 1 and ranked[0][1] - ranked[1][1] < self.margin):
             return await self._defer(choice)
         self.decided["classifier"] += 1
-        return ranked[0][0]
+        return Decision(ranked[0][0], self.by)
 
-    async def _defer(self, choice: Choice) -> str:
+    async def _defer(self, choice: Choice) -> Decision:
         self.decided["fallback"] += 1
-        return await self.fallback.choose(choice)
+        return await self.fallback.decide(choice)
 
     async def _examples(self, block: str) -> tuple[list[str], Any]:
         """The block's example labels and their vectors (one row each), embedded once."""
@@ -223,4 +256,4 @@ def parse_chooser(spec: str) -> Chooser | None:
     raise UsageError(f"unknown chooser {spec!r}: use llm, first or scripted:NAME,NAME,...")
 
 
-__all__ = ["Choice", "Chooser", "Embed", "FirstChooser", "LlmChooser", "NearestChooser", "ScriptedChooser", "parse_chooser"]
+__all__ = ["Choice", "Chooser", "Decision", "Embed", "FirstChooser", "LlmChooser", "NearestChooser", "ScriptedChooser", "parse_chooser"]

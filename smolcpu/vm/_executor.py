@@ -48,6 +48,9 @@ in it (its input if none did).
 
 Every step's input and output is recorded under the run id (attribute ``run``) with the
 node id as ``node`` and as the output's ``origin``, so ``smol trace RUN_ID`` names each step.
+Every decision at a ``select`` or a word ``match`` (and a rule's, at a match that has words)
+is recorded as a ``choice`` artifact: the options, the input, the option taken and who took
+it (``smol dream`` learns from them).
 """
 
 from __future__ import annotations
@@ -68,7 +71,9 @@ from smolcpu.artifact import BYTES, ERROR, JSON, Artifact, RunIndex
 from smolcpu.errors import ArtifactError, RequestTimeout, SmolError, UsageError
 from smolcpu.lang import DEFAULT_UNIT, Block, Case, Chain, Graph, Node, Outcome, Step
 from smolcpu.runtime import ActorSystem, Recorder, Store, StoreProcess, UnitRef
-from smolcpu.vm._chooser import Choice, Chooser, LlmChooser, NearestChooser
+from smolcpu.units import text_for_model
+from smolcpu.vm._chooser import Choice, Chooser, Decision, LlmChooser, NearestChooser
+from smolcpu.vm._distilled import DistilledChooser
 from smolcpu.vm._lifecycle import Lifecycle
 from smolcpu.vm._result import RunResult, Status, StepEvent, Visit
 from smolcpu.vm._workers import Conversation, Route, UnitSource, Workers
@@ -84,6 +89,9 @@ CONCURRENT_OUTCOMES = frozenset({"continue", "cancel"})
 
 PACE = 64
 """Budget spent between two yields to the event loop, even when no step awaited anything."""
+
+CHOICE_INPUT_CHARS = 2000
+"""How much of a decision's input its ``choice`` artifact keeps (what a chooser is shown)."""
 
 
 @dataclass(slots=True)
@@ -153,6 +161,8 @@ class Executor:
             choice is made (progress displays and traces); it must not block.
         tokens: the observer also hears each piece of an LLM step's text as it is decoded
             (``token`` events; the LLM is asked to stream).
+        distilled: consult the choosers ``smol dream`` distilled for this program (the
+            pointer file, :func:`~smolcpu.vm._distilled.pointer_path`) before the chooser.
     """
 
     def __init__(
@@ -175,9 +185,11 @@ class Executor:
         example_vectors: dict[tuple[str, ...], Any] | None = None,
         observer: Callable[[StepEvent], None] | None = None,
         tokens: bool = False,
+        distilled: bool = False,
     ) -> None:
         self.graph = graph
         self.tokens = tokens and observer is not None
+        self.distilled = distilled
         self.unit_params = unit_params
         self.units = units
         self.examples = examples
@@ -220,6 +232,8 @@ class Executor:
             self._system, overrides=self._overrides, lifecycle=self._lifecycle, defaults=self.unit_params, units=self.units
         )
         chooser = self._chooser or LlmChooser(self.workers.ask_llm, timeout=self.step_timeout)
+        if self.distilled:
+            chooser = DistilledChooser(self.workers.embed, chooser, program=self.graph.path)
         self.chooser = (
             NearestChooser(self.workers.embed, self.examples, chooser, vectors=self.example_vectors)
             if self.examples
@@ -546,6 +560,9 @@ class Execution:
             assert isinstance(case, Case)
             held = self.holds(case.pattern, artifact, node)
             if held:
+                if _chooses(cases):  # a rule took a decision the chooser could have been asked
+                    patterns = tuple(c.pattern for c in cases if isinstance(c, Case))
+                    self.remember("match", node, patterns, artifact, Decision(case.pattern, "rule"), 0.0)
                 return case
             if case.pattern == "default":
                 fallback = fallback or case
@@ -616,14 +633,37 @@ class Execution:
         assert chooser is not None
         self.spend(node.id)
         history = tuple(str(v) for v in self.path)
+        began = time.monotonic()
         try:
-            picked = await chooser.choose(Choice(kind, node.id, options, artifact, self.run_id, history))
+            decision = await chooser.decide(Choice(kind, node.id, options, artifact, self.run_id, history))
         except SmolError as exc:
             raise _Stop(Status.ERROR, f"{node.id}: the chooser failed: {exc}") from exc
+        picked = decision.option
         if picked not in options:
             raise _Stop(Status.ERROR, f"{node.id}: the chooser answered {picked!r}, not one of {', '.join(options)}")
+        self.remember(kind, node, options, artifact, decision, time.monotonic() - began)
         self.executor.notify(StepEvent("choose", self.run_id, node.id, outcome=picked, output=artifact))
         return picked
+
+    def remember(
+        self, kind: str, node: Block, options: tuple[str, ...], artifact: Artifact, decision: Decision, seconds: float
+    ) -> None:
+        """Record a decision as a ``choice`` artifact of the run: where, among what, on which
+        input, which option and who decided (what ``smol dream`` learns choosers from)."""
+        if self.executor.recorder is None:
+            return
+        record = {
+            "kind": kind,
+            "block": node.id,
+            "options": list(options),
+            "input": text_for_model(artifact)[:CHOICE_INPUT_CHARS],
+            "option": decision.option,
+            "by": decision.by,
+            "seconds": round(seconds, 6),
+        }
+        if decision.version:
+            record |= {"version": decision.version, "audit": decision.audit}
+        self.stamp(Artifact.json(record, role="choice", parents=(artifact.id,)), node.id)
 
     # ---- parallel groups: continue-only steps that see the same input ------------------
 
@@ -876,6 +916,16 @@ def _regular(step: Step) -> list[Outcome]:
 def _unit_of(step: Step) -> str:
     """The unit kind a step runs on (an undeclared worker runs on the default neural worker)."""
     return step.binding.unit if step.binding is not None else DEFAULT_UNIT
+
+
+def _chooses(cases: Sequence[Node]) -> bool:
+    """Whether a match has word patterns, which a chooser decides when no rule does."""
+    return any(
+        isinstance(case, Case)
+        and case.pattern not in (*BUILTIN_PATTERNS, "default")
+        and "/" not in case.pattern
+        for case in cases
+    )
 
 
 def _continue_only(step: Step) -> bool:

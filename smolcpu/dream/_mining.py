@@ -1,0 +1,183 @@
+"""Mining: what Smol's recorded runs teach — decisions with their inputs, and solved problems.
+
+Every run the executor recorded is in the artifact store and the run index: each step's
+input and output, and each decision as a ``choice`` artifact (who decided, among what, on
+which input). A run **succeeded** when it ended ``ok``, every step bound to a ``check`` or
+``vote`` unit gave an answer (a check fails with an error artifact), and the user did not
+ask nearly the same again right after (a retry says the answer did not help). A **solved
+problem** is a succeeded run whose answer passed a check, with the code that produced it
+(the input of the last sandbox step that succeeded): only those ever become experience.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from smolcpu.artifact import ERROR, Artifact, ArtifactRecord, ArtifactStore, RunIndex, RunInfo
+from smolcpu.errors import SmolError
+from smolcpu.lang import Graph, Step, compile_file
+from smolcpu.units import text_for_model
+
+log = logging.getLogger("smolcpu.dream")
+
+RETRY_WINDOW_S = 180.0
+"""A request this soon after another that is nearly the same is a retry of it."""
+
+RETRY_SIMILARITY = 0.9
+"""How alike two requests' texts must be (difflib's ratio) to count as the same request."""
+
+VERIFYING_UNITS = ("check", "vote")
+"""Unit kinds whose success says an answer was verified."""
+
+
+@dataclass(frozen=True)
+class Decided:
+    """One recorded decision of a run and how that run went."""
+
+    run: str
+    program: str
+    kind: str
+    block: str
+    options: tuple[str, ...]
+    input: str
+    option: str
+    by: str
+    seconds: float
+    succeeded: bool
+    version: str = ""
+    audit: str = ""
+
+
+@dataclass(frozen=True)
+class Solved:
+    """A problem a run solved and verified: the question, the code, the checked answer."""
+
+    run: str
+    program: str
+    question: str
+    code: str
+    answer: str
+
+
+@dataclass
+class Mined:
+    """What the runs hold: decisions, verified solutions, and how many runs were read."""
+
+    decisions: list[Decided] = field(default_factory=list)
+    solved: list[Solved] = field(default_factory=list)
+    runs: int = 0
+    succeeded: int = 0
+
+
+def _units_of(program: str, cache: dict[str, dict[str, str]]) -> dict[str, str]:
+    """Node id → unit kind of every step of a program file (empty when it cannot be read)."""
+    if program not in cache:
+        kinds: dict[str, str] = {}
+        if program and Path(program).is_file():
+            try:
+                compilation = compile_file(program)
+                graph: Graph | None = compilation.runnable() if compilation.ok else None
+            except SmolError as exc:
+                log.warning("cannot compile %s to mine its runs: %s", program, exc)
+                graph = None
+            for node in graph.nodes if graph is not None else ():
+                step = graph[node]
+                if isinstance(step, Step) and step.binding is not None:
+                    kinds[node] = step.binding.unit
+        cache[program] = kinds
+    return cache[program]
+
+
+def retried(runs: list[RunInfo]) -> set[str]:
+    """Ids of runs the user asked again, nearly the same, within ``RETRY_WINDOW_S`` after."""
+    ordered = sorted(runs, key=lambda run: run.started_ns)
+    found = set()
+    for i, run in enumerate(ordered):
+        for later in ordered[i + 1 :]:
+            if later.started_ns - run.started_ns > RETRY_WINDOW_S * 1e9:
+                break
+            same = difflib.SequenceMatcher(None, run.input_summary, later.input_summary).ratio()
+            if later.program == run.program and same >= RETRY_SIMILARITY:
+                found.add(run.id)
+                break
+    return found
+
+
+def mine(index: RunIndex, store: ArtifactStore, *, runs: Iterable[RunInfo] | None = None) -> Mined:
+    """Read the recorded runs (all, or ``runs``): their decisions and their solved problems."""
+    chosen = list(runs) if runs is not None else index.runs()
+    again = retried(index.runs())
+    mined = Mined(runs=len(chosen))
+    kinds_cache: dict[str, dict[str, str]] = {}
+    for run in chosen:
+        records = index.artifacts(run.id)
+        kinds = _units_of(run.program, kinds_cache)
+        verifying = [r for r in records if kinds.get(r.origin) in VERIFYING_UNITS]
+        succeeded = (
+            run.status == "ok" and run.id not in again and all(r.type != ERROR for r in verifying)
+        )
+        mined.succeeded += succeeded
+        for record in records:
+            if record.role == "choice":
+                decided = _decision(store, record, run, succeeded)
+                if decided is not None:
+                    mined.decisions.append(decided)
+        if succeeded and any(kinds.get(r.origin) == "check" for r in verifying):
+            solved = _solution(store, records, kinds, run)
+            if solved is not None:
+                mined.solved.append(solved)
+    return mined
+
+
+def _load(store: ArtifactStore, record: ArtifactRecord) -> Artifact | None:
+    try:
+        return store.load(record.key)
+    except SmolError as exc:
+        log.warning("mining: cannot read %s: %s", record.id, exc)
+        return None
+
+
+def _decision(store: ArtifactStore, record: ArtifactRecord, run: RunInfo, succeeded: bool) -> Decided | None:
+    artifact = _load(store, record)
+    if artifact is None:
+        return None
+    data = artifact.as_json()
+    return Decided(
+        run=run.id,
+        program=run.program,
+        kind=data["kind"],
+        block=data["block"],
+        options=tuple(data["options"]),
+        input=data["input"],
+        option=data["option"],
+        by=data["by"],
+        seconds=float(data.get("seconds", 0.0)),
+        succeeded=succeeded,
+        version=data.get("version", ""),
+        audit=data.get("audit", ""),
+    )
+
+
+def _solution(
+    store: ArtifactStore, records: list[ArtifactRecord], kinds: dict[str, str], run: RunInfo
+) -> Solved | None:
+    """The question, the code of the last sandbox step that succeeded, the checked answer."""
+    by_id = {record.id: record for record in records}
+    checked = [r for r in records if kinds.get(r.origin) == "check" and r.type != ERROR]
+    ran = [r for r in records if kinds.get(r.origin) == "sandbox" and r.type != ERROR]
+    question = next((r for r in records if r.origin == "in"), None)
+    if not checked or not ran or question is None:
+        return None
+    code_record = next((by_id[p] for p in ran[-1].parents if p in by_id), None)
+    loaded = [_load(store, r) for r in (question, code_record, checked[-1]) if r is not None]
+    if len(loaded) != 3 or any(a is None for a in loaded):
+        return None
+    asked, code, answer = (text_for_model(a) for a in loaded if a is not None)
+    return Solved(run.id, run.program, asked.strip(), code.strip(), answer.strip())
+
+
+__all__ = ["RETRY_SIMILARITY", "RETRY_WINDOW_S", "Decided", "Mined", "Solved", "mine", "retried"]
