@@ -4,7 +4,7 @@ Nothing here imports from any layer above.
 """
 
 from smolcpu.artifact._artifact import BYTES, ERROR, JSON, SCHEMA_PATH, TEXT, Artifact, CapnpArtifact, load_json
-from smolcpu.artifact._index import ArtifactRecord, Rebuilt, RunIndex, RunInfo
+from smolcpu.artifact._index import ArtifactRecord, Rebuilt, RunIndex, RunInfo, preview
 from smolcpu.artifact._signing import Signer, Verification, require_trusted, verify_signature
 from smolcpu.artifact._store import ArtifactStore, FileStore, S3Store, key_of, open_store
 from smolcpu.artifact._trust import TrustStore, parse_key
@@ -31,6 +31,7 @@ __all__ = [
     "load_json",
     "open_store",
     "parse_key",
+    "preview",
     "require_trusted",
     "verify_signature",
 ]

@@ -229,6 +229,23 @@ class RunIndex:
         rows = self._query("SELECT id FROM runs WHERE substr(id, 1, ?) = ? ORDER BY id", (len(prefix), prefix))
         return [row[0] for row in rows]
 
+    def resolve(self, run_id: str) -> RunInfo:
+        """The run a user means by ``run_id``: a whole id or an unambiguous prefix (what
+        ``smol trace`` and the web UI both take).
+
+        Raises:
+            UsageError: no run, or several, match.
+        """
+        found = self.run(run_id)
+        if found is not None:
+            return found
+        matches = self.find_runs(run_id) if run_id else []
+        if len(matches) == 1 and (found := self.run(matches[0])) is not None:
+            return found
+        if matches:
+            raise UsageError(f"run id {run_id!r} is ambiguous: {', '.join(matches[:5])}; give more of it")
+        raise UsageError(f"no run {run_id!r} in {self.path}; `smol runs` lists the runs there")
+
     # -- artifacts and lineage --------------------------------------------------------
 
     def record(self, artifact: Artifact, key: str) -> None:

@@ -11,7 +11,6 @@ from rich.tree import Tree
 
 from smolcpu.artifact import ERROR, ArtifactRecord, RunIndex, RunInfo, open_store
 from smolcpu.cli._app import app, console
-from smolcpu.errors import UsageError
 
 _STATUS_STYLE = {"ok": "green", "running": "yellow", "error": "red", "cancelled": "magenta"}
 
@@ -24,23 +23,6 @@ def _when(ns: int | None) -> str:
 
 def _status(run: RunInfo) -> str:
     return f"[{_STATUS_STYLE.get(run.status, 'dim')}]{escape(run.status)}[/]"
-
-
-def resolve_run(index: RunIndex, run_id: str) -> RunInfo:
-    """The run a user means by ``run_id`` (a whole id or an unambiguous prefix).
-
-    Raises:
-        UsageError: no run, or several, match.
-    """
-    found = index.run(run_id)
-    if found is not None:
-        return found
-    matches = index.find_runs(run_id) if run_id else []
-    if len(matches) == 1 and (found := index.run(matches[0])) is not None:
-        return found
-    if matches:
-        raise UsageError(f"run id {run_id!r} is ambiguous: {', '.join(matches[:5])}; give more of it")
-    raise UsageError(f"no run {run_id!r} in {index.path}; `smol runs` lists the runs there")
 
 
 def _label(record: ArtifactRecord) -> str:
@@ -64,7 +46,7 @@ def trace_tree(run_id: str, *, index: RunIndex | None = None) -> Tree:
     own = index is None
     index = index or RunIndex()
     try:
-        run = resolve_run(index, run_id)
+        run = index.resolve(run_id)
         records = index.artifacts(run.id)
     finally:
         if own:
@@ -144,4 +126,4 @@ def trace(run_id: str = typer.Argument(..., help="A run id from `smol runs` (a u
     console.print(trace_tree(run_id))
 
 
-__all__ = ["resolve_run", "trace_tree"]
+__all__ = ["trace_tree"]

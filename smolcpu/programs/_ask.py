@@ -228,15 +228,27 @@ class Session:
             self.store = self.index = None
 
     async def run(
-        self, program: str | Path | Graph | None, given: Artifact | str, *, observer: Observer | None = None
+        self,
+        program: str | Path | Graph | None,
+        given: Artifact | str,
+        *,
+        observer: Observer | None = None,
+        tokens: bool = False,
     ) -> RunResult:
-        """Run ``program`` (None: the default one) on ``given``."""
+        """Run ``program`` (None: the default one) on ``given``; ``observer`` hears each step
+        start and end, and with ``tokens`` each piece of an LLM step's answer as it comes."""
         if self.lifecycle is None:
             raise UsageError("the session is not open: use it inside `async with Session() as session`")
         graph = load_program(program)
         examples = examples_of(graph) if self.classifier else None
         async with Executor(
-            graph, system=self.system, lifecycle=self.lifecycle, observer=observer, examples=examples, **self.options
+            graph,
+            system=self.system,
+            lifecycle=self.lifecycle,
+            observer=observer,
+            tokens=tokens,
+            examples=examples,
+            **self.options,
         ) as executor:
             return await executor.run(given)
 
@@ -249,9 +261,10 @@ class Session:
         history: Sequence[Mapping[str, str]] = (),
         program: str | Path | Graph | None = None,
         observer: Observer | None = None,
+        tokens: bool = False,
     ) -> Answer:
         """Ask ``question`` (with images to look at, functions the model may call, the chat
-        so far); the program's answer.
+        so far); the program's answer. ``observer`` and ``tokens`` are as :meth:`run` takes them.
 
         Raises:
             UsageError: an empty question, an image that cannot be read, a program with errors.
@@ -266,7 +279,7 @@ class Session:
         )
         tally = _Tally(observer)
         began = time.monotonic()
-        result = await self.run(program, given, observer=tally)
+        result = await self.run(program, given, observer=tally, tokens=tokens)
         return Answer(
             text=answer_text(result.output),
             run_id=result.run_id,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import importlib.util
 import json
 import time
 from collections.abc import AsyncIterator
@@ -59,6 +58,7 @@ from smolcpu.server._openai import (
     usage,
 )
 from smolcpu.server._state import ServerState
+from smolcpu.server._ui import mount_ui
 from smolcpu.vm import StepEvent
 
 DISCONNECT_POLL_S = 0.1
@@ -290,10 +290,7 @@ def create_app(state: ServerState) -> FastAPI:
         found = await asyncio.to_thread(_load_artifact, artifact_id)
         return found.to_dict() | {"text": answer_text(found)}
 
-    if importlib.util.find_spec("smolcpu.server._ui") is not None:
-        from smolcpu.server._ui import mount_ui
-
-        mount_ui(app, state.session)
+    mount_ui(app, state.session)
     return app
 
 

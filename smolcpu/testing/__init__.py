@@ -1,4 +1,5 @@
-"""Fakes for tests (STYLE.md: fakes live here): scripted workers, the scripted chooser, ballast model units.
+"""Fakes for tests (STYLE.md: fakes live here): scripted workers, the scripted chooser, ballast model units;
+and a web app served on loopback with the headless Chromium that drives it.
 
 A flow program runs end to end on them without a model; see :mod:`smolcpu.testing._scripted`.
 """
@@ -6,6 +7,7 @@ A flow program runs end to end on them without a model; see :mod:`smolcpu.testin
 from smolcpu.testing._ballast import Ballast, BigBallast
 from smolcpu.testing._scripted import FixedJson, Reply, ScriptedFailure, ScriptedWorker, scripted
 from smolcpu.testing._scripted_llm import ScriptedLLM
+from smolcpu.testing._server import chromium, chromium_path, loopback_server
 from smolcpu.testing._words import WordEmbedder, vectors_of
 from smolcpu.vm import FirstChooser, ScriptedChooser
 
@@ -20,6 +22,9 @@ __all__ = [
     "ScriptedLLM",
     "ScriptedWorker",
     "WordEmbedder",
+    "chromium",
+    "chromium_path",
+    "loopback_server",
     "scripted",
     "vectors_of",
 ]

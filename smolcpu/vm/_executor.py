@@ -159,6 +159,8 @@ class Executor:
             asked as that kind is (a scripted LLM in tests).
         observer: called with a :class:`StepEvent` as each step starts and ends and each
             choice is made (progress displays and traces); it must not block.
+        tokens: the observer also hears each piece of an LLM step's text as it is decoded
+            (``token`` events; the LLM is asked to stream).
         distilled: consult the choosers ``smol dream`` distilled for this program (the
             pointer file, :func:`~smolcpu.vm._distilled.pointer_path`) before the chooser.
     """
@@ -182,9 +184,11 @@ class Executor:
         examples: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
         example_vectors: dict[tuple[str, ...], Any] | None = None,
         observer: Callable[[StepEvent], None] | None = None,
+        tokens: bool = False,
         distilled: bool = False,
     ) -> None:
         self.graph = graph
+        self.tokens = tokens and observer is not None
         self.distilled = distilled
         self.unit_params = unit_params
         self.units = units
@@ -820,13 +824,17 @@ class Execution:
         self, step: Step, route: Route, ref: UnitRef, source: Artifact, deadline: float, conversation: Conversation
     ) -> Artifact:
         """The reply of ``step``'s unit within ``deadline``; failures come back as error artifacts."""
-        workers = self.executor.workers
+        executor = self.executor
+        workers = executor.workers
         assert workers is not None
         try:
             if not route.converse:  # one request: its own deadline is the step's
                 return await workers.call(step, route, ref, source, timeout=deadline)
+            on_token = self.token_reporter(step) if executor.tokens else None
             async with asyncio.timeout(deadline):
-                return await workers.call(step, route, ref, source, timeout=deadline, conversation=conversation)
+                return await workers.call(
+                    step, route, ref, source, timeout=deadline, conversation=conversation, on_token=on_token
+                )
         except (TimeoutError, RequestTimeout):
             return Artifact.error(
                 f"{step.id} overran its deadline of {deadline:g}s",
@@ -839,6 +847,15 @@ class Execution:
         except asyncio.CancelledError:
             self.abandoned = True
             raise
+
+    def token_reporter(self, step: Step) -> Callable[[Artifact], None]:
+        """What tells the observer each piece of ``step``'s LLM answer as it is decoded."""
+        unit = _unit_of(step)
+
+        def report(piece: Artifact) -> None:
+            self.executor.notify(StepEvent("token", self.run_id, step.id, step.worker, unit, output=piece))
+
+        return report
 
     def take(self, step: Step, outcome: Outcome, output: Artifact, given: Artifact, *, failed: bool = False) -> _Move:
         """Follow ``outcome`` of ``step`` (recording its output and the path)."""

@@ -38,8 +38,10 @@ class StepEvent:
     """What an executor's observer hears while a run goes on.
 
     ``kind`` is ``start`` (a step's unit is asked), ``end`` (the step took ``outcome``;
-    ``output`` is what it gave, ``seconds`` how long it took) or ``choose`` (a chooser
-    picked ``outcome`` at block ``node``). ``unit`` is the unit kind a step runs on.
+    ``output`` is what it gave, ``seconds`` how long it took), ``choose`` (a chooser
+    picked ``outcome`` at block ``node``) or ``token`` (``output`` is the next piece of an
+    LLM step's answer; only for an executor made with ``tokens=True``). ``unit`` is the
+    unit kind a step runs on.
     """
 
     kind: str

@@ -201,13 +201,16 @@ class Workers:
         *,
         timeout: float,
         conversation: Conversation | None = None,
+        on_token: Callable[[Artifact], None] | None = None,
     ) -> Artifact:
         """Run ``step``'s worker (``ref``) on ``artifact``; the reply (an LLM step is asked
-        with ``conversation`` in view)."""
+        with ``conversation`` in view, and streams its text to ``on_token`` piece by piece)."""
         if not route.converse:
             return await ref.request(artifact, timeout=timeout)
         binding = route.binding or Binding(step.worker, DEFAULT_UNIT, declared=False)
-        return await _converse(ref, step, binding, artifact, timeout=timeout, conversation=conversation)
+        return await _converse(
+            ref, step, binding, artifact, timeout=timeout, conversation=conversation, on_token=on_token
+        )
 
     async def close(self) -> None:
         """Stop every unit this executor spawned."""
@@ -329,10 +332,18 @@ def named_outcome(reply: str, step: Step) -> tuple[str | None, str]:
 
 
 async def _converse(
-    ref: UnitRef, step: Step, binding: Binding, artifact: Artifact, *, timeout: float, conversation: Conversation | None
+    ref: UnitRef,
+    step: Step,
+    binding: Binding,
+    artifact: Artifact,
+    *,
+    timeout: float,
+    conversation: Conversation | None,
+    on_token: Callable[[Artifact], None] | None = None,
 ) -> Artifact:
     """Ask the LLM for the step's output; an outcome other than the first it names in the same
-    reply (see :func:`role_of`), with the task in view, so no second question is needed."""
+    reply (see :func:`role_of`), with the task in view, so no second question is needed.
+    With ``on_token`` the answer is streamed: each decoded piece goes there as it comes."""
     run = {"run": artifact.attr("run")} if artifact.attr("run") else None
     role = role_of(step, binding)
     tools = tools_of(conversation.task) if conversation else None
@@ -340,13 +351,16 @@ async def _converse(
     async def ask(sampling: dict[str, Any], *, fresh: bool = False) -> Artifact:
         messages = messages_of(role, artifact, conversation, fresh=fresh)
         chat = Artifact.json(
-            {"op": "chat", "messages": messages} | sampling | ({"tools": tools} if tools else {}),
+            {"op": "chat", "messages": messages}
+            | sampling
+            | ({"tools": tools} if tools else {})
+            | ({"stream": True} if on_token is not None else {}),
             origin=step.id,
             role="request",
             attributes=run,
             parents=(artifact.id,),
         )
-        return (await ref.request(chat, timeout=timeout)).replace(parents=(artifact.id,))
+        return (await _answer(ref, chat, timeout=timeout, on_token=on_token)).replace(parents=(artifact.id,))
 
     reply = await ask({"temperature": STEP_TEMPERATURE})
     if reply.is_error:
@@ -359,6 +373,19 @@ async def _converse(
     if outcome is None:
         return reply
     return reply.derive(text.encode("utf-8"), parents=(artifact.id,), attributes=(*reply.attributes, ("outcome", outcome)))
+
+
+async def _answer(
+    ref: UnitRef, chat: Artifact, *, timeout: float, on_token: Callable[[Artifact], None] | None
+) -> Artifact:
+    """The LLM's reply to ``chat``: requested, or streamed with each token part to ``on_token``."""
+    if on_token is None:
+        return await ref.request(chat, timeout=timeout)
+    reply = chat
+    async for reply in ref.stream(chat, timeout=timeout):
+        if reply.attr("part") == "token":
+            on_token(reply)
+    return reply
 
 
 __all__ = ["Conversation", "Route", "UnitSource", "Workers", "messages_of", "named_outcome", "role_of"]

@@ -76,6 +76,17 @@ def test_runs_newest_first_with_counts(store: FileStore) -> None:
     assert store.index.find_runs("s") == ["second"]
 
 
+def test_resolve_takes_a_whole_id_or_an_unambiguous_prefix(store: FileStore) -> None:
+    for name in ("run-abc1", "run-abc2", "run-xyz"):
+        store.index.start_run(name)
+    assert store.index.resolve("run-xyz").id == "run-xyz"
+    assert store.index.resolve("run-x").id == "run-xyz"
+    with pytest.raises(UsageError, match="ambiguous: run-abc1, run-abc2"):
+        store.index.resolve("run-abc")
+    with pytest.raises(UsageError, match="no run 'nope'"):
+        store.index.resolve("nope")
+
+
 def test_lineage_walks_both_ways(store: FileStore) -> None:
     a, b, c, d, e = diamond(store)
     assert store.index.parents(d.id) == [b.id, c.id]
