@@ -182,3 +182,14 @@ def test_curl_gets_a_completion(server: Server) -> None:
         capture_output=True, text=True, timeout=60, check=True,
     ).stdout
     assert json.loads(out)["choices"][0]["message"]["content"] == "You said: hi"
+
+
+def test_a_raw_llm_jobs_request_and_answer_are_stored_under_its_run(server: Server) -> None:
+    client(server).chat.completions.create(model="smollm2", messages=HI)
+    job = httpx.get(server.base + "/jobs").json()["data"][0]
+    assert job["status"] == "done" and job["run_id"].startswith("run-")
+    wait_until(lambda: httpx.get(f"{server.base}/artifacts/{job['output_id']}").status_code == 200)
+    stored = httpx.get(f"{server.base}/artifacts/{job['output_id']}").json()
+    assert stored["text"] == "You said: hi" and {"key": "run", "value": job["run_id"]} in stored["attributes"]
+    assert server.state.session.index.run(job["run_id"]).status == "ok"
+    assert httpx.get(server.base + "/artifacts/nope").status_code == 404
