@@ -14,7 +14,7 @@ from smolcpu.artifact import RunIndex
 from smolcpu.server._ui_chat import Image, _decoded
 from smolcpu.testing import ScriptedLLM
 from smolcpu.units.tools import Vault
-from tests.server.conftest import SLOW_PROGRAM
+from tests.server.ui.conftest import SLOW_PROGRAM
 
 Event = tuple[str, dict[str, Any]]
 

@@ -21,7 +21,7 @@ from smolcpu.programs import Session
 from smolcpu.server import mount_ui
 from smolcpu.testing import chromium, chromium_path, loopback_server
 from smolcpu.units import request_artifact
-from tests.server.conftest import SLOW_PROGRAM
+from tests.server.ui.conftest import SLOW_PROGRAM
 
 sync_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(chromium_path() is None, reason="chromium is not installed (apt-get install chromium)")
