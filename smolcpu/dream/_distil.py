@@ -152,4 +152,15 @@ def distil(
     return Distilled(point, model, len(taught), agreed / taken, wilson_lower(agreed, taken), taken / len(taught))
 
 
-__all__ = ["FOLDS", "MIN_DECISIONS", "TARGET_AGREEMENT", "TEACHERS", "Distilled", "Embedder", "calibrate", "distil", "fit", "wilson_lower"]
+__all__ = [
+    "FOLDS",
+    "MIN_DECISIONS",
+    "TARGET_AGREEMENT",
+    "TEACHERS",
+    "Distilled",
+    "Embedder",
+    "calibrate",
+    "distil",
+    "fit",
+    "wilson_lower",
+]
