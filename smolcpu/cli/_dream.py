@@ -39,7 +39,7 @@ def _show_report(report: dict[str, Any]) -> None:
     if report["points"]:
         table = Table(box=None, header_style="bold", title="distilled choosers (held-out)", title_justify="left")
         for column in ("decision point", "LLM decisions", "agreement", "lower bound", "coverage", "note"):
-            table.add_column(column)
+            table.add_column(column, no_wrap=column != "note")
         for point in report["points"]:
             table.add_row(
                 escape(point["point"]),
