@@ -39,7 +39,7 @@ def _show_report(report: dict[str, Any]) -> None:
     if report["points"]:
         table = Table(box=None, header_style="bold", title="distilled choosers (held-out)", title_justify="left")
         for column in ("decision point", "LLM decisions", "agreement", "lower bound", "coverage", "note"):
-            table.add_column(column)
+            table.add_column(column, no_wrap=column != "note")
         for point in report["points"]:
             table.add_row(
                 escape(point["point"]),
@@ -58,7 +58,10 @@ def _show_report(report: dict[str, Any]) -> None:
         console.print(f"[bold]{escape(what)}[/] {escape(change['point'])}: {escape(detail)}", highlight=False)
     llm, distilled = report["latency"].get("llm"), report["latency"].get("distilled")
     if llm and distilled:
-        console.print(f"a distilled decision took {distilled * 1000:.1f} ms, the LLM's {llm * 1000:.0f} ms ({llm / distilled:.0f}x)")
+        console.print(
+            f"a distilled decision took {distilled * 1000:.1f} ms, the LLM's {llm * 1000:.0f} ms"
+            f" ({llm / distilled:.0f}x)"
+        )
     for note in report["notes"]:
         console.print(f"[yellow]note[/]: {escape(note)}", highlight=False)
 
@@ -83,7 +86,10 @@ def _dream_now(target: float, *, tidy: bool) -> None:
 
         with RunIndex() as index, open_store(index=index) as store:
             changes = asyncio.run(consolidate(Vault(), store, embed=embed))
-        console.print(f"memory vault: {len(changes)} changes, duplicates merged and related notes linked (`smol dream consolidate --undo` puts them back)")
+        console.print(
+            f"memory vault: {len(changes)} changes, duplicates merged and related notes linked"
+            " (`smol dream consolidate --undo` puts them back)"
+        )
 
 
 @dream_app.callback(invoke_without_command=True)
@@ -105,7 +111,9 @@ def dream_command(
         False, "--consolidate", help="Also merge duplicate notes and link related ones (undoable; no LLM summaries)."
     ),
     background: bool = typer.Option(
-        False, "--background", help="Do it in a detached low-priority process and return at once (its log: SMOL_HOME/dream/dream.log)."
+        False,
+        "--background",
+        help="Do it in a detached low-priority process and return at once (its log: SMOL_HOME/dream/dream.log).",
     ),
 ) -> None:
     """Learn from the recorded runs (dream once now, unless told otherwise)."""

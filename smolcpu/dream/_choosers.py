@@ -108,6 +108,7 @@ def revert(store: ArtifactStore, point: str | None = None) -> list[dict[str, Any
     if point and point not in data["points"]:
         known = ", ".join(sorted(data["points"])) or "none yet"
         raise UsageError(f"no distilled chooser {point!r} (known: {known})")
+    points = [p for p in points if data["points"][p].get("version") or data["points"][p].get("history")]
     if not points:
         raise UsageError("no distilled chooser is in service: nothing to revert")
     changes = [_step_back(store, data, p, "reverted", "asked with smol dream --revert") for p in points]
@@ -120,12 +121,9 @@ def _step_back(store: ArtifactStore, data: dict[str, Any], point: str, change: s
     entry = data["points"][point]
     history = entry.get("history", [])
     was = entry.get("version")
-    if history:
-        data["points"][point] = {**history[-1], "history": history[:-1], "at": time.time(), "retired": [
-            *entry.get("retired", []), was]}
-    else:
-        data["points"][point] = {"version": None, "history": [], "at": time.time(), "retired": [
-            *entry.get("retired", []), was]}
+    retired = [*entry.get("retired", []), was]
+    previous = history[-1] if history else {"version": None}
+    data["points"][point] = {**previous, "history": history[:-1], "at": time.time(), "retired": retired}
     now = data["points"][point]["version"]
     return record_change(store, {"change": change, "point": point, "from": was, "to": now, "why": why})
 

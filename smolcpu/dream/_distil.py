@@ -125,7 +125,7 @@ def distil(
     taught = [d for d in decisions if d.by in TEACHERS]
     classes = sorted({d.option for d in taught})
     if len(taught) < MIN_DECISIONS or len(classes) < 2:
-        why = f"{len(taught)} decisions by the LLM, {len(classes)} options taken; needs {MIN_DECISIONS} and 2"
+        why = f"{len(taught)} decisions by the LLM among {len(classes)} options; needs {MIN_DECISIONS} among 2 or more"
         return Distilled(point, None, len(taught), 0.0, 0.0, 0.0, why)
     vectors = np.asarray(embed([d.input for d in taught]), dtype=np.float32)
     labels = np.asarray([classes.index(d.option) for d in taught])
@@ -152,4 +152,15 @@ def distil(
     return Distilled(point, model, len(taught), agreed / taken, wilson_lower(agreed, taken), taken / len(taught))
 
 
-__all__ = ["FOLDS", "MIN_DECISIONS", "TARGET_AGREEMENT", "TEACHERS", "Distilled", "Embedder", "calibrate", "distil", "fit", "wilson_lower"]
+__all__ = [
+    "FOLDS",
+    "MIN_DECISIONS",
+    "TARGET_AGREEMENT",
+    "TEACHERS",
+    "Distilled",
+    "Embedder",
+    "calibrate",
+    "distil",
+    "fit",
+    "wilson_lower",
+]

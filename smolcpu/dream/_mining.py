@@ -2,11 +2,12 @@
 
 Every run the executor recorded is in the artifact store and the run index: each step's
 input and output, and each decision as a ``choice`` artifact (who decided, among what, on
-which input). A run **succeeded** when it ended ``ok``, every step bound to a ``check`` or
-``vote`` unit gave an answer (a check fails with an error artifact), and the user did not
-ask nearly the same again right after (a retry says the answer did not help). A **solved
-problem** is a succeeded run whose answer passed a check, with the code that produced it
-(the input of the last sandbox step that succeeded): only those ever become experience.
+which input). A run **succeeded** when it ended ``ok``, the last step bound to a ``check``
+or ``vote`` unit gave an answer (a check fails with an error artifact; a vote after it says
+the answers agreed), and the user did not ask nearly the same again right after (a retry
+says the answer did not help). A **solved problem** is a succeeded run whose last
+verification was a check that passed, with the code that produced the answer (the input of
+the last sandbox step that succeeded): only those ever become experience.
 """
 
 from __future__ import annotations
@@ -117,16 +118,15 @@ def mine(index: RunIndex, store: ArtifactStore, *, runs: Iterable[RunInfo] | Non
         records = index.artifacts(run.id)
         kinds = _units_of(run.program, kinds_cache)
         verifying = [r for r in records if kinds.get(r.origin) in VERIFYING_UNITS]
-        succeeded = (
-            run.status == "ok" and run.id not in again and all(r.type != ERROR for r in verifying)
-        )
+        last = verifying[-1] if verifying else None
+        succeeded = run.status == "ok" and run.id not in again and (last is None or last.type != ERROR)
         mined.succeeded += succeeded
         for record in records:
             if record.role == "choice":
                 decided = _decision(store, record, run, succeeded)
                 if decided is not None:
                     mined.decisions.append(decided)
-        if succeeded and any(kinds.get(r.origin) == "check" for r in verifying):
+        if succeeded and last is not None and kinds.get(last.origin) == "check":
             solved = _solution(store, records, kinds, run)
             if solved is not None:
                 mined.solved.append(solved)

@@ -256,4 +256,14 @@ def parse_chooser(spec: str) -> Chooser | None:
     raise UsageError(f"unknown chooser {spec!r}: use llm, first or scripted:NAME,NAME,...")
 
 
-__all__ = ["Choice", "Chooser", "Decision", "Embed", "FirstChooser", "LlmChooser", "NearestChooser", "ScriptedChooser", "parse_chooser"]
+__all__ = [
+    "Choice",
+    "Chooser",
+    "Decision",
+    "Embed",
+    "FirstChooser",
+    "LlmChooser",
+    "NearestChooser",
+    "ScriptedChooser",
+    "parse_chooser",
+]

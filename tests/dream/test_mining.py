@@ -46,14 +46,20 @@ def test_a_verified_solution_is_mined_with_its_code_and_answer() -> None:
     assert "answer = 3 + 4" in solved.code and solved.answer == "7"
 
 
-def test_a_failed_check_is_no_success_and_no_solution() -> None:
+def test_a_failed_check_files_no_solution_and_a_vote_says_whether_the_answers_agreed() -> None:
     def negative(messages):
         return "```python\nprint(-1)\n```" if "Write one" in messages[0]["content"] else "Answer: -1"
 
+    def nothing(messages):
+        return "```python\nprint('many')\n```" if "Write one" in messages[0]["content"] else "Answer: many"
+
     ask_all(["Tom has 3 apples and 4 apples. How many apples?"], answer=negative)
     found = mined()
-    assert found.solved == [] and found.succeeded == 0
-    assert all(not d.succeeded for d in found.decisions)
+    assert found.solved == [] and found.succeeded == 1  # the check failed; the three answers agreed
+    ask_all(["Sam has 2 pears and 5 pears. How many pears?"], answer=nothing)
+    found = mined()
+    assert found.solved == [] and found.succeeded == 1  # no answer agreed: the second run failed
+    assert [d.succeeded for d in found.decisions if "pears" in d.input] == [False]
 
 
 def test_asking_nearly_the_same_again_marks_the_first_run_as_not_succeeded() -> None:

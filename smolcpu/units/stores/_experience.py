@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 from smolcpu import config
 from smolcpu.artifact import TEXT, Artifact
 from smolcpu.errors import UsageError
-from smolcpu.units._glue import question_of
+from smolcpu.units._glue import code_from, question_of
 from smolcpu.units._registry import register
 from smolcpu.units._tool import Tool
 from smolcpu.units.stores._memory_search import Embedder, embedder_of
@@ -98,7 +98,7 @@ def worked_examples(solved: Sequence[dict[str, Any]], question: str) -> str:
     if not solved:
         return question
     shown = "\n\n".join(
-        f"Problem: {s['question']}\n```python\n{s['code'].strip().strip('`').removeprefix('python').strip()}\n```"
+        f"Problem: {s['question']}\n```python\n{code_from(s['code']).strip()}\n```"
         f"\nIt printed {s['answer']}, which was checked."
         for s in solved
     )
