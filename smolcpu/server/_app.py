@@ -375,17 +375,24 @@ def _completion(body: ChatRequest, reply: Reply) -> dict[str, Any]:
 
 async def _chat_stream(state: ServerState, body: ChatRequest, job: Job) -> AsyncIterator[str]:
     """A chat job as OpenAI's chunks: each delta as it comes, each choice's end, usage, ``[DONE]``.
-    If the client goes away (this generator is closed), the job is cancelled."""
+    A program's progress (its steps, the tokens of LLM steps that are not the answer) comes as
+    chunks with an empty delta and a ``smol`` field. If the client goes away (this generator
+    is closed), the job is cancelled."""
     name, created = completion_id(), int(time.time())
     begun: set[int] = set()
     try:
         async for event in job.follow():
-            if event["event"] != "delta":
+            if event["event"] not in ("delta", "step", "token"):
                 continue
-            index, delta = event["index"], dict(event["delta"])
+            index = event["index"]
             if index not in begun:
                 begun.add(index)
                 yield _sse(chunk(name, body.model, created, [{"index": index, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]))
+            if event["event"] != "delta":
+                progress = {key: value for key, value in event.items() if key not in ("job", "time", "index")}
+                yield _sse(chunk(name, body.model, created, [{"index": index, "delta": {}, "finish_reason": None}], smol=progress))
+                continue
+            delta = dict(event["delta"])
             logprobs = delta.pop("logprobs", None)
             yield _sse(chunk(name, body.model, created, [{"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": None}]))
         try:
