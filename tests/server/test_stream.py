@@ -1,6 +1,6 @@
-"""Streamed answers of programs through the official ``openai`` client: the tokens of the
-LLM step whose output is the answer come as content while it is decoded; the rest of the
-run comes as progress in the chunks' ``smol`` field."""
+"""Streamed answers through the official ``openai`` client: a program's chat completion (the
+tokens of the LLM step whose output is the answer come as content while it is decoded; the
+rest of the run comes as progress in the chunks' ``smol`` field), and Response events."""
 
 from __future__ import annotations
 
@@ -81,3 +81,37 @@ def test_the_job_events_carry_the_same_progress(server: Server) -> None:
         names = [line.removeprefix("event: ") for line in events.iter_lines() if line.startswith("event: ")]
     assert names.count("step") == len(progress(chunks, "step")) > 0
     assert names.count("delta") == len(content(chunks)) > 1
+
+
+def test_a_response_streams_as_openais_response_events(server: Server) -> None:
+    client = openai.OpenAI(base_url=server.base, api_key="unused", max_retries=0)
+    events = list(client.responses.create(model="smollm2", input="hello", stream=True))
+    kinds = [event.type for event in events]
+    assert kinds[:3] == ["response.created", "response.output_item.added", "response.content_part.added"]
+    assert kinds[-4:] == [
+        "response.output_text.done", "response.content_part.done", "response.output_item.done", "response.completed"
+    ]
+    deltas = [event.delta for event in events if event.type == "response.output_text.delta"]
+    assert len(deltas) == 3 and "".join(deltas) == "You said: hello"
+    assert [event.sequence_number for event in events] == list(range(len(events)))
+    assert events[-1].response.output_text == "You said: hello" and events[-1].response.usage.output_tokens == 3
+
+
+def test_a_programs_response_streams_its_answering_steps_tokens(server: Server) -> None:
+    server.script.reply = lambda messages: "I am Smol, a small model."
+    client = openai.OpenAI(base_url=server.base, api_key="unused", max_retries=0)
+    with client.responses.stream(model="smol", input="Who are you?") as events:
+        deltas = [event.delta for event in events if event.type == "response.output_text.delta"]
+        final = events.get_final_response()
+    assert len(deltas) > 3 and "".join(deltas) == final.output_text == "I am Smol, a small model."
+
+
+def test_a_failed_response_stream_ends_with_an_error_event(make_server: Callable[..., Server], programs: Path) -> None:
+    (programs / "express.smol").write_text(EXPRESS)
+    server = make_server()
+    server.script.reply = lambda messages: "not arithmetic at all"
+    with httpx.stream(
+        "POST", f"{server.base}/responses", json={"model": "smol/express", "input": "hm", "stream": True}
+    ) as answer:
+        names = [line.removeprefix("event: ") for line in answer.iter_lines() if line.startswith("event: ")]
+    assert names[0] == "response.created" and names[-1] == "error" and "response.completed" not in names
