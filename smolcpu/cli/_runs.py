@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import datetime
+import json
+from typing import Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from smolcpu.artifact import ERROR, ArtifactRecord, RunIndex, RunInfo, open_store
+from smolcpu.artifact import ERROR, Artifact, ArtifactRecord, RunIndex, RunInfo, open_store
 from smolcpu.cli._app import app, console
 
 _STATUS_STYLE = {"ok": "green", "running": "yellow", "error": "red", "cancelled": "magenta"}
+
+LONG_STRING = 1000
+"""Characters of one JSON string ``trace --full`` shows (an image's base64 is not for reading)."""
 
 
 def _when(ns: int | None) -> str:
@@ -120,10 +125,40 @@ def runs(
     console.print(table)
 
 
+def content(artifact: Artifact) -> str:
+    """An artifact's payload for reading: text as it is, JSON indented (long strings cut), other
+    bytes by their size."""
+    if artifact.type.startswith("text/"):
+        return artifact.as_text()
+    if artifact.type.endswith("json"):
+        return json.dumps(_shortened(artifact.as_json()), indent=2, ensure_ascii=False)
+    return f"<{len(artifact.payload)} bytes of {artifact.type}>"
+
+
+def _shortened(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > LONG_STRING:
+        return f"{value[:200]}… ({len(value)} characters)"
+    if isinstance(value, dict):
+        return {key: _shortened(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_shortened(item) for item in value]
+    return value
+
+
 @app.command()
-def trace(run_id: str = typer.Argument(..., help="A run id from `smol runs` (a unique prefix will do).")) -> None:
+def trace(
+    run_id: str = typer.Argument(..., help="A run id from `smol runs` (a unique prefix will do)."),
+    full: bool = typer.Option(False, "--full", help="Then every artifact's whole content, in the order made."),
+) -> None:
     """Show a run's artifacts as a lineage tree: type, origin/role and a short preview of each."""
-    console.print(trace_tree(run_id))
+    with RunIndex() as index:
+        console.print(trace_tree(run_id, index=index))
+        if not full:
+            return
+        with open_store(index=index) as store:
+            for record in index.artifacts(index.resolve(run_id).id):
+                console.rule(_label(record).split("  ", 1)[0], align="left")
+                console.print(escape(content(store.load(record.key))), highlight=False)
 
 
 __all__ = ["trace_tree"]

@@ -62,6 +62,7 @@ from smolcpu.server._openai import (
 )
 from smolcpu.server._state import ServerState
 from smolcpu.server._ui import mount_ui
+from smolcpu.server._ui_guard import guard_ui
 from smolcpu.vm import StepEvent
 
 DISCONNECT_POLL_S = 0.1
@@ -277,6 +278,7 @@ def create_app(state: ServerState) -> FastAPI:
         return found.to_dict() | {"text": answer_text(found)}
 
     mount_ui(app, state.session)
+    guard_ui(app, state)
     return app
 
 

@@ -112,13 +112,18 @@ def request_artifact(
 
 
 def has_stub(text: str) -> bool:
-    """Whether ``text`` is Python (after a line of prose, perhaps) with a function left to write:
-    a ``def`` whose body is only a docstring (or ``...``/``pass``, and imports)."""
-    start = _CODE_START.search(text)
-    if start is None or "def " not in text:
+    """Whether ``text`` is Python (in a fenced block, or after a line of prose) with a function
+    left to write: a ``def`` whose body is only a docstring (or ``...``/``pass``, and imports)."""
+    if "def " not in text:
         return False
+    start = _CODE_START.search(text)
+    sources = [code for language, code in _FENCE.findall(text) if language.lower() in _CODE_LANGUAGES]
+    return any(_stub_in(source) for source in [*sources, text[start.start() :] if start else ""])
+
+
+def _stub_in(source: str) -> bool:
     try:
-        tree = ast.parse(text[start.start() :])
+        tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return False
     return any(

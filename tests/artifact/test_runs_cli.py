@@ -78,6 +78,15 @@ def test_trace_prints_the_lineage_tree(recorded: list[Artifact]) -> None:
     assert depth["blue?"] < depth["2}"]
 
 
+def test_trace_full_prints_every_artifact_whole(recorded: list[Artifact], smol_home: Path) -> None:
+    with open_store() as store:
+        long = Artifact.json({"image": "A" * 5000, "note": "kept"}, attributes={"run": "run-7f3a"})
+        store.put(long)
+    out = smol_in_process("trace", "run-7f3a", "--full")
+    assert "Short wavelengths scatter more." in out and '"steps": 2' in out
+    assert '"note": "kept"' in out and "(5000 characters)" in out and "A" * 1000 not in out
+
+
 def test_trace_tree_is_reusable(recorded: list[Artifact]) -> None:
     console = Console(width=200, record=True)
     console.print(trace_tree("run-7f3a"))

@@ -76,6 +76,18 @@ def test_a_server_with_keys_refuses_a_bad_key_and_takes_a_good_one(make_server, 
     assert good.chat.completions.create(model="smollm2", messages=HI).choices[0].message.content == "You said: hi"
 
 
+def test_the_web_interface_of_a_server_with_keys_wants_the_key_too(make_server) -> None:
+    server = make_server(keys=["sk-good-one"])
+    for path in ("/ui/", "/ui/api/runs", "/ui/api/programs"):
+        assert httpx.get(server.url + path).status_code == 401, path
+    assert httpx.get(server.url + "/ui/?key=sk-bad").status_code == 401
+    with httpx.Client(base_url=server.url) as browser:
+        entered = browser.get("/ui/?key=sk-good-one")
+        assert entered.status_code == 303 and "key=" not in entered.headers["location"]
+        assert "httponly" in entered.headers["set-cookie"].lower()
+        assert browser.get("/ui/api/runs").status_code == 200
+
+
 def test_keys_come_from_the_environment_and_a_file(tmp_path) -> None:
     key_file = tmp_path / "keys"
     key_file.write_text("c\n\n# not a key\n")

@@ -115,6 +115,7 @@ def test_hostile_json_reaches_a_model_as_text_not_as_an_exception() -> None:
         ('def add(a, b):\n    """The sum of a and b."""\n', True),
         ('Complete this function:\n\nimport math\n\ndef area(r):\n    import math\n    """Area of a circle."""\n', True),
         ("def later():\n    ...\n", True),
+        ('Complete the function.\n```python\ndef add(a, b):\n    """The sum."""\n```', True),
         ("What does this do?\n\ndef double(x):\n    return x * 2\n", False),
         ("Janet has 3 apples and says def is a word. How many apples?", False),
         ("def broken(:\n", False),
