@@ -168,6 +168,20 @@ class Graph:
         """Where each node stands among its parent's children, to look up instead of search."""
         return {child: i for node_id in self.nodes for i, child in enumerate(self.children(node_id))}
 
+    def answering_steps(self) -> set[str]:
+        """The steps whose output, when they succeed, is the run's output: every outcome of
+        theirs sends it out of a block that is the last stage of the program's chain (what a
+        stream may show as the answer while such a step is still being decoded)."""
+        root = self.nodes[self.root]
+        last = self.children(self.root)[-1:] if isinstance(root, Chain) else []
+        return {
+            step.id
+            for step in self.steps()
+            if step.outcomes
+            and all(outcome.kind == "send" and outcome.exit is not None for outcome in step.outcomes)
+            and step.outcomes[0].exit in last
+        }
+
     def ancestors(self, node_id: str) -> Iterator[Node]:
         parent = self.nodes[node_id].parent
         while parent is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import itertools
 import json
 import time
 from collections.abc import AsyncIterator
@@ -55,6 +56,8 @@ from smolcpu.server._openai import (
     chunk,
     completion_id,
     error_body,
+    response_message,
+    response_object,
     usage,
 )
 from smolcpu.server._state import ServerState
@@ -187,36 +190,19 @@ def create_app(state: ServerState) -> FastAPI:
         )
         return JSONResponse(_completion(body, reply), headers=timing)
 
-    @app.post("/v1/responses", tags=["openai"])
-    async def responses(body: ResponsesRequest, request: Request, key: str = Depends(_key)) -> dict[str, Any]:
-        """A stateless Response, answered as the same chat completion."""
+    @app.post("/v1/responses", tags=["openai"], response_model=None)
+    async def responses(body: ResponsesRequest, request: Request, key: str = Depends(_key)) -> Any:
+        """A stateless Response, answered as the same chat completion; streamed as OpenAI's
+        Response events (``response.created``, ``response.output_text.delta``, ...) or not."""
         chat = body.chat()
         chat.check()
         target = resolve(chat.model, programs=state.programs, stand_in="llm" in state.stand_ins)
         job = state.queue.submit(lambda job: _chat(state, target, chat, job), key=key, kind="response", model=chat.model)
+        names = (completion_id("resp"), completion_id("msg"), chat.model, int(time.time()))
+        if chat.stream:
+            return StreamingResponse(_response_stream(state, job, *names), media_type="text/event-stream")
         reply: Reply = await _outcome(request, state, job)
-        text = reply.choices[0].text
-        return {
-            "id": completion_id("resp"),
-            "object": "response",
-            "created_at": int(time.time()),
-            "model": chat.model,
-            "status": "completed",
-            "output": [
-                {
-                    "type": "message",
-                    "id": completion_id("msg"),
-                    "role": "assistant",
-                    "status": "completed",
-                    "content": [{"type": "output_text", "text": text, "annotations": []}],
-                }
-            ],
-            "usage": {
-                "input_tokens": reply.prompt_tokens,
-                "output_tokens": reply.completion_tokens,
-                "total_tokens": reply.prompt_tokens + reply.completion_tokens,
-            },
-        }
+        return response_object(*names, reply.choices[0].text, (reply.prompt_tokens, reply.completion_tokens))
 
     @app.post("/v1/embeddings", tags=["openai"])
     async def embeddings(body: EmbeddingRequest, request: Request, key: str = Depends(_key)) -> dict[str, Any]:
@@ -377,17 +363,24 @@ def _completion(body: ChatRequest, reply: Reply) -> dict[str, Any]:
 
 async def _chat_stream(state: ServerState, body: ChatRequest, job: Job) -> AsyncIterator[str]:
     """A chat job as OpenAI's chunks: each delta as it comes, each choice's end, usage, ``[DONE]``.
-    If the client goes away (this generator is closed), the job is cancelled."""
+    A program's progress (its steps, the tokens of LLM steps that are not the answer) comes as
+    chunks with an empty delta and a ``smol`` field. If the client goes away (this generator
+    is closed), the job is cancelled."""
     name, created = completion_id(), int(time.time())
     begun: set[int] = set()
     try:
         async for event in job.follow():
-            if event["event"] != "delta":
+            if event["event"] not in ("delta", "step", "token"):
                 continue
-            index, delta = event["index"], dict(event["delta"])
+            index = event["index"]
             if index not in begun:
                 begun.add(index)
                 yield _sse(chunk(name, body.model, created, [{"index": index, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]))
+            if event["event"] != "delta":
+                progress = {key: value for key, value in event.items() if key not in ("job", "time", "index")}
+                yield _sse(chunk(name, body.model, created, [{"index": index, "delta": {}, "finish_reason": None}], smol=progress))
+                continue
+            delta = dict(event["delta"])
             logprobs = delta.pop("logprobs", None)
             yield _sse(chunk(name, body.model, created, [{"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": None}]))
         try:
@@ -401,6 +394,43 @@ async def _chat_stream(state: ServerState, body: ChatRequest, job: Job) -> Async
         if (body.stream_options or {}).get("include_usage"):
             yield _sse(chunk(name, body.model, created, [], usage=usage(reply.prompt_tokens, reply.completion_tokens)))
         yield _sse("[DONE]")
+    finally:
+        if not job.state.ended:
+            state.queue.cancel(job)
+
+
+async def _response_stream(
+    state: ServerState, job: Job, response: str, message: str, model: str, created: int
+) -> AsyncIterator[str]:
+    """A Response job as OpenAI's Response events: created, the message and its text part
+    added, each text delta as it comes, their ends, completed (or ``error``). If the client
+    goes away (this generator is closed), the job is cancelled."""
+    numbers = itertools.count()
+
+    def event(kind: str, **data: Any) -> str:
+        return _sse({"type": kind, "sequence_number": next(numbers), **data}, event=kind)
+
+    where = {"item_id": message, "output_index": 0, "content_index": 0}
+    try:
+        yield event("response.created", response=response_object(response, message, model, created))
+        yield event("response.output_item.added", output_index=0, item=response_message(message, None))
+        yield event("response.content_part.added", **where, part={"type": "output_text", "text": "", "annotations": []})
+        async for item in job.follow():
+            text = item.get("delta", {}).get("content") if item["event"] == "delta" else None
+            if text:
+                yield event("response.output_text.delta", **where, delta=text, logprobs=[])
+        try:
+            reply: Reply = await job.outcome()
+        except SmolError as exc:
+            status, _ = classify(exc)
+            yield event("error", code=str(status), message=str(exc), param=None)
+            return
+        text = reply.choices[0].text
+        yield event("response.output_text.done", **where, text=text, logprobs=[])
+        yield event("response.content_part.done", **where, part={"type": "output_text", "text": text, "annotations": []})
+        yield event("response.output_item.done", output_index=0, item=response_message(message, text))
+        tokens = (reply.prompt_tokens, reply.completion_tokens)
+        yield event("response.completed", response=response_object(response, message, model, created, text, tokens))
     finally:
         if not job.state.ended:
             state.queue.cancel(job)

@@ -4,9 +4,12 @@
 the question, its images go to the vision units, the earlier messages are the history,
 ``tools`` are offered); ``smol/<name>`` runs ``<name>.smol`` from the programs folder the
 same way. Any LLM of the model registry, by its name, gets the messages as they are, with
-every sampling and decoding option the LLM unit has. A program answers as a whole (a
-stream carries it as one delta, after the run's step events); an LLM streams its tokens.
-What a target cannot honour is refused (:class:`~smolcpu.errors.Unsupported`).
+every sampling and decoding option the LLM unit has. An LLM streams its tokens. A program
+streams as content the tokens of a step whose output is the run's answer
+(:meth:`~smolcpu.lang.Graph.answering_steps`); what its other steps do (each step, each
+token of another LLM step) goes to the job's events as progress, and an answer no such step
+decoded comes whole at the end. What a target cannot honour is refused
+(:class:`~smolcpu.errors.Unsupported`).
 """
 
 from __future__ import annotations
@@ -24,10 +27,11 @@ from smolcpu import config
 from smolcpu.artifact import JSON, Artifact
 from smolcpu.errors import BudgetError, UnitError, UnknownModel, Unsupported, UsageError
 from smolcpu.models import KNOWN
-from smolcpu.programs import DEFAULT_PROGRAM, Session
+from smolcpu.programs import DEFAULT_PROGRAM, Session, load_program
 from smolcpu.runtime import UnitRef
 from smolcpu.server._jobs import Job
 from smolcpu.server._openai import ChatRequest, message_images, message_text, openai_tool_calls
+from smolcpu.server._ui_session import step_event
 from smolcpu.vm import StepEvent
 
 DEFAULT_MODEL = "smol"
@@ -142,26 +146,38 @@ async def answer_with_program(
     history = [{"role": str(m.get("role", "user")), "content": message_text(m.get("content"))} for m in earlier]
     tools = request.tools if request.tool_choice_name != "none" else None
 
+    graph = load_program(target.program)
+    # with tools or stop sequences the answer is not the decoded text as it is: it comes whole
+    answering = graph.answering_steps() if on_delta is not None and not tools and not request.stop_list else set()
     prompt_tokens = 0
+    index = 0
+    streamed = ""
 
     def observe(event: StepEvent) -> None:
-        nonlocal prompt_tokens
+        nonlocal prompt_tokens, streamed
         job.run_id = event.run_id
-        if event.output is not None:
+        if event.kind == "token" and event.node in answering and on_delta is not None:
+            text = event.output.as_text() if event.output is not None else ""
+            streamed += text
+            on_delta(index, {"content": text})
+            return
+        if event.kind != "token" and event.output is not None:
             prompt_tokens += int(event.output.attr("prompt_tokens") or 0)
-        job.publish("step", kind=event.kind, node=event.node, worker=event.worker, unit=event.unit,
-                    outcome=event.outcome, seconds=round(event.seconds, 3))
+        name, data = step_event(event)
+        job.publish(name, index=index, **data)
 
     choices = []
     completion_tokens = 0
     for index in range(request.n):
+        streamed = ""
         answer = await session.ask(
             message_text(last.get("content")),
             images=message_images(last.get("content")),
             tools=tools or (),
             history=history,
-            program=target.program,
+            program=graph,
             observer=observe,
+            tokens=on_delta is not None,
         )
         if not answer.ok:
             raise UnitError(f"the program {target.name!r} ended {answer.status}: {answer.text}")
@@ -172,7 +188,7 @@ async def answer_with_program(
         completion_tokens += answer.tokens
         choices.append(choice)
         if on_delta is not None:
-            _deliver_whole(on_delta, index, choice)
+            _deliver_whole(on_delta, index, choice, streamed)
     return Reply(choices, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
 
 
@@ -185,9 +201,10 @@ def _program_choice(output: Artifact | None, text: str, stops: list[str]) -> Cho
     return Choice(_cut(text, stops))
 
 
-def _deliver_whole(on_delta: Delta, index: int, choice: Choice) -> None:
-    """A whole answer as the deltas of one choice (content, or each tool call)."""
-    if choice.text:
+def _deliver_whole(on_delta: Delta, index: int, choice: Choice, streamed: str = "") -> None:
+    """A whole answer as the deltas of one choice (content, or each tool call), less the
+    text already ``streamed`` as it was decoded."""
+    if choice.text and not streamed.strip():
         on_delta(index, {"content": choice.text})
     for position, call in enumerate(choice.tool_calls):
         on_delta(index, {"tool_calls": [{"index": position, **call}]})

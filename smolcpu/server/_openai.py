@@ -154,11 +154,9 @@ class ResponsesRequest(_Request):
         """The same request as a chat completion (Responses are served statelessly on chat).
 
         Raises:
-            Unsupported: streaming, stored or chained responses, tools, or an unknown item.
+            Unsupported: stored or chained responses, tools, or an unknown item.
         """
         self.refuse_unknown("metadata")
-        if self.stream:
-            raise Unsupported("streaming is not supported on /v1/responses; use /v1/chat/completions with stream")
         if self.store:
             raise Unsupported("stored responses are not supported: /v1/responses is stateless here")
         messages: list[dict[str, Any]] = [{"role": "system", "content": self.instructions}] if self.instructions else []
@@ -168,7 +166,11 @@ class ResponsesRequest(_Request):
                 raise Unsupported(f"input items of type {item.get('type')!r} are not supported")
             messages.append({"role": item.get("role", "user"), "content": _chat_parts(item.get("content", ""))})
         return ChatRequest(
-            model=self.model, messages=messages, max_tokens=self.max_output_tokens, temperature=self.temperature
+            model=self.model,
+            messages=messages,
+            max_tokens=self.max_output_tokens,
+            temperature=self.temperature,
+            stream=self.stream,
         )
 
 
@@ -266,6 +268,34 @@ def usage(prompt: int, completion: int) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
+def response_message(message: str, text: str | None) -> dict[str, Any]:
+    """A Response's message item: still being written (``text`` None), or complete."""
+    if text is None:
+        return {"type": "message", "id": message, "role": "assistant", "status": "in_progress", "content": []}
+    content = [{"type": "output_text", "text": text, "annotations": []}]
+    return {"type": "message", "id": message, "role": "assistant", "status": "completed", "content": content}
+
+
+def response_object(
+    response: str, message: str, model: str, created: int, text: str | None = None, tokens: tuple[int, int] = (0, 0)
+) -> dict[str, Any]:
+    """A Response: in progress (no ``text`` yet), or completed with its text and (input, output) ``tokens``."""
+    body: dict[str, Any] = {
+        "id": response,
+        "object": "response",
+        "created_at": created,
+        "model": model,
+        "status": "in_progress" if text is None else "completed",
+        "output": [] if text is None else [response_message(message, text)],
+        "parallel_tool_calls": False,
+        "tool_choice": "none",
+        "tools": [],
+    }
+    if text is not None:
+        body["usage"] = {"input_tokens": tokens[0], "output_tokens": tokens[1], "total_tokens": sum(tokens)}
+    return body
+
+
 def error_body(message: str, *, kind: str, code: str | None = None, param: str | None = None) -> dict[str, Any]:
     """OpenAI's error shape."""
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
@@ -283,5 +313,7 @@ __all__ = [
     "message_images",
     "message_text",
     "openai_tool_calls",
+    "response_message",
+    "response_object",
     "usage",
 ]

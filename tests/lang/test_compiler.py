@@ -142,3 +142,24 @@ def test_registry_units_are_known() -> None:
     assert names["identity"].deterministic and names["classify"].deterministic
     assert not names["math"].deterministic and not names["storage"].deterministic
     assert not names["llm"].deterministic
+
+
+def test_answering_steps_are_those_that_send_out_of_the_last_block() -> None:
+    source = """smol >= 0.1
+use draft = llm "Draft."
+use polish = llm "Polish."
+use check = check with want = "text"
+
+out <= switch <= (
+    out <= switch[inner] <= (
+        draft => send
+    )
+    polish => send
+    check => send | next
+) <= in
+"""
+    graph = compile_source(source).runnable()
+    assert graph.answering_steps() == {"switch1.polish"}  # draft sends out of the inner block only
+    default = compile_file(Path(__file__).resolve().parents[2] / "smolcpu/programs/default.smol").runnable()
+    assert {"ask.chat", "ask.see", "ask.answer"} <= default.answering_steps()
+    assert not {"ask.express", "ask.write", "ask.check", "ask.program"} & default.answering_steps()

@@ -135,15 +135,6 @@ def test_the_default_program_answers_with_the_chat_so_far(server: Server) -> Non
     assert "Who are you?" in shown and "Ada" in shown
 
 
-def test_the_default_program_streams_its_answer_whole(server: Server) -> None:
-    server.script.reply = lambda messages: "I am Smol."
-    stream = client(server).chat.completions.create(
-        model="smol", messages=[{"role": "user", "content": "Who are you?"}], stream=True
-    )
-    pieces = [c.choices[0].delta.content for c in stream if c.choices and c.choices[0].delta.content]
-    assert pieces == ["I am Smol."]
-
-
 def test_embeddings_come_from_the_embed_unit_with_token_counts(make_server) -> None:
     from smolcpu.testing import FixedJson
 
