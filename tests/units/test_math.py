@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import sympy
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -33,13 +33,21 @@ def parse_result(text: str) -> Any:
 
 
 class _ExactLiterals(ast.NodeTransformer):
-    """Python's own evaluation, made exact: every integer literal becomes a Fraction."""
+    """Python's own evaluation, made exact: every integer literal becomes a Fraction, and so does
+    every floor division's result (``Fraction // Fraction`` is an int, and ``int / int`` a float)."""
 
     def visit_Constant(self, node: ast.Constant) -> ast.AST:
         if isinstance(node.value, int) and not isinstance(node.value, bool):
-            call = ast.Call(ast.Name("Fraction", ast.Load()), [node], [])
-            return ast.copy_location(call, node)
+            return self._exact(node)
         return node
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        self.generic_visit(node)
+        return self._exact(node) if isinstance(node.op, ast.FloorDiv) else node
+
+    @staticmethod
+    def _exact(node: ast.expr) -> ast.AST:
+        return ast.copy_location(ast.Call(ast.Name("Fraction", ast.Load()), [node], []), node)
 
 
 def python_value(expression: str) -> Any:
@@ -66,6 +74,7 @@ def arithmetic(draw: st.DrawFn, depth: int = 4) -> str:
 
 @settings(max_examples=300, deadline=None)
 @given(arithmetic(), st.sampled_from(["", " < 7", " == 0", " >= -3/2"]))
+@example("(0) + ((((0) // (1)) / ((1) // (1))) + ((3) ** (-1)))", "")
 def test_arithmetic_matches_python_exactly(expression: str, comparison: str) -> None:
     expression += comparison
     try:
