@@ -3,7 +3,7 @@
 Nothing here imports from any layer above.
 """
 
-from smolcpu.artifact._artifact import BYTES, ERROR, JSON, SCHEMA_PATH, TEXT, Artifact, CapnpArtifact, load_json
+from smolcpu.artifact._artifact import BYTES, ERROR, JSON, SCHEMA_PATH, TEXT, Artifact, CapnpArtifact, is_textual, load_json
 from smolcpu.artifact._index import ArtifactRecord, Rebuilt, RunIndex, RunInfo, preview
 from smolcpu.artifact._signing import Signer, Verification, require_trusted, verify_signature
 from smolcpu.artifact._store import ArtifactStore, FileStore, S3Store, key_of, open_store
@@ -27,6 +27,7 @@ __all__ = [
     "Signer",
     "TrustStore",
     "Verification",
+    "is_textual",
     "key_of",
     "load_json",
     "open_store",

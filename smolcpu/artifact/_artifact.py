@@ -35,6 +35,12 @@ JSON = "application/json"
 BYTES = "application/octet-stream"
 ERROR = "application/vnd.smol.error+json"
 
+
+def is_textual(kind: str) -> bool:
+    """Whether artifacts of type ``kind`` carry text a person can read: ``text/*`` and JSON
+    (``application/json`` and every ``+json`` type)."""
+    return kind.startswith("text/") or kind == JSON or kind.endswith("+json")
+
 TRAVERSAL_WORDS_PER_WORD = 4
 """Words a decode may read per word of the message (a decode reads each about once)."""
 

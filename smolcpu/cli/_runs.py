@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from smolcpu.artifact import ERROR, Artifact, ArtifactRecord, RunIndex, RunInfo, open_store
+from smolcpu.artifact import ERROR, Artifact, ArtifactRecord, RunIndex, RunInfo, is_textual, open_store
 from smolcpu.cli._app import app, console
 
 _STATUS_STYLE = {"ok": "green", "running": "yellow", "error": "red", "cancelled": "magenta"}
@@ -128,11 +128,11 @@ def runs(
 def content(artifact: Artifact) -> str:
     """An artifact's payload for reading: text as it is, JSON indented (long strings cut), other
     bytes by their size."""
+    if not is_textual(artifact.type):
+        return f"<{len(artifact.payload)} bytes of {artifact.type}>"
     if artifact.type.startswith("text/"):
         return artifact.as_text()
-    if artifact.type.endswith("json"):
-        return json.dumps(_shortened(artifact.as_json()), indent=2, ensure_ascii=False)
-    return f"<{len(artifact.payload)} bytes of {artifact.type}>"
+    return json.dumps(_shortened(artifact.as_json()), indent=2, ensure_ascii=False)
 
 
 def _shortened(value: Any) -> Any:

@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response, StreamingResponse
 
-from smolcpu.artifact import ERROR, Artifact, ArtifactStore, RunIndex, RunInfo, open_store
+from smolcpu.artifact import ERROR, Artifact, ArtifactStore, RunIndex, RunInfo, is_textual, open_store
 from smolcpu.errors import UsageError
 from smolcpu.programs import answer_text
 from smolcpu.server._ui_programs import checked
@@ -28,14 +28,8 @@ MAX_SHOWN_BYTES = 256 * 1024
 
 RAW_HEADERS = {"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"}
 
-_TEXTUAL = ("text/", "application/json", "+json")
-
 INPUT_ROLE = "input"
 INPUT_NODE = "in"
-
-
-def _is_textual(kind: str) -> bool:
-    return kind.startswith(_TEXTUAL[0]) or kind == _TEXTUAL[1] or kind.endswith(_TEXTUAL[2])
 
 
 def run_dict(run: RunInfo) -> dict[str, Any]:
@@ -45,7 +39,7 @@ def run_dict(run: RunInfo) -> dict[str, Any]:
 def artifact_dict(artifact: Artifact) -> dict[str, Any]:
     """An artifact as the page shows it: its header and as much of its content as is text."""
     payload = artifact.payload
-    textual = _is_textual(artifact.type)
+    textual = is_textual(artifact.type)
     return {
         "id": artifact.id,
         "type": artifact.type,
