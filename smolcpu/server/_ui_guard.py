@@ -24,7 +24,7 @@ class _UIGuard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or not self.state.keys or not (path == "/ui" or path.startswith("/ui/")):
+        if scope["type"] != "http" or not (path == "/ui" or path.startswith("/ui/")):
             await self.app(scope, receive, send)
             return
         request = Request(scope)
@@ -44,8 +44,9 @@ class _UIGuard:
 
 def guard_ui(app: FastAPI, state: ServerState) -> None:
     """Ask for an API key on every ``/ui`` path when ``state`` has keys (a loopback server
-    without keys serves the interface as it is)."""
-    app.add_middleware(_UIGuard, state=state)
+    without keys serves the interface as it is, with no middleware in any request's way)."""
+    if state.keys:
+        app.add_middleware(_UIGuard, state=state)
 
 
 __all__ = ["UI_COOKIE", "guard_ui"]
