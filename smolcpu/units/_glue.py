@@ -124,7 +124,7 @@ def has_stub(text: str) -> bool:
 def _stub_in(source: str) -> bool:
     try:
         tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # the last two: nesting too deep to parse
         return False
     return any(
         isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and all(_is_filler(statement) for statement in node.body)

@@ -119,6 +119,8 @@ def test_hostile_json_reaches_a_model_as_text_not_as_an_exception() -> None:
         ("What does this do?\n\ndef double(x):\n    return x * 2\n", False),
         ("Janet has 3 apples and says def is a word. How many apples?", False),
         ("def broken(:\n", False),
+        ("def deep():\n    x = " + "-" * 200_000 + "1\n", False),
+        ("def wide():\n    return " + "+".join(["a"] * 50_000) + "\n", False),
     ],
 )
 def test_a_function_left_to_write_makes_a_code_request(question: str, stub: bool) -> None:
