@@ -90,6 +90,9 @@ def s3_endpoint() -> str | None:
     return os.environ.get("SMOL_S3_ENDPOINT") or os.environ.get("AWS_ENDPOINT_URL") or None
 
 
+MAX_REQUEST_BYTES: int = _env_int("SMOL_MAX_REQUEST_BYTES", 32 * 1024**2)
+"""Largest request body the server reads (an image as a base64 data URL included); past it, 413."""
+
 REQUEST_TIMEOUT_S: float = _env_float("SMOL_REQUEST_TIMEOUT", 30.0)
 """Default deadline of a request to a unit."""
 

@@ -23,8 +23,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException
 
 from smolcpu import config
-from smolcpu.artifact import Artifact, open_store
+from smolcpu.artifact import Artifact, load_json, open_store
 from smolcpu.errors import (
+    ArtifactError,
     ArtifactNotFound,
     BudgetError,
     JobCancelled,
@@ -48,6 +49,7 @@ from smolcpu.server._chat import (
     resolve,
 )
 from smolcpu.server._jobs import Job
+from smolcpu.server._limits import limit_requests, too_large
 from smolcpu.server._openai import (
     ChatRequest,
     EmbeddingRequest,
@@ -153,6 +155,8 @@ def create_app(state: ServerState) -> FastAPI:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 413:
+            return too_large(config.MAX_REQUEST_BYTES)
         kind = "authentication_error" if exc.status_code == 401 else "invalid_request_error"
         return JSONResponse(error_body(str(exc.detail), kind=kind), status_code=exc.status_code)
 
@@ -225,9 +229,9 @@ def create_app(state: ServerState) -> FastAPI:
         raw = await request.body()
         if "json" in request.headers.get("content-type", ""):
             try:
-                given = Artifact.json(json.loads(raw or b"null"), origin="webhook", role="input")
-            except ValueError as exc:
-                raise UsageError(f"the webhook body is not JSON: {exc}") from exc
+                given = Artifact.json(load_json(raw or b"null"), origin="webhook", role="input")
+            except ArtifactError as exc:
+                raise UsageError(f"the webhook body is not usable JSON: {exc}") from exc
         else:
             given = Artifact.text(raw.decode(errors="replace"), origin="webhook", role="input")
         return _start_program(state, program, given, key=key, kind="webhook")
@@ -279,6 +283,7 @@ def create_app(state: ServerState) -> FastAPI:
 
     mount_ui(app, state.session)
     guard_ui(app, state)
+    limit_requests(app, config.MAX_REQUEST_BYTES)
     return app
 
 

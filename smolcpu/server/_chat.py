@@ -25,7 +25,7 @@ from typing import Any
 
 from smolcpu import config
 from smolcpu.artifact import JSON, Artifact
-from smolcpu.errors import BudgetError, UnitError, UnknownModel, Unsupported, UsageError
+from smolcpu.errors import ArtifactError, BudgetError, UnitError, UnknownModel, Unsupported, UsageError
 from smolcpu.models import KNOWN
 from smolcpu.programs import DEFAULT_PROGRAM, Session, load_program
 from smolcpu.runtime import UnitRef
@@ -304,7 +304,10 @@ def _llm_choice(answer: Artifact) -> Choice:
     logprobs = json.loads(answer.attr("logprobs")) if answer.attr("logprobs") else None
     finish = answer.attr("finish_reason") or "stop"
     if answer.type == JSON:
-        value = answer.as_json()
+        try:
+            value = answer.as_json()
+        except ArtifactError:  # JSON cut short by max_tokens: given back as the text it is
+            return Choice(answer.as_text(), finish_reason=finish, logprobs=logprobs)
         if isinstance(value, dict) and "tool_calls" in value:
             calls = openai_tool_calls(value["tool_calls"])
             return Choice(str(value.get("content") or ""), calls, "tool_calls" if calls else finish, logprobs)

@@ -14,7 +14,7 @@ import time
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from smolcpu.errors import Unsupported, UsageError
 
@@ -56,6 +56,15 @@ class ChatRequest(_Request):
     logprobs: bool | None = None
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
     user: str | None = None
+
+    @field_validator("messages")
+    @classmethod
+    def _shaped(cls, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for number, message in enumerate(messages):
+            problem = message_problem(message)
+            if problem:
+                raise ValueError(f"message {number}: {problem}")
+        return messages
 
     def check(self) -> None:
         """Refuse what cannot be honoured, whatever the model.
@@ -165,19 +174,27 @@ class ResponsesRequest(_Request):
             if item.get("type", "message") != "message":
                 raise Unsupported(f"input items of type {item.get('type')!r} are not supported")
             messages.append({"role": item.get("role", "user"), "content": _chat_parts(item.get("content", ""))})
-        return ChatRequest(
-            model=self.model,
-            messages=messages,
-            max_tokens=self.max_output_tokens,
-            temperature=self.temperature,
-            stream=self.stream,
-        )
+        if not messages:
+            raise UsageError("input is empty: give a string or at least one message item")
+        try:
+            return ChatRequest(
+                model=self.model,
+                messages=messages,
+                max_tokens=self.max_output_tokens,
+                temperature=self.temperature,
+                stream=self.stream,
+            )
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise UsageError(f"input: {first['msg']}") from None
 
 
 def _chat_parts(content: str | list[dict[str, Any]]) -> str | list[dict[str, Any]]:
     """Responses content parts as chat parts (input_text → text, input_image → image_url)."""
     if isinstance(content, str):
         return content
+    if not isinstance(content, list) or not all(isinstance(part, dict) for part in content):
+        raise UsageError("an input item's content is a string or a list of content parts (objects)")
     parts = []
     for part in content:
         kind = part.get("type")
@@ -188,6 +205,28 @@ def _chat_parts(content: str | list[dict[str, Any]]) -> str | list[dict[str, Any
         else:
             raise Unsupported(f"content parts of type {kind!r} are not supported")
     return parts
+
+
+def message_problem(message: dict[str, Any]) -> str | None:
+    """What is wrong with the shape of a chat message, or None: its role is text, its content
+    is text, null, or a list of parts, each an object whose ``type`` is text, a text part's
+    ``text`` is text and an image part's ``image_url`` is ``{"url": TEXT}``."""
+    if not isinstance(message.get("role", "user"), str):
+        return "role is a string"
+    content = message.get("content")
+    if content is None or isinstance(content, str):
+        return None
+    if not isinstance(content, list):
+        return "content is a string, null, or a list of content parts"
+    for part in content:
+        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+            return 'each content part is an object with a "type"'
+        if part["type"] == "text" and not isinstance(part.get("text"), str):
+            return 'a text part is {"type": "text", "text": TEXT}'
+        image = part.get("image_url")
+        if part["type"] == "image_url" and not (isinstance(image, dict) and isinstance(image.get("url"), str)):
+            return 'an image part is {"type": "image_url", "image_url": {"url": DATA_URL}}'
+    return None
 
 
 def message_text(content: Any) -> str:
@@ -311,6 +350,7 @@ __all__ = [
     "completion_id",
     "error_body",
     "message_images",
+    "message_problem",
     "message_text",
     "openai_tool_calls",
     "response_message",
