@@ -19,21 +19,14 @@ import typer
 from rich.markup import escape
 from rich.status import Status as Spinner
 
-from smolcpu import config
 from smolcpu.cli._app import app, console, err_console
 from smolcpu.errors import UsageError
 from smolcpu.models import KNOWN, install_model
-from smolcpu.lang import DEFAULT_UNIT, Graph
-from smolcpu.programs import Answer, Session, examples_of, load_program
+from smolcpu.lang import Graph
+from smolcpu.programs import Answer, Session, load_program, models_needed
 from smolcpu.units import text_for_model
 from smolcpu.units.tools import Vault
 from smolcpu.vm import StepEvent
-
-VISION_MODELS = {"classify": "efficientnet-lite0", "detect": "yolox-nano"}
-"""The model each vision unit kind loads (what an image question needs besides the LLM)."""
-
-CLASSIFIER_MODEL = "minilm"
-"""The embedder of a program's small classifier (its choice examples)."""
 
 _OUTCOME_STYLE = {"send": "green", "next": "cyan", "continue": "cyan", "back": "yellow", "cancel": "magenta"}
 
@@ -46,12 +39,7 @@ def ensure_models(graph: Graph, model: str | None, *, images: bool) -> None:
     Raises:
         UsageError: a model path that does not exist, or an install that failed.
     """
-    kinds = {step.binding.unit if step.binding is not None else DEFAULT_UNIT for step in graph.steps()}
-    names = [model or config.LLM_MODEL] if DEFAULT_UNIT in kinds else []
-    if images:
-        names += [name for kind, name in VISION_MODELS.items() if kind in kinds]
-    if examples_of(graph) is not None:
-        names.append(CLASSIFIER_MODEL)
+    names = models_needed(graph, llm=model, images=images)
     for name in names:
         if name in KNOWN:
             if not KNOWN[name].installed:

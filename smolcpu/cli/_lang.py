@@ -12,6 +12,11 @@ from smolcpu.errors import FlowSyntaxError, UsageError
 from smolcpu.lang import Compilation, compile_file, format_program, parse
 
 
+class Target(str, Enum):
+    graph = "graph"
+    container = "container"
+
+
 class GraphFormat(str, Enum):
     text = "text"
     json = "json"
@@ -53,14 +58,26 @@ def check(
 @app.command("compile")
 def compile_(
     file: Path = typer.Argument(..., help="The .smol program to compile."),
+    folder: Path = typer.Argument(None, help="With --target container: the folder the build context goes to."),
+    target: Target = typer.Option(Target.graph, "--target", "-t", help="graph: print the graph; container: a build context that serves the program."),
     format: GraphFormat = typer.Option(GraphFormat.text, "--format", "-f", help="How to print the graph."),
     optimise: bool = typer.Option(True, "--optimise/--no-optimise", help="Run the optimiser first."),
+    model: str = typer.Option(None, "--model", "-m", help="Container: the LLM of the program's llm steps (a registry name; default SMOL_LLM_MODEL)."),
+    bundle_models: bool = typer.Option(True, "--bundle-models/--install-models", help="Container: copy the verified models into the context, or install them when the image is built."),
 ) -> None:
-    """Compile a program to its graph and print it (text, json, Graphviz dot or Mermaid).
+    """Compile a program to its graph and print it (text, json, Graphviz dot or Mermaid), or
+    with `--target container DIR` write a build context (Dockerfile, pinned requirements, the
+    models by name and sha256, the program) whose image serves it with `smol serve`
+    (docs/deploy.md).
 
     Diagnostics go to stderr. A program with errors is still drawn (unoptimised), so you
     can see what is wrong, and the command exits 1.
     """
+    if target is Target.container:
+        _container(file, folder, model=model, bundle_models=bundle_models)
+        return
+    if folder is not None:
+        raise UsageError(f"a folder ({folder}) is only taken with --target container")
     compilation = _compile(file)
     report = compilation.render()
     if report:
@@ -74,6 +91,19 @@ def compile_(
     }[format]
     typer.echo(render().rstrip("\n"))
     raise typer.Exit(0 if compilation.ok else 1)
+
+
+def _container(file: Path, folder: Path | None, *, model: str | None, bundle_models: bool) -> None:
+    from smolcpu.deploy import write_container
+
+    if folder is None:
+        raise UsageError("--target container needs the folder to write to: smol compile PROGRAM --target container DIR")
+    context = write_container(file, folder, llm=model, bundle_models=bundle_models)
+    models = ", ".join(f"{spec.name} ({context.sha256[spec.name][:12]}…)" for spec in context.models) or "none"
+    typer.echo(f"wrote {folder}: serves {file} as model {context.served_model}", err=True)
+    typer.echo(f"  models: {models}; {len(context.requirements)} pinned requirements", err=True)
+    typer.echo(f"  build and run: docker build -t smol-{context.program} {folder}"
+               f" && docker run -p 8000:8000 -e SMOL_API_KEYS=KEY smol-{context.program}", err=True)
 
 
 @app.command()

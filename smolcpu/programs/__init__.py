@@ -20,10 +20,13 @@ from smolcpu.programs._ask import (
     run,
     run_async,
 )
+from smolcpu.programs._models import EMBED_MODEL, VISION_MODELS, models_needed
 
 __all__ = [
     "DEFAULT_PROGRAM",
+    "EMBED_MODEL",
     "PROGRAMS",
+    "VISION_MODELS",
     "Answer",
     "Session",
     "answer_text",
@@ -32,6 +35,7 @@ __all__ = [
     "examples_of",
     "image_attachment",
     "load_program",
+    "models_needed",
     "run",
     "run_async",
 ]

@@ -177,3 +177,13 @@ def test_a_fifo_in_the_vault_does_not_hang_it(vault: Vault) -> None:
     os.mkfifo(vault.root / "Pipe.md")
     assert "Pipe" not in {info.name for info in vault.notes()}
     assert vault.read("Home").name == "Home"
+
+
+@pytest.mark.parametrize("newline", ["\r", "\r\n", "\n"])
+def test_old_mac_line_endings_do_not_break_parsing(newline: str) -> None:
+    """atheris (bench/fuzz, target note): a fenced block in a note whose lines end in a lone
+    carriage return raised IndexError, as markdown-it counts those lines and the parser did not."""
+    text = newline.join(["# Title", "See [[Other]]", "```", "[[not a link]]", "```", "after #tag", ""])
+    note = parse_note(text)
+    assert [link.target for link in note.links] == ["Other"]
+    assert note.tags == ("tag",) and note.headings[0].text == "Title"

@@ -204,9 +204,14 @@ def _code_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+_NEWLINE = re.compile(r"\r\n?|\n")
+
+
 def _line_starts(text: str) -> list[int]:
+    """Where each line begins, lines ending as markdown-it ends them (``\r\n``, ``\n`` or a lone
+    ``\r``), so that its line numbers index this list."""
     starts = [0]
-    starts.extend(m.end() for m in re.finditer("\n", text))
+    starts.extend(m.end() for m in _NEWLINE.finditer(text))
     return starts
 
 
