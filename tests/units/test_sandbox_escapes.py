@@ -152,9 +152,9 @@ def reach_python() -> str:
             f'mkdir -p {PREFIX}\nmount --move "$stage" {PREFIX}\nrmdir "$stage"\n')
 
 
-def as_user(code: str, secrets: Secrets, *, path: str | None = None, **options: object) -> SandboxResult | str:
-    """Run ``code`` through a Smol process of uid ORDINARY_UID (home and cwd: the secrets' home
-    and project), with ``path`` as its PATH; the result, or the message of auto's refusal."""
+def run_as_user(driver: str, request: dict, secrets: Secrets, *, path: str | None = None) -> dict:
+    """Run Python ``driver`` in a Smol process of uid ORDINARY_UID (home and cwd: the secrets'
+    home and project), with ``path`` as its PATH, ``request`` as JSON on its stdin; the JSON it prints."""
     script = (f"set -e\nasked=$PATH\nPATH=/usr/sbin:/usr/bin:/sbin:/bin\n{reach_python()}PATH=$asked\n"
               f'exec {shutil.which("setpriv")} --reuid {ORDINARY_UID} --regid {ORDINARY_UID} --clear-groups -- "$@"')
     environment = {
@@ -163,12 +163,18 @@ def as_user(code: str, secrets: Secrets, *, path: str | None = None, **options: 
     }
     done = subprocess.run(
         [shutil.which("unshare"), "--mount", "--propagation", "private", "/bin/sh", "-c", script, "user",
-         sys.executable, "-c", _DRIVER],
-        input=json.dumps({"code": code, **options}), env=environment, cwd=secrets.project,
+         sys.executable, "-c", driver],
+        input=json.dumps(request), env=environment, cwd=secrets.project,
         capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    reply = json.loads(done.stdout)
+    return json.loads(done.stdout)
+
+
+def as_user(code: str, secrets: Secrets, *, path: str | None = None, **options: object) -> SandboxResult | str:
+    """Run ``code`` through a Smol process of uid ORDINARY_UID (see :func:`run_as_user`); the
+    result, or the message of auto's refusal."""
+    reply = run_as_user(_DRIVER, {"code": code, **options}, secrets, path=path)
     if "refused" in reply:
         return reply["refused"]
     fields = {key: tuple(value) if key in ("isolation", "not_isolated") else value for key, value in reply.items()}
