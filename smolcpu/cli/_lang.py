@@ -64,6 +64,7 @@ def compile_(
     optimise: bool = typer.Option(True, "--optimise/--no-optimise", help="Run the optimiser first."),
     model: str = typer.Option(None, "--model", "-m", help="Container: the LLM of the program's llm steps (a registry name; default SMOL_LLM_MODEL)."),
     bundle_models: bool = typer.Option(True, "--bundle-models/--install-models", help="Container: copy the verified models into the context, or install them when the image is built."),
+    extra: list[str] = typer.Option([], "--extra", help="Container: an extra of Smol the image needs too (ray, for smol serve --cluster); repeatable."),
 ) -> None:
     """Compile a program to its graph and print it (text, json, Graphviz dot or Mermaid), or
     with `--target container DIR` write a build context (Dockerfile, pinned requirements, the
@@ -74,7 +75,7 @@ def compile_(
     can see what is wrong, and the command exits 1.
     """
     if target is Target.container:
-        _container(file, folder, model=model, bundle_models=bundle_models)
+        _container(file, folder, model=model, bundle_models=bundle_models, extras=extra)
         return
     if folder is not None:
         raise UsageError(f"a folder ({folder}) is only taken with --target container")
@@ -93,12 +94,12 @@ def compile_(
     raise typer.Exit(0 if compilation.ok else 1)
 
 
-def _container(file: Path, folder: Path | None, *, model: str | None, bundle_models: bool) -> None:
+def _container(file: Path, folder: Path | None, *, model: str | None, bundle_models: bool, extras: list[str]) -> None:
     from smolcpu.deploy import write_container
 
     if folder is None:
         raise UsageError("--target container needs the folder to write to: smol compile PROGRAM --target container DIR")
-    context = write_container(file, folder, llm=model, bundle_models=bundle_models)
+    context = write_container(file, folder, llm=model, bundle_models=bundle_models, extras=extras)
     models = ", ".join(f"{spec.name} ({context.sha256[spec.name][:12]}…)" for spec in context.models) or "none"
     typer.echo(f"wrote {folder}: serves {file} as model {context.served_model}", err=True)
     typer.echo(f"  models: {models}; {len(context.requirements)} pinned requirements", err=True)

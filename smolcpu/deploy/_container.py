@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -168,7 +169,9 @@ def serve_command(context: Context) -> list[str]:
     return command + (["--model", llm] if llm else [])
 
 
-def write_container(program: Path, folder: Path, *, llm: str | None = None, bundle_models: bool = True) -> Context:
+def write_container(
+    program: Path, folder: Path, *, llm: str | None = None, bundle_models: bool = True, extras: Sequence[str] = ()
+) -> Context:
     """Write the build context that serves ``program`` into ``folder`` (made if missing; must
     be empty or a context written before).
 
@@ -177,6 +180,7 @@ def write_container(program: Path, folder: Path, *, llm: str | None = None, bund
         folder: where the context goes.
         llm: the LLM the program's ``llm`` steps use (default ``SMOL_LLM_MODEL``).
         bundle_models: copy the models into the context (verified), rather than install them at build time.
+        extras: Smol's extras the image needs too (``ray`` for ``smol serve --cluster``), pinned as installed here.
 
     Raises:
         UsageError: the program has errors, the folder holds something else, a model is
@@ -187,7 +191,7 @@ def write_container(program: Path, folder: Path, *, llm: str | None = None, bund
     if folder.exists() and any(folder.iterdir()) and not (folder / MANIFEST).is_file():
         raise UsageError(f"{folder} is not empty; give a new folder (or one a container was written to before)")
     root = _source_root()
-    context = Context(folder, name, _models(graph, llm), pinned_requirements())
+    context = Context(folder, name, _models(graph, llm), pinned_requirements(extras=extras))
     for stale in ("src", "programs", "models"):
         shutil.rmtree(folder / stale, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ extras) is written ``name==version`` as installed here.
 from __future__ import annotations
 
 import importlib.metadata as metadata
+from collections.abc import Sequence
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -29,14 +30,20 @@ def _requirements(name: str, extras: frozenset[str]) -> list[Requirement]:
     return wanted
 
 
-def pinned_requirements(distribution: str = DISTRIBUTION) -> list[str]:
-    """``name==version`` for every distribution ``distribution`` needs here, sorted by name.
+def pinned_requirements(distribution: str = DISTRIBUTION, *, extras: Sequence[str] = ()) -> list[str]:
+    """``name==version`` for every distribution ``distribution`` (with ``extras``, such as
+    ``ray``) needs here, sorted by name.
 
     Raises:
-        UsageError: a needed distribution is not installed (the environment is broken).
+        UsageError: an unknown extra, or a needed distribution that is not installed (the
+            message names the install command).
     """
+    known = set(metadata.metadata(distribution).get_all("Provides-Extra") or [])
+    unknown = sorted(set(extras) - known)
+    if unknown:
+        raise UsageError(f"{distribution} has no extra {', '.join(unknown)}; it has {', '.join(sorted(known))}")
     pins: dict[str, str] = {}
-    todo = [(distribution, frozenset[str]())]
+    todo = [(distribution, frozenset(extras))]
     seen: set[tuple[str, frozenset[str]]] = set()
     while todo:
         name, extras = todo.pop()
@@ -48,8 +55,9 @@ def pinned_requirements(distribution: str = DISTRIBUTION) -> list[str]:
             try:
                 installed = metadata.version(requirement.name)
             except metadata.PackageNotFoundError:
+                wanted = f"[{','.join(extras)}]" if extras else ""
                 raise UsageError(
-                    f"{requirement.name} (needed by {name}) is not installed here; reinstall Smol: pip install -e ."
+                    f"{requirement.name} (needed by {name}) is not installed here; install it first: pip install -e '.{wanted}'"
                 ) from None
             pins[key] = installed
             todo.append((requirement.name, frozenset(requirement.extras)))

@@ -222,3 +222,12 @@ def test_a_model_given_as_a_file_is_refused(tmp_path: Path) -> None:
     program.write_text(SEEING)
     with pytest.raises(UsageError, match="names its models from the registry"):
         write_container(program, tmp_path / "context", llm=str(tmp_path / "mine.gguf"))
+
+
+def test_an_extra_pins_its_packages_too(tmp_path: Path) -> None:
+    plain = write_container(EXAMPLES / "calc.smol", tmp_path / "plain")
+    tested = write_container(EXAMPLES / "calc.smol", tmp_path / "tested", extras=["test"])
+    assert f"pytest=={metadata.version('pytest')}" in tested.requirements
+    assert set(plain.requirements) < set(tested.requirements)
+    with pytest.raises(UsageError, match="no extra 'nope'|no extra nope"):
+        write_container(EXAMPLES / "calc.smol", tmp_path / "other", extras=["nope"])
