@@ -30,7 +30,8 @@ INPUT_TIMEOUT_S = 10
 RSS_LIMIT_MB = 1536
 """One input taking more memory than this is a finding (within the 2 GB budget)."""
 
-_DONE = re.compile(r"#(\d+)\s+DONE\s+cov: (\d+) ft: (\d+) corp: (\d+)")
+_PROGRESS = re.compile(r"#(\d+)\s+\w+\s+cov: (\d+) ft: (\d+) corp: (\d+)")
+_UNCAUGHT = re.compile(r"=== Uncaught Python exception: ===\n(.+)")
 _WRITTEN = re.compile(r"Test unit written to (\S+)")
 
 
@@ -51,11 +52,12 @@ def fuzz(name: str, seconds: int) -> list[object]:
     took = time.monotonic() - began
     log = finished.stdout + finished.stderr
     (HERE / f"{name}.log").write_text(log)
-    done = _DONE.search(log)
-    runs, edges, features, size = (int(group) for group in done.groups()) if done else (0, 0, 0, 0)
+    progress = _PROGRESS.findall(log)
+    runs, edges, features, size = (int(group) for group in progress[-1]) if progress else (0, 0, 0, 0)
     found = _WRITTEN.findall(log)
     if finished.returncode != 0 and not found:
-        found = [f"exit {finished.returncode}, see {HERE / f'{name}.log'}"]
+        uncaught = _UNCAUGHT.search(log)
+        found = [f"{uncaught.group(1) if uncaught else f'exit {finished.returncode}'}, see {HERE / f'{name}.log'}"]
     return [name, round(took, 1), runs, round(runs / took, 1), edges, features, size, len(found), " ".join(found)]
 
 

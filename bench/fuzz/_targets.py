@@ -12,9 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from smolcpu.artifact import Artifact
+from pydantic import ValidationError
+
+from smolcpu.artifact import Artifact, load_json
 from smolcpu.errors import ArtifactError, FlowSyntaxError, UsageError
 from smolcpu.lang import UnitCatalog, UnitInfo, compile_source, format_program, parse
+from smolcpu.server._chat import llm_request
+from smolcpu.server._openai import ChatRequest, ResponsesRequest, message_images, message_text
 from smolcpu.units.tools import evaluate
 from smolcpu.units.tools._memory_links import parse_note
 
@@ -74,6 +78,28 @@ def _payload(artifact: Artifact) -> None:
             pass
 
 
+def chat_request(data: bytes) -> None:
+    """A chat or Responses request body as the server reads it: validated by its pydantic
+    model, checked, and turned into the LLM unit's request and a program's input; only a 4xx
+    error (a validation error, ``UsageError``, ``Unsupported``) may come of it."""
+    try:
+        body = load_json(data)
+    except ArtifactError:
+        return
+    if not isinstance(body, dict):
+        return
+    try:
+        request = ChatRequest(**body) if "messages" in body else ResponsesRequest(**body).chat()
+        request.check()
+        llm_request(request, seed=request.seed, stream=request.stream)
+        for message in request.messages:
+            message_text(message.get("content"))
+            message_images(message.get("content"))
+        request.json_schema, request.tool_choice_name  # noqa: B018 (they raise on bad shapes)
+    except (ValidationError, UsageError):
+        return
+
+
 def note(data: bytes) -> None:
     """A memory vault note (front matter, links, tags, headings): any text parses."""
     parse_note(_text(data))
@@ -91,6 +117,7 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "flow": flow,
     "capnp": capnp,
     "artifact_json": artifact_json,
+    "chat_request": chat_request,
     "note": note,
     "math": math,
 }
@@ -108,6 +135,15 @@ def seeds(name: str) -> list[bytes]:
         return [text.to_bytes(), Artifact.text("hi").to_bytes(), Artifact.error("no", kind="io").to_bytes()]
     if name == "artifact_json":
         return [text.to_json().encode(), Artifact.error("no", kind="io").to_json().encode()]
+    if name == "chat_request":
+        return [
+            b'{"model": "smollm2", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user",'
+            b' "content": [{"type": "text", "text": "hi"}, {"type": "image_url", "image_url": {"url": "data:,x"}}]}],'
+            b' "tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": "auto", "stop": ["x"],'
+            b' "response_format": {"type": "json_schema", "json_schema": {"schema": {"type": "object"}}}, "n": 2}',
+            b'{"model": "smol", "input": [{"role": "user", "content": [{"type": "input_text", "text": "hi"}]}],'
+            b' "instructions": "Be brief.", "max_output_tokens": 5}',
+        ]
     if name == "note":
         return [
             b"---\ntags: [a, b]\nalias: x\n---\n# Title\nSee [[Other#Part|shown]] and [md](Other.md) #tag\n```\n[[not]]\n```\n^block\n",

@@ -105,8 +105,8 @@ class ChatRequest(_Request):
         if kind == "json_object":
             return {"type": "object"}
         if kind == "json_schema":
-            spec = self.response_format.get("json_schema") or {}
-            if not isinstance(spec.get("schema"), dict):
+            spec = self.response_format.get("json_schema")
+            if not isinstance(spec, dict) or not isinstance(spec.get("schema"), dict):
                 raise UsageError("response_format json_schema needs json_schema.schema, a JSON schema object")
             return spec["schema"]
         return None

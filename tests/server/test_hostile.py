@@ -111,3 +111,10 @@ def test_a_chunked_body_past_the_limit_is_413_too(make_server, monkeypatch) -> N
     reply = post(server, "/hooks/echo", content=pieces, headers={"content-type": "text/plain"})
     assert reply.status_code == 413
     assert reply.json()["error"]["code"] == "request_too_large"
+
+
+def test_a_json_schema_that_is_not_an_object_is_400(server: Server) -> None:
+    """atheris (bench/fuzz, target chat_request): ``json_schema`` given as a string was a 500."""
+    schema = {"type": "json_schema", "json_schema": "an object, really"}
+    reply = post(server, "/chat/completions", json={"model": "smollm2", "messages": [USER], "response_format": schema})
+    assert_refused(reply, saying="json_schema.schema")
