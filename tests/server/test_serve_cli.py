@@ -107,3 +107,14 @@ def test_smollm2_answers_through_the_server(served: str) -> None:
     assert "4" not in stopped.choices[0].message.content and "5" not in stopped.choices[0].message.content
     vectors = client.embeddings.create(model="minilm", input=["a cat", "a kitten"])
     assert len(vectors.data) == 2 and len(vectors.data[0].embedding) == 384 and vectors.usage.prompt_tokens > 2
+
+
+@pytest.mark.slow
+def test_a_prompt_past_the_llms_context_is_400_and_the_server_goes_on(served: str) -> None:
+    huge = [{"role": "user", "content": "Summarise this. " + "word " * 200_000}]
+    refused = httpx.post(served + "/v1/chat/completions", json={"model": "smollm2", "messages": huge}, timeout=300)
+    assert refused.status_code == 400, refused.text
+    assert "context" in refused.json()["error"]["message"]
+    tiny = [{"role": "user", "content": "Say hi."}]
+    answered = httpx.post(served + "/v1/chat/completions", json={"model": "smollm2", "messages": tiny, "max_tokens": 8}, timeout=300)
+    assert answered.status_code == 200 and answered.json()["choices"][0]["message"]["content"]
