@@ -118,3 +118,18 @@ def test_a_json_schema_that_is_not_an_object_is_400(server: Server) -> None:
     schema = {"type": "json_schema", "json_schema": "an object, really"}
     reply = post(server, "/chat/completions", json={"model": "smollm2", "messages": [USER], "response_format": schema})
     assert_refused(reply, saying="json_schema.schema")
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        pytest.param("complete this function\ndef f(x):\n    '''doc'''\n" * 20_000, id="many-defs"),
+        pytest.param("(" * 1_000_000, id="a-million-parens"),
+        pytest.param("1+" * 500_000 + "1", id="a-long-sum"),
+        pytest.param("```python\n" + "x = 1\n" * 150_000 + "```", id="a-long-fence"),
+    ],
+)
+def test_the_default_program_takes_huge_prompts_of_every_shape(server: Server, prompt: str) -> None:
+    """Its routing reads the question (is it code? a fenced function left to write?) before any model does."""
+    reply = post(server, "/chat/completions", json={"model": "smol", "messages": [{"role": "user", "content": prompt}]})
+    assert reply.status_code == 200, reply.text[:300]
