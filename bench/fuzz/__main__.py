@@ -19,7 +19,6 @@ import re
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from bench._report import RESULTS, report
 from bench.fuzz._targets import TARGETS, seeds

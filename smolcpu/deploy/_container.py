@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import smolcpu
+from smolcpu.deploy._requirements import pinned_requirements
 from smolcpu.errors import UsageError
-from smolcpu.lang import DEFAULT_UNIT, compile_file
+from smolcpu.lang import DEFAULT_UNIT, Graph, compile_file
 from smolcpu.models import KNOWN, ModelSpec, model_path
 from smolcpu.programs import models_needed
-from smolcpu.deploy._requirements import pinned_requirements
 
 MANIFEST = "smol-container.json"
 """The context's manifest file."""
@@ -82,7 +82,7 @@ def _source_root() -> Path:
     return root
 
 
-def _program(path: Path) -> tuple[str, Any]:
+def _program(path: Path) -> tuple[str, Graph]:
     """The program's name and compiled graph.
 
     Raises:
@@ -98,7 +98,7 @@ def _program(path: Path) -> tuple[str, Any]:
     return path.stem, compilation.runnable()
 
 
-def _models(graph: Any, llm: str | None) -> list[ModelSpec]:
+def _models(graph: Graph, llm: str | None) -> list[ModelSpec]:
     """The registry models ``graph`` loads.
 
     Raises:

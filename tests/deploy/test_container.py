@@ -22,14 +22,13 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
-
 from typer.main import get_command
 from typer.testing import CliRunner
 
 from smolcpu.cli import app
+from smolcpu.deploy import MANIFEST, write_container
 from smolcpu.errors import UsageError
 from smolcpu.models import KNOWN, ModelSpec, PackagedFile
-from smolcpu.deploy import MANIFEST, write_container
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
