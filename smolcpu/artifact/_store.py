@@ -37,6 +37,9 @@ name may not exceed 255 bytes)."""
 S3_PAGE = 1000
 """Keys per S3 listing request (S3's own maximum)."""
 
+S3_ATTEMPTS = 4
+"""Tries of one S3 request in all (the first and three retries) before its error is raised."""
+
 _TEMP_PREFIX = ".tmp-"
 
 
@@ -376,6 +379,8 @@ class S3Store(ArtifactStore):
 
     The endpoint comes from ``SMOL_S3_ENDPOINT`` (or ``AWS_ENDPOINT_URL``), credentials from
     the standard AWS variables. A single PUT is atomic in S3, so no temp object is needed.
+    A request that times out (``config.STORE_TIMEOUT_S``) or meets a 5xx is tried again, up
+    to ``S3_ATTEMPTS`` times in all, with botocore's exponential backoff and jitter between.
     """
 
     def __init__(
@@ -403,7 +408,7 @@ class S3Store(ArtifactStore):
                 s3={"addressing_style": "path"},
                 connect_timeout=config.STORE_TIMEOUT_S,
                 read_timeout=config.STORE_TIMEOUT_S,
-                retries={"max_attempts": 3, "mode": "standard"},
+                retries={"total_max_attempts": S3_ATTEMPTS, "mode": "standard"},
             ),
         )
         super().__init__(index=index, trust=trust, require_trusted=require_trusted)
@@ -418,6 +423,10 @@ class S3Store(ArtifactStore):
             if code in ("NoSuchKey", "404"):
                 return None
             hint = " (create the bucket first)" if code == "NoSuchBucket" else ""
+            meta = exc.response.get("ResponseMetadata", {})
+            if meta.get("HTTPStatusCode", 0) >= 500:
+                attempts = meta.get("RetryAttempts", 0) + 1
+                hint = f" (HTTP {meta['HTTPStatusCode']} from the server, {attempts} attempts; is the S3 service healthy?)"
             raise ArtifactError(f"cannot {what} {key} in {self.url}: {code or exc}{hint}") from exc
         except BotoCoreError as exc:
             raise ArtifactError(
