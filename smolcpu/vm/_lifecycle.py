@@ -506,15 +506,18 @@ class Lifecycle:
         return worker if worker is not None and unit in worker.units else None
 
     def _live(self, name: str) -> ModelWorker | None:
-        """Worker ``name`` if its process unit still runs; forget it if supervision stopped it."""
+        """Worker ``name`` if its process unit and every unit reaching it still run; forget it
+        (and stop what is left of it) once supervision stopped any of them: a front that gave
+        up when its host died can linger a moment after the host is restarted or stopped."""
         worker = self._workers.get(name)
         if worker is None:
             return None
         try:
-            worker.ref.pid  # noqa: B018  (raises once the unit has stopped)
+            for ref in (worker.ref, *worker.units.values()):
+                ref.pid  # noqa: B018  (raises once the unit has stopped)
         except UnitStopped:
             self._forget(worker)
-            self._retired += [ref for ref in worker.units.values() if ref != worker.ref]
+            self._retired += [ref for ref in worker.units.values() if ref != worker.ref] + [worker.ref]
             return None
         return worker
 
@@ -634,7 +637,7 @@ class Lifecycle:
         log.info("stopped %s (pid %d, %s)", name, worker.pid, megabytes(worker.memory))
 
     async def _stop_retired(self) -> None:
-        """Stop the fronts of shared workers that supervision stopped (their names are wanted again)."""
+        """Stop what is left of workers that supervision stopped in part (their names are wanted again)."""
         retired, self._retired = self._retired, []
         await asyncio.gather(*(ref.stop() for ref in retired))
 

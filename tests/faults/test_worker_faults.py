@@ -126,3 +126,23 @@ def test_a_program_past_the_memory_budget_evicts_then_fails_clearly_never_oom() 
         return result
 
     run(test, specs)
+
+
+def test_a_shared_worker_whose_front_gave_up_is_replaced_whole() -> None:
+    async def test(lifecycle: Lifecycle) -> None:
+        first = (await lifecycle.request("a", Artifact.text("hi"))).as_json()["pid"]
+        (worker,) = lifecycle.workers
+        await worker.units["a"].stop()  # as supervision stops a front whose host died under it
+        reply = await lifecycle.request("a", Artifact.text("hi again"))
+        assert not reply.is_error, reply.as_text()
+        assert reply.as_json()["pid"] != first, "a fresh worker, not the front that gave up"
+        assert not psutil.pid_exists(first) or psutil.Process(first).status() == psutil.STATUS_ZOMBIE
+        assert [w.name for w in lifecycle.workers] == ["pair"]
+
+    async def main() -> None:
+        async with ActorSystem(record=False) as system:
+            specs = {kind: WorkerSpec(kind, BALLAST) for kind in "ab"}
+            async with Lifecycle(system, specs=specs, shared={"pair": ("a", "b")}, budget=UNLIMITED) as lifecycle:
+                await test(lifecycle)
+
+    asyncio.run(asyncio.wait_for(main(), timeout=120))
