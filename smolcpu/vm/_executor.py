@@ -51,6 +51,10 @@ node id as ``node`` and as the output's ``origin``, so ``smol trace RUN_ID`` nam
 Every decision at a ``select`` or a word ``match`` (and a rule's, at a match that has words)
 is recorded as a ``choice`` artifact: the options, the input, the option taken and who took
 it (``smol dream`` learns from them).
+
+A run started with a :class:`~smolcpu.vm._replay.Replay` resumes the run it was read from: a
+step's output and a decision are taken from what that run recorded while there is one (by
+``replay``, not the unit or the chooser), so the same path is taken up to where it stopped.
 """
 
 from __future__ import annotations
