@@ -177,6 +177,10 @@ def audit(home: Path) -> dict[str, Any]:
             "leftovers": len(found.leftovers)}  # fmt: skip
 
 
+def quantile(ordered: list[float], q: float) -> float:
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="smol bench soak", description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=4, help="Clients sending requests back to back.")
@@ -210,7 +214,7 @@ def main() -> None:
         ["requests sent", len(log)],
         ["requests served (200)", len(served)],
         ["served per second", len(served) / args.seconds],
-        ["latency p50 / p99 (s)", f"{latencies[len(latencies) // 2]:.3f} / {latencies[int(len(latencies) * 0.99)]:.3f}"],
+        ["latency p50 / p99 (s)", f"{quantile(latencies, 0.5):.3f} / {quantile(latencies, 0.99):.3f}"],
         *[[f"error: {kind}", count] for kind, count in sorted(errors.items())],
         ["worker processes killed", len(measured["kills"])],
         ["steps that failed (a kill), each retried by the program", audited["crashed_steps"]],

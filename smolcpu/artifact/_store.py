@@ -426,7 +426,8 @@ class S3Store(ArtifactStore):
             meta = exc.response.get("ResponseMetadata", {})
             if meta.get("HTTPStatusCode", 0) >= 500:
                 attempts = meta.get("RetryAttempts", 0) + 1
-                hint = f" (HTTP {meta['HTTPStatusCode']} from the server, {attempts} attempts; is the S3 service healthy?)"
+                status = meta["HTTPStatusCode"]
+                hint = f" (HTTP {status} from the server, {attempts} attempts; is the S3 service healthy?)"
             raise ArtifactError(f"cannot {what} {key} in {self.url}: {code or exc}{hint}") from exc
         except BotoCoreError as exc:
             raise ArtifactError(
