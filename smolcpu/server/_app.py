@@ -99,8 +99,9 @@ def _state(request: Request) -> ServerState:
     return request.app.state.smol
 
 
-def _key(request: Request, authorization: str | None = Header(default=None)) -> str:
-    """The caller's key id; a 401 in OpenAI's shape without a key this server accepts."""
+async def _key(request: Request, authorization: str | None = Header(default=None)) -> str:
+    """The caller's key id; a 401 in OpenAI's shape without a key this server accepts (async:
+    FastAPI would run a plain function in a thread, a hop on every request's path)."""
     key = _state(request).authorize(authorization)
     if key is None:
         raise HTTPException(401, "a valid API key is needed: send `Authorization: Bearer KEY`")
