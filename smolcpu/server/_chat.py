@@ -72,6 +72,8 @@ class Reply:
     completion_tokens: int = 0
     generation_ms: float = 0.0
     """The LLM's own time (raw LLM models): the server's ``Server-Timing`` header gives it."""
+    engine_ms: float = 0.0
+    """The calls into llama.cpp, in the LLM's worker process (the LLM's time and llama.cpp's around it)."""
     unit_ms: float = 0.0
     """The requests to the LLM unit, from sending to the reply (the LLM's time and the runtime's)."""
 
@@ -270,6 +272,7 @@ async def answer_with_llm(
             reply.prompt_tokens += int(answer.attr("prompt_tokens") or 0)
             reply.completion_tokens += int(answer.attr("completion_tokens") or 0)
             reply.generation_ms += float(answer.attr("generation_ms") or 0.0)
+            reply.engine_ms += float(answer.attr("engine_ms") or 0.0)
         status = "ok"
         return reply
     except asyncio.CancelledError:
