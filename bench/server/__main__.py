@@ -205,7 +205,9 @@ def overhead(servers: dict[str, tuple[str, str]], options: argparse.Namespace) -
             "hop": [r["unit"] - r["engine"] for r in timed if "engine" in r],
             "engine": [r["engine"] - r["llm"] for r in timed if "engine" in r],
         }
-        stats[name] = {f"{span}_p{share}_ms": percentile(values, share / 100) for span, values in spans.items() for share in (50, 99)}
+        stats[name] = {
+            f"{span}_p{share}_ms": percentile(values, share / 100) for span, values in spans.items() for share in (50, 99)
+        }
         stats[name]["overhead_requests"] = len(timed)
     return stats
 
@@ -286,8 +288,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="smol bench server", description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=4, help="concurrent clients in the load phase")
     parser.add_argument("--requests", type=int, default=24, help="requests in the load phase, in all")
-    parser.add_argument("--overhead", type=int, default=30, help="rounds of the overhead phase (a request to each server)")
-    parser.add_argument("--overhead-tokens", type=int, default=4, help="answer tokens per request of the overhead phase")
+    parser.add_argument("--overhead", type=int, default=30, help="overhead rounds (a request to each server)")
+    parser.add_argument("--overhead-tokens", type=int, default=4, help="answer tokens per overhead request")
     parser.add_argument("--seconds", type=float, default=300, help="time bound of each phase")
     parser.add_argument("--max-tokens", type=int, default=64, help="answer tokens per raw request")
     parser.add_argument("--model", default="smollm2", help="the raw model of llama.cpp and smol raw")

@@ -45,7 +45,8 @@ class RunLog:
 
     def start(self, run_id: str, *, program: str, input_summary: str = "") -> None:
         """Note that run ``run_id`` began."""
-        self._note(f"start run {run_id}", partial(self.index.start_run, run_id, program=program, input_summary=input_summary))
+        start = partial(self.index.start_run, run_id, program=program, input_summary=input_summary)
+        self._note(f"start run {run_id}", start)
 
     def finish(self, run_id: str, status: str, artifacts: Sequence[Artifact] = ()) -> None:
         """Note ``artifacts`` to store under the run, then how it ended."""

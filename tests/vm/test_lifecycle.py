@@ -260,7 +260,8 @@ def test_a_measured_footprint_past_the_budget_does_not_refuse_the_worker_for_goo
 def test_one_lookup_of_the_processes_gives_every_tree_under_this_one() -> None:
     from smolcpu.vm._lifecycle_status import process_parents, process_tree, subtree
 
-    script = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); time.sleep(60)"
+    sleeper = "import time; time.sleep(60)"
+    script = f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {sleeper!r}]); time.sleep(60)"
     child = subprocess.Popen([sys.executable, "-c", script])
     try:
         deadline = time.monotonic() + 30
