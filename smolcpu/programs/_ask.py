@@ -29,7 +29,7 @@ from smolcpu import config
 from smolcpu.artifact import BYTES, Artifact, RunIndex
 from smolcpu.errors import UsageError
 from smolcpu.lang import Graph, compile_file, compile_source
-from smolcpu.runtime import ActorSystem, StoreProcess
+from smolcpu.runtime import ActorSystem, RunLog, StoreProcess
 from smolcpu.units import request_artifact, text_for_model
 from smolcpu.vm import Chooser, Executor, Lifecycle, RunResult, StepEvent
 
@@ -198,6 +198,8 @@ class Session:
         self.lifecycle: Lifecycle | None = None
         self.index: RunIndex | None = None
         self.store: StoreProcess | None = None
+        self.run_log: RunLog | None = None
+        """Where runs that are not a program's are recorded (a server's raw LLM requests)."""
 
     def __repr__(self) -> str:
         return f"<Session {'open' if self.lifecycle is not None else 'closed'}>"
@@ -208,6 +210,7 @@ class Session:
             for run_id in self.index.mark_interrupted():  # left running by a process that died
                 log.warning("run %s was interrupted (its process died); `smol run --resume` goes on with it", run_id)
             self.store = StoreProcess(config.store_url(), index_path=self.index.path)
+            self.run_log = RunLog(index=self.index, store=self.store)
             self.options |= {"store": self.store, "index": self.index}
         self.system = ActorSystem(record=False)
         await self.system.__aenter__()
@@ -226,11 +229,13 @@ class Session:
             if self.system is not None:
                 await self.system.__aexit__(exc_type, exc, tb)
             self.system = None
+            if self.run_log is not None:
+                await self.run_log.close()
             if self.store is not None:
                 await asyncio.to_thread(self.store.close)
             if self.index is not None:
                 self.index.close()
-            self.store = self.index = None
+            self.store = self.index = self.run_log = None
 
     async def run(
         self,

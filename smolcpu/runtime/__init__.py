@@ -9,6 +9,7 @@ from smolcpu.runtime._loop import loop_factory, run
 from smolcpu.runtime._mailbox import Envelope, Mailbox
 from smolcpu.runtime._recorder import Recorder, Store, StoreProcess
 from smolcpu.runtime._ref import UnitRef
+from smolcpu.runtime._run_log import RunLog
 from smolcpu.runtime._supervision import Decider, Directive, Failure, OneForOne, restart_always
 from smolcpu.runtime._system import (
     ActorSystem,
@@ -31,6 +32,7 @@ __all__ = [
     "Mailbox",
     "OneForOne",
     "Recorder",
+    "RunLog",
     "Store",
     "StoreProcess",
     "SystemState",

@@ -99,8 +99,9 @@ def _state(request: Request) -> ServerState:
     return request.app.state.smol
 
 
-def _key(request: Request, authorization: str | None = Header(default=None)) -> str:
-    """The caller's key id; a 401 in OpenAI's shape without a key this server accepts."""
+async def _key(request: Request, authorization: str | None = Header(default=None)) -> str:
+    """The caller's key id; a 401 in OpenAI's shape without a key this server accepts (async:
+    FastAPI would run a plain function in a thread, a hop on every request's path)."""
     key = _state(request).authorize(authorization)
     if key is None:
         raise HTTPException(401, "a valid API key is needed: send `Authorization: Bearer KEY`")
@@ -183,11 +184,7 @@ def create_app(state: ServerState) -> FastAPI:
         if body.stream:
             return StreamingResponse(_chat_stream(state, body, job), media_type="text/event-stream")
         reply: Reply = await _outcome(request, state, job)
-        timing = (
-            {"Server-Timing": f"llm;dur={reply.generation_ms:.3f}, unit;dur={reply.unit_ms:.3f}"}
-            if reply.generation_ms
-            else None
-        )
+        timing = {"Server-Timing": server_timing(reply)} if reply.generation_ms else None
         return JSONResponse(_completion(body, reply), headers=timing)
 
     @app.post("/v1/responses", tags=["openai"], response_model=None)
@@ -348,6 +345,14 @@ def _start_program(state: ServerState, program: str, given: Artifact, *, key: st
     return job.to_dict() | {"links": links}
 
 
+def server_timing(reply: Reply) -> str:
+    """Where a raw LLM request's time went, as a ``Server-Timing`` header: ``llm``, the model's
+    own (llama.cpp's timings); ``engine``, the calls into llama.cpp in the worker process;
+    ``unit``, the requests to the LLM unit from this process (the trip to the worker and back)."""
+    spans = {"llm": reply.generation_ms, "engine": reply.engine_ms, "unit": reply.unit_ms}
+    return ", ".join(f"{name};dur={ms:.3f}" for name, ms in spans.items())
+
+
 def _completion(body: ChatRequest, reply: Reply) -> dict[str, Any]:
     choices = []
     for index, choice in enumerate(reply.choices):
@@ -436,4 +441,4 @@ async def _response_stream(
             state.queue.cancel(job)
 
 
-__all__ = ["DISCONNECT_POLL_S", "classify", "create_app", "error_response"]
+__all__ = ["DISCONNECT_POLL_S", "classify", "create_app", "error_response", "server_timing"]

@@ -56,11 +56,13 @@ from smolcpu.runtime import ActorSystem, Unit, UnitRef
 from smolcpu.vm._cores import CoreKeeper
 from smolcpu.vm._lifecycle_status import (
     load_footprints,
+    process_parents,
     process_tree,
     resident,
     save_footprints,
     started_at,
     status_dir,
+    subtree,
     write_json,
 )
 
@@ -77,6 +79,12 @@ HOST = "smolcpu.units._host:UnitHost"
 
 MODEL_PARAMETERS = ("model", "model_path")
 """Parameters that name the model a unit loads (what its estimate is made from)."""
+
+PROCESSES_KEPT_S = 2.0
+"""How long the background looks (memory, cores) keep using one lookup of Smol's processes.
+A lookup reads every process of the machine, several times a second it held the GIL long
+enough to delay requests; a process started since inherits its parent's cores, and is
+measured at the next lookup."""
 
 MB = 1024**2
 
@@ -284,6 +292,7 @@ class Lifecycle:
         self.specs = dict(specs or {})
         self.shared = dict(SHARED_WORKERS if shared is None else shared)
         self.sample_every = config.MEMORY_SAMPLE_S if sample_every is None else sample_every
+        self._parents: tuple[float, dict[int, int]] = (float("-inf"), {})  # (when looked up, what was found)
         self.status_file: Path | None = status_dir() / f"{os.getpid()}.json" if status else None
         self.state = LifecycleState.NEW
         self.peak = 0
@@ -664,7 +673,7 @@ class Lifecycle:
         while True:
             await asyncio.sleep(self.sample_every)
             self._follow_restarts()
-            report = _report(await asyncio.to_thread(_measure_pids, self._pids()))
+            report = _report(await asyncio.to_thread(_measure_pids, self._pids(), self._known_parents()))
             self._record(report, write=False)
 
 
@@ -681,16 +690,28 @@ class Lifecycle:
 
     def _place_cores(self, llm_pids: list[int], llm_busy: bool) -> None:
         assert self.cores is not None
-        llm = {pid for worker in llm_pids for pid in process_tree(worker)}
-        others = [pid for pid in process_tree(os.getpid()) if pid not in llm]
+        parents = self._known_parents()
+        llm = {pid for worker in llm_pids for pid in subtree(parents, worker)}
+        others = [pid for pid in subtree(parents, os.getpid()) if pid not in llm]
         self.cores.look(llm=llm, others=others, llm_busy=llm_busy)
 
+    def _known_parents(self) -> dict[int, int]:
+        """Smol's processes and their parents, looked up again once :data:`PROCESSES_KEPT_S` have passed."""
+        looked, parents = self._parents
+        now = time.monotonic()
+        if now - looked > PROCESSES_KEPT_S:
+            parents = process_parents(os.getpid())
+            self._parents = (now, parents)
+        return parents
 
-def _measure_pids(workers: list[tuple[str, int]]) -> dict[str, int]:
-    """Resident bytes of each worker's process tree by name, and of the rest of this process's under ``""``."""
-    trees = {name: process_tree(pid) for name, pid in workers}
+
+def _measure_pids(workers: list[tuple[str, int]], parents: dict[int, int] | None = None) -> dict[str, int]:
+    """Resident bytes of each worker's process tree by name, and of the rest of this process's
+    under ``""``; the trees as ``parents`` has them (by default as they are now)."""
+    parents = process_parents(os.getpid()) if parents is None else parents
+    trees = {name: subtree(parents, pid) for name, pid in workers}
     owned = {pid for tree in trees.values() for pid in tree}
-    main = [pid for pid in process_tree(os.getpid()) if pid not in owned]
+    main = [pid for pid in subtree(parents, os.getpid()) if pid not in owned]
     return resident({"": main, **trees})
 
 
@@ -701,6 +722,7 @@ def _report(sizes: dict[str, int]) -> MemoryReport:
 
 __all__ = [
     "NEURAL_KINDS",
+    "PROCESSES_KEPT_S",
     "SHARED_WORKERS",
     "Front",
     "Lifecycle",

@@ -191,5 +191,5 @@ def test_a_raw_llm_jobs_request_and_answer_are_stored_under_its_run(server: Serv
     wait_until(lambda: httpx.get(f"{server.base}/artifacts/{job['output_id']}").status_code == 200)
     stored = httpx.get(f"{server.base}/artifacts/{job['output_id']}").json()
     assert stored["text"] == "You said: hi" and {"key": "run", "value": job["run_id"]} in stored["attributes"]
-    assert server.state.session.index.run(job["run_id"]).status == "ok"
+    wait_until(lambda: server.state.session.index.run(job["run_id"]).status == "ok")  # recorded after the reply
     assert httpx.get(server.base + "/artifacts/nope").status_code == 404
