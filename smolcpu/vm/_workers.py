@@ -35,11 +35,12 @@ from typing import Any
 from smolcpu import config
 from smolcpu.artifact import Artifact
 from smolcpu.errors import UnitError
-from smolcpu.lang import DEFAULT_UNIT, Binding, Step
+from smolcpu.lang import DEFAULT_UNIT, Binding, Policy, Step
 from smolcpu.runtime import ActorSystem, Unit, UnitRef
 from smolcpu.units import Tool, question_of, text_for_model, tools_of, unit_kind
 
 from smolcpu.vm._lifecycle import NEURAL_KINDS, Lifecycle
+from smolcpu.vm._policing import check_memory
 
 UnitSource = Unit | Callable[[], Unit]
 """What an override gives for a worker name: a unit, or a factory of one."""
@@ -80,8 +81,12 @@ class Workers:
         lifecycle: Lifecycle | None = None,
         defaults: Mapping[str, Mapping[str, Any]] | None = None,
         units: Mapping[str, UnitSource] | None = None,
+        forced: Mapping[str, Mapping[str, Any]] | None = None,
+        policy: Policy | None = None,
     ) -> None:
         self.system = system
+        self.forced = {kind: dict(params) for kind, params in (forced or {}).items()}
+        self.policy = policy or Policy()
         self.lifecycle = lifecycle
         self.overrides = dict(overrides or {})
         self.defaults = {kind: dict(params) for kind, params in (defaults or {}).items()}
@@ -127,11 +132,18 @@ class Workers:
 
     def completed(self, binding: Binding) -> Binding:
         """``binding`` with this executor's default parameters for its kind (its own win):
-        ``defaults={"llm": {"model": "smollm2"}}`` runs every LLM step on that model."""
+        ``defaults={"llm": {"model": "smollm2"}}`` runs every LLM step on that model; then the
+        parameters the policy forces (``forced``) over both (a memory cap: the lower one)."""
         given = self.defaults.get(binding.unit)
-        if not given:
+        forced = self.forced.get(binding.unit)
+        if not given and not forced:
             return binding
-        return dataclasses.replace(binding, params={**given, **binding.params})
+        params = {**(given or {}), **binding.params}
+        for name, value in (forced or {}).items():
+            mine = params.get(name)
+            lower = name.endswith("_bytes") and isinstance(mine, int | float) and mine < value
+            params[name] = mine if lower else value
+        return dataclasses.replace(binding, params=params)
 
     async def ref(self, route: Route) -> UnitRef:
         """The unit of ``route``, spawned the first time (not for a managed route: see :meth:`hold`).
@@ -160,6 +172,9 @@ class Workers:
         """
         assert self.lifecycle is not None
         unit_kind(binding.unit).create(**binding.params)  # bad parameters: a clear message, no process
+        if self.policy.memory_mb is not None:
+            need = self.lifecycle.estimate(self.lifecycle.spec(binding.unit).with_params(binding.params))
+            check_memory(binding.unit, need, self.policy)
         async with self.lifecycle.acquire(binding.unit, params=binding.params) as ref:
             yield ref
 
