@@ -415,15 +415,13 @@ class Execution:
                 self.task.cancel()
                 return
 
-    def police(self, output: Artifact | None = None) -> None:
-        """Count what a step spent; end the run when that takes it past a limit of its policy.
+    def police(self) -> None:
+        """End the run when what its steps spent took it past a limit of its policy.
 
         Raises:
             _Stop: the run went past a limit; it ends ``limit``.
         """
         assert self.meter is not None
-        if output is not None:
-            self.meter.count(output)
         reason = self.meter.over()
         if reason is not None:
             raise _Stop(Status.LIMIT, reason)
@@ -919,17 +917,16 @@ class Execution:
         output = self.stamp(output, step.id, outcome=outcome.written)
         self.latest[step.id] = output
         self.ended(step, outcome.written + "!" * failed, output)
-        return self.follow(step, outcome, output, given, failed=failed)
+        move = self.follow(step, outcome, output, given, failed=failed)
+        self.police()
+        return move
 
     def ended(self, step: Step, outcome: str, output: Artifact) -> None:
-        """Tell the observer that ``step`` ended, taking ``outcome``; then hold the run to its policy.
-
-        Raises:
-            _Stop: what the step spent took the run past a limit of its policy.
-        """
+        """Tell the observer that ``step`` ended, taking ``outcome``; count what it spent."""
         seconds = time.monotonic() - self.began.pop(step.id, time.monotonic())
         self.executor.notify(StepEvent("end", self.run_id, step.id, step.worker, _unit_of(step), outcome, seconds, output))
-        self.police(output)
+        assert self.meter is not None
+        self.meter.count(output)
 
     def fail(self, step: Step, given: Artifact, output: Artifact, why: str) -> _Move:
         """A failed step takes the alternative after its first outcome, or ends the run."""
