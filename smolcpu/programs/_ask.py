@@ -27,7 +27,7 @@ from typing import Any
 from smolcpu import config
 from smolcpu.artifact import BYTES, Artifact, RunIndex
 from smolcpu.errors import UsageError
-from smolcpu.lang import Graph, compile_file, compile_source
+from smolcpu.lang import Graph, Policy, compile_file, compile_source
 from smolcpu.runtime import ActorSystem, StoreProcess
 from smolcpu.units import request_artifact, text_for_model
 from smolcpu.vm import Chooser, Executor, Lifecycle, RunResult, StepEvent
@@ -234,9 +234,11 @@ class Session:
         *,
         observer: Observer | None = None,
         tokens: bool = False,
+        policy: Policy | None = None,
     ) -> RunResult:
         """Run ``program`` (None: the default one) on ``given``; ``observer`` hears each step
-        start and end, and with ``tokens`` each piece of an LLM step's answer as it comes."""
+        start and end, and with ``tokens`` each piece of an LLM step's answer as it comes;
+        ``policy`` is a ceiling on what the run may spend (the tighter of it and the program's holds)."""
         if self.lifecycle is None:
             raise UsageError("the session is not open: use it inside `async with Session() as session`")
         graph = load_program(program)
@@ -248,6 +250,7 @@ class Session:
             observer=observer,
             tokens=tokens,
             examples=examples,
+            policy=policy,
             **self.options,
         ) as executor:
             return await executor.run(given)
@@ -262,9 +265,10 @@ class Session:
         program: str | Path | Graph | None = None,
         observer: Observer | None = None,
         tokens: bool = False,
+        policy: Policy | None = None,
     ) -> Answer:
         """Ask ``question`` (with images to look at, functions the model may call, the chat
-        so far); the program's answer. ``observer`` and ``tokens`` are as :meth:`run` takes them.
+        so far); the program's answer. ``observer``, ``tokens`` and ``policy`` are as :meth:`run` takes them.
 
         Raises:
             UsageError: an empty question, an image that cannot be read, a program with errors.
@@ -279,7 +283,7 @@ class Session:
         )
         tally = _Tally(observer)
         began = time.monotonic()
-        result = await self.run(program, given, observer=tally, tokens=tokens)
+        result = await self.run(program, given, observer=tally, tokens=tokens, policy=policy)
         return Answer(
             text=answer_text(result.output),
             run_id=result.run_id,
