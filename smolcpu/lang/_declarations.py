@@ -35,6 +35,9 @@ IDENTITY = "identity"
 DEFAULT_UNIT = "llm"
 """The unit an undeclared worker name runs on (LANGUAGE.md §5)."""
 
+POLICY_PARAMS = {("sandbox", "network"): "network = true", ("storage", "folders"): 'folders = ["notes"]'}
+"""Unit parameters a run's policy sets over any binding (see ``smolcpu.vm._policing``)."""
+
 
 @dataclass(frozen=True, slots=True)
 class UnitInfo:
@@ -250,6 +253,17 @@ class _Resolver:
         if node.requirement:
             self.unit_version(node, unit, where)
         for param in node.params:
+            policy_setting = POLICY_PARAMS.get((unit.name, param.name))
+            if policy_setting is not None:
+                self.report(warning(
+                    "policy-param",
+                    f"`{param.name}` of a `{unit.name}` unit is set by the run's policy, not by a `use` line;"
+                    " this value is ignored",
+                    hint=f"write it as a policy: `policy {policy_setting}`",
+                    path=str(path),
+                    line=param.line,
+                    column=param.column,
+                ))
             if unit.parameters is not None and param.name not in unit.parameters:
                 takes = ", ".join(unit.parameters) or "no parameters"
                 self.report(error(

@@ -128,11 +128,9 @@ def forced_params(policy: Policy) -> dict[str, dict[str, Any]]:
     sandbox: dict[str, Any] = {"network": policy.network}
     if policy.memory_mb is not None:
         sandbox["memory_bytes"] = policy.memory_mb * 1024**2
-    forced: dict[str, dict[str, Any]] = {"sandbox": sandbox}
     folders = policy.allowed_folders()
-    if folders is not None:
-        forced["storage"] = {"folders": [str(folder) for folder in folders]}
-    return forced
+    storage = {"folders": None if folders is None else [str(folder) for folder in folders]}
+    return {"sandbox": sandbox, "storage": storage}
 
 
 def _number(text: str | None) -> int:

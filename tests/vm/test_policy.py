@@ -206,3 +206,38 @@ def test_a_program_cannot_turn_the_network_on_by_a_parameter() -> None:
     result = run_graph(graph, Artifact.json({"code": "print(1)"}))
     assert result.status is Status.ERROR
     assert "keeps the sandbox off the network" in result.reason
+
+
+# ---- memory -------------------------------------------------------------------------------
+
+
+def test_a_model_worker_bigger_than_the_memory_limit_is_never_started(smol_home: Path) -> None:
+    from smolcpu.runtime import ActorSystem
+    from smolcpu.vm import Lifecycle, WorkerSpec
+
+    graph = graph_of("policy memory_mb = 10\nuse look = embed\nout <= look <= in")
+    spec = WorkerSpec("embed", "smolcpu.testing:Ballast", footprint=64 * 1024**2)
+
+    async def go() -> tuple[RunResult, int]:
+        async with ActorSystem(record=False) as system, Lifecycle(system, specs={"embed": spec}, cores=False) as lifecycle:
+            async with Executor(graph, system=system, lifecycle=lifecycle, record=False) as executor:
+                return await executor.run("hello"), len(lifecycle.workers)
+
+    result, started = asyncio.run(go())
+    assert result.status is Status.LIMIT
+    assert result.reason == "limit memory_mb: a `embed` worker needs about 64 MB; its policy allows 10 (step main.look)"
+    assert started == 0
+
+
+def test_the_memory_limit_caps_the_sandbox_below_what_a_program_binds() -> None:
+    from smolcpu.vm._policing import forced_params
+    from smolcpu.vm._workers import Workers
+    from smolcpu.lang import Binding
+
+    forced = forced_params(Policy(memory_mb=64))
+    workers = Workers(None, forced=forced)  # type: ignore[arg-type]  # completing a binding needs no system
+    wide = workers.completed(Binding("run", "sandbox", params={"memory_bytes": 2 * 1024**3, "network": True}))
+    narrow = workers.completed(Binding("run", "sandbox", params={"memory_bytes": 1024**2}))
+    assert wide.params == {"memory_bytes": 64 * 1024**2, "network": False}
+    assert narrow.params["memory_bytes"] == 1024**2
+    assert workers.completed(Binding("keep", "storage", params={"folders": ["/"]})).params == {"folders": None}
