@@ -3,10 +3,12 @@
 ``policy wall_s = 60, tokens = 4000, units = [math, sandbox], folders = ["notes"]`` in a
 program, ``KEY tokens=2000 network=false`` in a server's key file and ``smol run --policy
 cpu_s=5`` all say the same settings (:data:`SETTINGS`), read by :func:`read_settings`. The
-policy a run gets is the tighter of all that apply (:meth:`Policy.tighter`): the least of
-each figure, the units all allow, the network only if every one allows it, the folders that
-lie inside a folder of each. Nothing said means no limit, except the sandbox's network,
-which is off unless a policy turns it on, and storage, which stays in its root either way.
+policy a run gets is the program's under every ceiling that applies (:meth:`Policy.under`):
+the least of each figure, the units all allow, the folders that lie inside a folder of
+each, and the network only when the program turns it on and no ceiling keeps it off (a
+ceiling caps; it never turns the network on for a program that did not ask). Nothing said
+means no limit, except the sandbox's network, which is off unless the program's policy
+turns it on, and storage, which stays in its root either way.
 The vm enforces it; a run over a limit ends with status ``limit`` naming it.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Mapping
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,26 +54,34 @@ class Policy:
     tokens: int | None = None
     memory_mb: int | None = None
     units: frozenset[str] | None = None
-    network: bool = False
+    network: bool | None = None  # None: not said (off, unless another policy of the program says true)
     folders: tuple[str, ...] | None = None
 
     @property
-    def limited(self) -> bool:
-        """Whether it limits anything beyond the default (the network off)."""
-        return self != Policy()
+    def networked(self) -> bool:
+        """Whether the sandbox may reach the network under this policy."""
+        return self.network is True
 
     def tighter(self, other: Policy | None) -> Policy:
-        """What both allow: the least of each figure, the common units and folders."""
+        """What both allow: the least of each figure, the common units and folders; the network
+        off if either says so, else on if either says so (two lines of one program, two ceilings)."""
         if other is None:
             return self
         figures = {name: _least(getattr(self, name), getattr(other, name)) for name in FIGURES}
         units = self.units if other.units is None else other.units if self.units is None else self.units & other.units
+        said = {self.network, other.network} - {None}
         return Policy(
             **figures,
             units=units,
-            network=self.network and other.network,
+            network=min(said) if said else None,
             folders=_common_folders(self.folders, other.folders),
         )
+
+    def under(self, ceiling: Policy | None) -> Policy:
+        """This policy (a program's) held under ``ceiling``: :meth:`tighter`, with the network on
+        only when this policy turns it on and the ceiling does not keep it off."""
+        both = self.tighter(ceiling)
+        return dataclasses.replace(both, network=self.networked and both.network is not False)
 
     def allowed_folders(self) -> tuple[Path, ...] | None:
         """The folders storage may touch, resolved (symlinks and ``..`` taken out)."""
@@ -79,11 +90,12 @@ class Policy:
         return tuple(_real(folder) for folder in self.folders)
 
     def to_dict(self) -> dict[str, Any]:
-        """The settings that limit something, as JSON (what the run index keeps)."""
+        """The settings that limit something, as JSON (what the run index keeps); the network
+        only when it is on (off is the default)."""
         found: dict[str, Any] = {name: getattr(self, name) for name in FIGURES if getattr(self, name) is not None}
         if self.units is not None:
             found["units"] = sorted(self.units)
-        if self.network:
+        if self.networked:
             found["network"] = True
         if self.folders is not None:
             found["folders"] = list(self.folders)

@@ -165,8 +165,8 @@ class Executor:
         distilled: consult the choosers ``smol dream`` distilled for this program (the
             pointer file, :func:`~smolcpu.vm._distilled.pointer_path`) before the chooser.
         policy: a ceiling on what each run may spend and touch (a server key's, ``--policy``);
-            a run gets the tighter of it and the program's own ``policy`` lines, and one that
-            goes past a limit ends ``limit`` (see :mod:`smolcpu.vm._policing`).
+            a run gets the program's own ``policy`` lines under it (:meth:`Policy.under`), and
+            one that goes past a limit ends ``limit`` (see :mod:`smolcpu.vm._policing`).
     """
 
     def __init__(
@@ -193,7 +193,7 @@ class Executor:
         policy: Policy | None = None,
     ) -> None:
         self.graph = graph
-        self.policy = (graph.policy or Policy()).tighter(policy)
+        self.policy = (graph.policy or Policy()).under(policy)
         self.tokens = tokens and observer is not None
         self.distilled = distilled
         self.unit_params = unit_params

@@ -125,7 +125,7 @@ def check_memory(kind: str, need: int, policy: Policy) -> None:
 def forced_params(policy: Policy) -> dict[str, dict[str, Any]]:
     """Parameters the policy puts on unit kinds over whatever a program binds: the sandbox's
     network and memory, the storage's folders."""
-    sandbox: dict[str, Any] = {"network": policy.network}
+    sandbox: dict[str, Any] = {"network": policy.networked}
     if policy.memory_mb is not None:
         sandbox["memory_bytes"] = policy.memory_mb * 1024**2
     folders = policy.allowed_folders()

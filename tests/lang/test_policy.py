@@ -77,13 +77,34 @@ def test_bad_settings_say_what_is_wrong(text: str, message: str) -> None:
         parse_settings(text)
 
 
-def test_the_tighter_policy_takes_the_least_of_each(tmp_path: Path) -> None:
+def test_the_tighter_policy_takes_the_least_of_each() -> None:
     program = Policy(wall_s=60, tokens=1000, units=frozenset({"math", "llm"}), network=True)
     ceiling = Policy(wall_s=10, cpu_s=5, units=frozenset({"math", "sandbox"}))
-    both = program.tighter(ceiling)
-    assert both == Policy(wall_s=10, cpu_s=5, tokens=1000, units=frozenset({"math"}), network=False)
+    both = program.under(ceiling)
+    assert both == Policy(wall_s=10, cpu_s=5, tokens=1000, units=frozenset({"math"}), network=True)
     assert program.tighter(None) is program
-    assert Policy(network=True).tighter(Policy(network=True)).network
+
+
+@pytest.mark.parametrize(
+    ("program", "ceiling", "networked"),
+    [
+        (None, None, False),
+        (None, True, False),  # a ceiling caps: it never turns the network on
+        (True, None, True),
+        (True, True, True),
+        (True, False, False),
+        (False, True, False),
+    ],
+)
+def test_the_network_is_on_only_when_the_program_asks_and_no_ceiling_forbids(
+    program: bool | None, ceiling: bool | None, networked: bool
+) -> None:
+    assert Policy(network=program).under(Policy(network=ceiling)).networked is networked
+
+
+def test_two_lines_of_a_program_keep_the_network_off_if_either_says_so() -> None:
+    assert Policy(network=True).tighter(Policy()).network is True
+    assert Policy(network=True).tighter(Policy(network=False)).network is False
 
 
 def test_common_folders_are_those_inside_a_folder_of_each(tmp_path: Path) -> None:
