@@ -89,11 +89,9 @@ class Use(Node):
 
 
 @dataclass(frozen=True, slots=True)
-class Setting(Node):
-    """``tokens = 4000`` or ``units = [math, sandbox]``: one setting of a ``policy`` line."""
-
-    name: str
-    value: Any
+class Setting(Param):
+    """``tokens = 4000`` or ``units = [math, sandbox]``: one setting of a ``policy`` line (a
+    list value is a tuple)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,19 +73,25 @@ class Meter:
 
     def spent(self) -> dict[str, float | int]:
         """What the run has spent so far, by the policy's figures."""
-        return {
-            "wall_s": round(time.monotonic() - self.began, 3),
-            "cpu_s": round(self.cpu(), 3),
-            "tokens": self.tokens,
-        }
+        return {figure: self.figure(figure) for figure in _UNITS}
 
-    def over(self, *, figures: Iterable[str] = ("wall_s", "cpu_s", "tokens")) -> str | None:
+    def figure(self, name: str) -> float | int:
+        """One figure of :meth:`spent` (each is read only when asked: CPU reads /proc)."""
+        if name == "wall_s":
+            return round(time.monotonic() - self.began, 3)
+        if name == "cpu_s":
+            return round(self.cpu(), 3)
+        return self.tokens
+
+    def over(self, *, figures: Iterable[str] = tuple(_UNITS)) -> str | None:
         """The message of the first limit of ``figures`` the run has gone past, or None."""
-        spent = self.spent()
-        for figure in figures:
-            allowed = getattr(self.policy, figure)
-            if allowed is not None and spent[figure] > allowed:
-                return f"limit {figure}: the run used {spent[figure]:g} {_UNITS[figure]}; its policy allows {allowed:g}"
+        for name in figures:
+            allowed = getattr(self.policy, name)
+            if allowed is None:
+                continue
+            used = self.figure(name)
+            if used > allowed:
+                return f"limit {name}: the run used {used:g} {_UNITS[name]}; its policy allows {allowed:g}"
         return None
 
     def usage(self, reason: str = "") -> dict[str, Any]:
