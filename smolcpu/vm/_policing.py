@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from smolcpu import config
 from smolcpu.artifact import Artifact
 from smolcpu.errors import PolicyLimit
 from smolcpu.lang import DEFAULT_UNIT, Graph, Policy
@@ -132,8 +133,8 @@ def forced_params(policy: Policy) -> dict[str, dict[str, Any]]:
     """Parameters the policy puts on unit kinds over whatever a program binds: the sandbox's
     network and memory, the storage's folders."""
     sandbox: dict[str, Any] = {"network": policy.networked}
-    if policy.memory_mb is not None:
-        sandbox["memory_bytes"] = policy.memory_mb * 1024**2
+    if policy.memory_mb is not None:  # a cap: never above the sandbox's own default
+        sandbox["memory_bytes"] = min(policy.memory_mb * 1024**2, config.SANDBOX_MEMORY_BYTES)
     folders = policy.allowed_folders()
     storage = {"folders": None if folders is None else [str(folder) for folder in folders]}
     return {"sandbox": sandbox, "storage": storage}
