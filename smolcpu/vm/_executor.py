@@ -888,7 +888,8 @@ class Execution:
             on_token = self.token_reporter(step) if executor.tokens else None
             async with asyncio.timeout(deadline):
                 return await workers.call(
-                    step, route, ref, source, timeout=deadline, conversation=conversation, on_token=on_token
+                    step, route, ref, source, timeout=deadline, conversation=conversation, on_token=on_token,
+                    max_tokens=self.tokens_left(),
                 )
         except (TimeoutError, RequestTimeout):
             return Artifact.error(
@@ -902,6 +903,13 @@ class Execution:
         except asyncio.CancelledError:
             self.abandoned = True
             raise
+
+    def tokens_left(self) -> int | None:
+        """What an LLM step may write under the run's policy (at most the LLM's own cap), or None."""
+        allowed = self.executor.policy.tokens
+        if allowed is None or self.meter is None:
+            return None
+        return max(min(allowed - self.meter.tokens, config.LLM_MAX_TOKENS), 1)
 
     def token_reporter(self, step: Step) -> Callable[[Artifact], None]:
         """What tells the observer each piece of ``step``'s LLM answer as it is decoded."""

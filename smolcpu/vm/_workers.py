@@ -217,14 +217,17 @@ class Workers:
         timeout: float,
         conversation: Conversation | None = None,
         on_token: Callable[[Artifact], None] | None = None,
+        max_tokens: int | None = None,
     ) -> Artifact:
         """Run ``step``'s worker (``ref``) on ``artifact``; the reply (an LLM step is asked
-        with ``conversation`` in view, and streams its text to ``on_token`` piece by piece)."""
+        with ``conversation`` in view, streams its text to ``on_token`` piece by piece, and
+        writes at most ``max_tokens``: what the run's policy has left)."""
         if not route.converse:
             return await ref.request(artifact, timeout=timeout)
         binding = route.binding or Binding(step.worker, DEFAULT_UNIT, declared=False)
         return await _converse(
-            ref, step, binding, artifact, timeout=timeout, conversation=conversation, on_token=on_token
+            ref, step, binding, artifact, timeout=timeout, conversation=conversation, on_token=on_token,
+            max_tokens=max_tokens,
         )
 
     async def close(self) -> None:
@@ -355,10 +358,12 @@ async def _converse(
     timeout: float,
     conversation: Conversation | None,
     on_token: Callable[[Artifact], None] | None = None,
+    max_tokens: int | None = None,
 ) -> Artifact:
     """Ask the LLM for the step's output; an outcome other than the first it names in the same
     reply (see :func:`role_of`), with the task in view, so no second question is needed.
-    With ``on_token`` the answer is streamed: each decoded piece goes there as it comes."""
+    With ``on_token`` the answer is streamed: each decoded piece goes there as it comes; a
+    ``max_tokens`` below the LLM's own cap bounds the answer (a run's policy)."""
     run = {"run": artifact.attr("run")} if artifact.attr("run") else None
     role = role_of(step, binding)
     tools = tools_of(conversation.task) if conversation else None
@@ -368,6 +373,7 @@ async def _converse(
         chat = Artifact.json(
             {"op": "chat", "messages": messages}
             | sampling
+            | ({"max_tokens": max_tokens} if max_tokens is not None else {})
             | ({"tools": tools} if tools else {})
             | ({"stream": True} if on_token is not None else {}),
             origin=step.id,

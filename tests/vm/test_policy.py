@@ -35,7 +35,17 @@ def test_a_run_past_its_token_limit_ends_limit_naming_it() -> None:
     assert result.reason.startswith("limit tokens: the run used ")
     assert "its policy allows 12" in result.reason
     assert [str(v) for v in result.path] == ["main.a:next", "main.b:next"], "it stopped after the step that went past"
-    assert result.usage["spent"]["tokens_written"] == 20
+    assert result.usage["spent"]["tokens_written"] == 11, "b was left 1 token to write"
+
+
+def test_an_llm_step_writes_no_more_than_the_tokens_left() -> None:
+    llm = ScriptedLLM(lambda messages: "one two three four five six seven eight nine ten")
+    graph = graph_of('policy tokens = 15\nuse a = llm "Answer."\nuse b = llm "Again."\nout <= b <= a <= in')
+    result = run_graph(graph, units={"llm": llm})
+    first, second = llm.requests
+    assert first["max_tokens"] == 15 and second["max_tokens"] == 15 - 12  # a read 2 tokens and wrote 10
+    assert result.usage["spent"]["tokens_written"] == 13
+    assert result.status is Status.LIMIT  # b's prompt took the run past: checked after the step
 
 
 def test_under_its_limits_a_run_ends_ok_and_says_what_it_spent() -> None:
