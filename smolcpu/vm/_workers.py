@@ -389,11 +389,22 @@ async def _converse(
     previous = conversation.previous if conversation and conversation.back_from else None
     if previous is not None and reply.as_text().strip() == previous.as_text().strip():
         retried = await ask({"temperature": REPAIR_TEMPERATURE, "seed": 0}, fresh=True)
-        reply = reply if retried.is_error else retried
+        reply = reply if retried.is_error else _spent_both(retried, reply)
     outcome, text = named_outcome(reply.as_text(), step)
     if outcome is None:
         return reply
     return reply.derive(text.encode("utf-8"), parents=(artifact.id,), attributes=(*reply.attributes, ("outcome", outcome)))
+
+
+TOKEN_ATTRIBUTES = ("prompt_tokens", "completion_tokens")
+"""What an LLM reply says it read and wrote (a run's policy counts them)."""
+
+
+def _spent_both(reply: Artifact, earlier: Artifact) -> Artifact:
+    """``reply`` saying it spent the tokens of ``earlier`` too (a step asked twice spent both)."""
+    totals = {name: str(int(reply.attr(name) or 0) + int(earlier.attr(name) or 0)) for name in TOKEN_ATTRIBUTES}
+    kept = tuple((k, v) for k, v in reply.attributes if k not in totals)
+    return reply.replace(attributes=(*kept, *totals.items()))
 
 
 async def _answer(
