@@ -73,6 +73,9 @@ def test_a_webhook_job_of_a_limited_key_ends_limit_before_anything_runs(make_ser
     assert done["result"]["status"] == "limit"
     assert done["result"]["answer"].startswith("limit units: step switch1.answer runs on unit kind `llm`")
     assert not server.script.llm.requests
+    runs = httpx.get(server.url + "/ui/api/runs", cookies={"smol_key": "sk-tools"}).json()["runs"]
+    shown = next(run for run in runs if run["id"] == done["run_id"])
+    assert shown["status"] == "limit" and shown["usage"]["reason"].startswith("limit units")
     calc = httpx.post(
         server.base + "/hooks/calc", content="2 * 3", headers={"content-type": "text/plain", "authorization": "Bearer sk-tools"}
     ).json()
