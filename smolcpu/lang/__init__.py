@@ -14,7 +14,6 @@ from smolcpu.lang._diagnostics import Diagnostic, Severity
 from smolcpu.lang._ir import Block, Case, Chain, Edge, Graph, Node, Outcome, Step
 from smolcpu.lang._optimiser import optimise
 from smolcpu.lang._parser import parse
-from smolcpu.lang._policy import SETTINGS as POLICY_SETTINGS
 from smolcpu.lang._policy import Policy, PolicyValueError, parse_settings
 from smolcpu.lang._printer import format_program
 
@@ -40,7 +39,6 @@ __all__ = [
     "Graph",
     "Node",
     "Outcome",
-    "POLICY_SETTINGS",
     "Policy",
     "PolicyValueError",
     "Program",

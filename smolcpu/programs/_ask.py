@@ -330,18 +330,29 @@ def ask(
 
 
 async def run_async(
-    program: str | Path | Graph | None, given: Artifact | str, *, model: str | None = None, record: bool = True
+    program: str | Path | Graph | None,
+    given: Artifact | str,
+    *,
+    model: str | None = None,
+    record: bool = True,
+    policy: Policy | None = None,
 ) -> RunResult:
-    """Run any program on ``given`` (text or an artifact); how it ended and its output."""
+    """Run any program on ``given`` (text or an artifact), under ``policy`` if given (a
+    ceiling over the program's own); how it ended and its output."""
     async with Session(model=model, record=record) as session:
-        return await session.run(program, given)
+        return await session.run(program, given, policy=policy)
 
 
 def run(
-    program: str | Path | Graph | None, given: Artifact | str, *, model: str | None = None, record: bool = True
+    program: str | Path | Graph | None,
+    given: Artifact | str,
+    *,
+    model: str | None = None,
+    record: bool = True,
+    policy: Policy | None = None,
 ) -> RunResult:
     """:func:`run_async` for code that is not async."""
-    return asyncio.run(run_async(program, given, model=model, record=record))
+    return asyncio.run(run_async(program, given, model=model, record=record, policy=policy))
 
 
 __all__ = [
