@@ -208,7 +208,8 @@ def test_the_sandbox_reaches_the_network_only_when_the_policy_allows_it(listener
         assert json.loads(result.output.as_text())["stdout"].strip() == "hi"
     else:
         assert result.status is Status.ERROR
-        assert "Network is unreachable" in result.reason or "network" in result.reason.lower()
+        # bwrap's own network namespace has a loopback with nothing listening on it; unshare's has none up
+        assert "Connection refused" in result.reason or "Network is unreachable" in result.reason
 
 
 def test_a_program_cannot_turn_the_network_on_by_a_parameter() -> None:
