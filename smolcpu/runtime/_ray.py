@@ -23,11 +23,12 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from smolcpu import config
 from smolcpu.artifact import Artifact
 from smolcpu.errors import UnitError, UnitStopped, UsageError
 from smolcpu.runtime._mailbox import Envelope, FutureReply, Reply, StreamReply
 from smolcpu.runtime._placement import LOCAL_OBJECT_STORE_BYTES, KindPlacement, Placement
-from smolcpu.runtime._ref import CURRENT, UnitRef
+from smolcpu.runtime._ref import UnitRef
 from smolcpu.runtime._supervision import Directive, Failure, OneForOne
 from smolcpu.runtime._system import UnitState, error_reply
 
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
     from smolcpu.runtime._system import ActorSystem, Cell
 
 log = logging.getLogger("smolcpu.runtime")
+
+RESTART_POLL_S = 0.05
+"""First pause between looks at a lost actor that Ray is restarting (it doubles, up to a second)."""
 
 HOST_TIMEOUT_S = 24 * 3600.0
 """How long an actor waits for its unit's reply: the requester's own deadline, on this side,
@@ -97,7 +101,7 @@ class UnitHost:
     def __init__(self, name: str, factory: Callable[[], Any]) -> None:
         self.name = name
         self.factory = factory
-        self.ref: UnitRef | None = None
+        self.system: ActorSystem | None = None
         self.lock: asyncio.Lock | None = None
         self.host: asyncio.Task[None] | None = None
 
@@ -110,46 +114,71 @@ class UnitHost:
 
     async def handle(self, data: bytes, sender: str, origin: str) -> bytes:
         """The unit's reply to the artifact in ``data``, as bytes."""
-        ref = await self._ready()
-        CURRENT.set(UnitRef(sender, origin) if sender else None)
-        reply = await ref.request(Artifact.from_bytes(data), timeout=HOST_TIMEOUT_S)
-        return reply.to_bytes()
+        future: asyncio.Future[Artifact] = asyncio.get_running_loop().create_future()
+        reply = FutureReply(future)
+        await self._deliver(Envelope(_sender(sender, origin), Artifact.from_bytes(data), reply))
+        try:
+            async with asyncio.timeout(HOST_TIMEOUT_S):
+                return (await future).to_bytes()
+        except asyncio.CancelledError:
+            self._abandon(reply)
+            raise
 
     async def stream(self, data: bytes, sender: str, origin: str) -> Any:
         """Each part the unit emits for the artifact in ``data``, then its final reply (as bytes)."""
-        ref = await self._ready()
-        CURRENT.set(UnitRef(sender, origin) if sender else None)
-        async for part in ref.stream(Artifact.from_bytes(data), timeout=HOST_TIMEOUT_S):
-            yield part.to_bytes()
+        reply = StreamReply()
+        await self._deliver(Envelope(_sender(sender, origin), Artifact.from_bytes(data), reply))
+        try:
+            while True:
+                async with asyncio.timeout(HOST_TIMEOUT_S):
+                    part, final = await reply.queue.get()
+                yield part.to_bytes()
+                if final:
+                    return
+        finally:
+            if not reply.finished:
+                self._abandon(reply)
 
     async def send(self, data: bytes, sender: str, origin: str) -> None:
         """Put the artifact in ``data`` in the unit's mailbox (fire and forget)."""
-        ref = await self._ready()
-        CURRENT.set(UnitRef(sender, origin) if sender else None)
-        await ref.send(Artifact.from_bytes(data))
+        await self._deliver(Envelope(_sender(sender, origin), Artifact.from_bytes(data)))
 
-    async def _ready(self) -> UnitRef:
+    async def _deliver(self, envelope: Envelope) -> None:
+        system = await self._ready()
+        await system.deliver(self.name, envelope, timeout=HOST_TIMEOUT_S)
+
+    def _abandon(self, reply: Reply) -> None:
+        """The requester on the other side gave up: the unit stops working on it."""
+        if self.system is not None:
+            self.system.abandon(self.name, reply)
+
+    async def _ready(self) -> ActorSystem:
         if self.lock is None:
             self.lock = asyncio.Lock()
         async with self.lock:
-            if self.ref is None or self.host is None or self.host.done():
-                started: asyncio.Future[UnitRef] = asyncio.get_running_loop().create_future()
+            if self.system is None or self.host is None or self.host.done():
+                started: asyncio.Future[ActorSystem] = asyncio.get_running_loop().create_future()
                 # The actor owns this task: it lives as long as the actor's process.
                 self.host = asyncio.ensure_future(self._serve(started))
-                self.ref = await started
-        return self.ref
+                self.system = await started
+        return self.system
 
-    async def _serve(self, started: asyncio.Future[UnitRef]) -> None:
+    async def _serve(self, started: asyncio.Future[ActorSystem]) -> None:
         from smolcpu.runtime._system import ActorSystem
 
         async with ActorSystem(record=False, cluster=None) as system:
             try:
-                ref = await system.spawn(self.name, self.factory)
+                await system.spawn(self.name, self.factory)
             except Exception as exc:
                 started.set_exception(exc)
                 return
-            started.set_result(ref)
+            started.set_result(system)
             await asyncio.Event().wait()
+
+
+def _sender(name: str, origin: str) -> UnitRef | None:
+    """The requester's ref, as the unit sees it (reachable only from the system it lives in)."""
+    return UnitRef(name, origin) if name else None
 
 
 class _Replica:
@@ -327,9 +356,9 @@ class RayCell:
                 raise
             except ray.exceptions.RayActorError as exc:
                 lost = f"{type(exc).__name__}: {_cause(exc)}"
-                self._lose(replica, exc)
-                if streamed:
-                    break  # parts already went out: sending it again would repeat them
+                await self._recover(replica, exc)
+                if streamed or not self.replicas:
+                    break  # parts already went out (sending it again would repeat them), or no actor is left
             except ray.exceptions.RayError as exc:
                 self._resolve(
                     reply,
@@ -347,12 +376,14 @@ class RayCell:
         self._resolve(
             reply,
             error_reply(
-                f"{message} ({lost or 'no replica left'}; retried {self.placement.retries} time(s))",
+                f"{message} ({lost or 'no replica left'}; retries allowed: {self.placement.retries})",
                 kind="WorkerCrashed",
                 unit=self.name,
                 artifact=envelope.artifact,
             ),
         )
+        if not self.replicas:
+            self._give_up(lost)
 
     def _emit(self, reply: Reply, part: Artifact) -> None:
         self.system.record(part)
@@ -366,21 +397,41 @@ class RayCell:
         self.system.record(artifact)
         reply.resolve(artifact)
 
-    def _lose(self, replica: _Replica, exc: Exception) -> None:
-        """An actor was lost: Ray restarts it, unless it gave up on it (then the replica goes)."""
+    async def _recover(self, replica: _Replica, exc: Exception) -> None:
+        """An actor was lost: wait until Ray has restarted it (its unit started again), or drop
+        the replica when Ray gave up on it or it is not back within the worker start timeout."""
         ray = import_ray()
         self.losses += 1
-        error = UnitError(f"actor of unit {self.name!r} (pid {replica.pid}) was lost: {_cause(exc)}")
-        if isinstance(exc, ray.exceptions.ActorDiedError) and replica in self.replicas:
-            self.replicas.remove(replica)
-        if self.replicas:
-            self.system.emit_event(self, "restarting", error=str(error))
+        if replica not in self.replicas:
+            return  # another call saw the same loss first
+        lost = f"actor of unit {self.name!r} (pid {replica.pid}) was lost: {_cause(exc)}"
+        self.system.emit_event(self, "restarting", error=lost)
+        deadline = asyncio.get_running_loop().time() + config.WORKER_START_TIMEOUT_S
+        pause = RESTART_POLL_S
+        while not isinstance(exc, ray.exceptions.ActorDiedError) and asyncio.get_running_loop().time() < deadline:
+            try:
+                replica.where(await replica.actor.start.remote())
+            except ray.exceptions.ActorUnavailableError as again:
+                exc = again
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 1.0)
+                continue
+            except ray.exceptions.RayError as failed:
+                exc = failed
+                break
+            self.system.emit_event(self, "started", pids=[r.pid for r in self.replicas], nodes=self.nodes())
             return
+        log.warning("unit %r: an actor is gone for good (%s)", self.name, _cause(exc))
+        if replica in self.replicas:
+            self.replicas.remove(replica)
+
+    def _give_up(self, why: str) -> None:
+        """No actor is left: the supervisor hears of it, and the unit stops."""
+        error = UnitError(f"every actor of unit {self.name!r} was lost ({why})")
         failure = Failure(self.name, error)
-        directive = self.supervisor.decide(failure)
-        if directive is Directive.ESCALATE:
+        if self.supervisor.decide(failure) is Directive.ESCALATE:
             self.system.escalate(self, failure)
-        self._close(f"every actor was lost: {error}")
+        self._close(str(error))
 
     def terminate(self) -> None:
         """Kill the actors and cancel the calls now."""
@@ -392,8 +443,6 @@ class RayCell:
             return
         self.state = UnitState.STOPPED  # refuse new mail; what is in flight may finish
         if drain and self.calls:
-            from smolcpu import config
-
             await asyncio.wait(list(self.calls), timeout=config.SHUTDOWN_TIMEOUT_S)
         self._close("poisoned" if drain else "stopped")
         await asyncio.shield(self.stopped)
