@@ -21,6 +21,7 @@ from rich.status import Status as Spinner
 
 from smolcpu import config
 from smolcpu.cli._app import app, console, err_console
+from smolcpu.cli._cluster import CLUSTER, PLACEMENT, use_cluster
 from smolcpu.errors import UsageError
 from smolcpu.models import KNOWN, install_model
 from smolcpu.lang import DEFAULT_UNIT, Graph
@@ -114,6 +115,8 @@ def ask(
     model: str | None = typer.Option(None, "--model", "-m", help="The LLM: a registry name or a .gguf file."),
     trace: bool = typer.Option(False, "--trace", help="Show which unit did what, and the outcome it took."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object: answer, run_id, status, seconds, steps, tokens."),
+    cluster: str | None = CLUSTER,
+    placement: Path | None = PLACEMENT,
 ) -> None:
     """Ask Smol a question: the default program sorts it (arithmetic, word problem, code, image,
     your notes, chat) and hands it to the units that do that kind best.
@@ -121,6 +124,7 @@ def ask(
     Prints the answer and the run id (`smol trace RUN_ID` shows every step). The first ask
     installs the default model. Exits 1 when the run did not end ok.
     """
+    use_cluster(cluster, placement)
     graph = load_program(program)
     ensure_models(graph, model, images=bool(image))
     if as_json:

@@ -20,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
+import urllib.parse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +41,9 @@ log = logging.getLogger("smolcpu.runtime")
 
 RESTART_POLL_S = 0.05
 """First pause between looks at a lost actor that Ray is restarting (it doubles, up to a second)."""
+
+CONNECT_TIMEOUT_S = 5.0
+"""How long the cluster's address may take to accept a connection before joining is given up."""
 
 HOST_TIMEOUT_S = 24 * 3600.0
 """How long an actor waits for its unit's reply: the requester's own deadline, on this side,
@@ -76,6 +81,7 @@ def connect(placement: Placement) -> bool:
         options |= {"include_dashboard": False, "object_store_memory": LOCAL_OBJECT_STORE_BYTES}
     else:
         options["address"] = placement.address
+        _check_reachable(placement.address)
     try:
         ray.init(**options)
     except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -84,6 +90,24 @@ def connect(placement: Placement) -> bool:
             " (start one with `ray start --head`, or use --cluster local to try it on this machine)"
         ) from exc
     return True
+
+
+def _check_reachable(address: str) -> None:
+    """Fail fast on a cluster nobody answers at (Ray itself retries for minutes).
+
+    Raises:
+        UsageError: nothing accepts a connection at ``address``'s host and port.
+    """
+    if address == "auto":
+        return
+    parsed = urllib.parse.urlsplit(address if "://" in address else f"ray://{address}")
+    try:
+        socket.create_connection((parsed.hostname, parsed.port), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise UsageError(
+            f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}"
+            " (start one with `ray start --head`, or use --cluster local to try it on this machine)"
+        ) from exc
 
 
 def disconnect() -> None:
