@@ -78,7 +78,8 @@ def connect(placement: Placement) -> bool:
         return False
     options: dict[str, Any] = {"log_to_driver": False, "configure_logging": False}
     if placement.is_local:
-        options |= {"include_dashboard": False, "object_store_memory": LOCAL_OBJECT_STORE_BYTES}
+        # "local": a Ray of its own, even where ray start left the address of another.
+        options |= {"address": "local", "include_dashboard": False, "object_store_memory": LOCAL_OBJECT_STORE_BYTES}
     else:
         options["address"] = placement.address
         _check_reachable(placement.address)
