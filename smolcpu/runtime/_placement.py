@@ -11,10 +11,12 @@ A placement is plain data, read from a TOML file (``--placement FILE`` or
     max_restarts = 3        # Ray restarts a lost actor this many times, then gives up on it
 
 Kinds not listed run where they always do (in this process, or a worker process of it). The
-default placement puts the stateless kinds on the cluster: their units keep nothing between
-requests, so any replica on any node may answer. Registers, storage and the memory vault
-keep state in the process or on the disk of the machine they run on, so they stay with the
-executor unless a placement says otherwise.
+default placement puts the heavy stateless kinds on the cluster: they keep nothing between
+requests, so any replica on any node may answer, and their steps take long enough (a model,
+a fresh sandbox process) that the few milliseconds a Ray call adds do not matter. Math stays
+with the executor (a step of a fraction of a millisecond would pay ten times that to cross);
+registers, storage and the memory vault keep state in the process or on the disk of the
+machine they run on, so they stay too, unless a placement says otherwise.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ from typing import Any
 from smolcpu import config
 from smolcpu.errors import UsageError
 
-PLACED_BY_DEFAULT = ("math", "sandbox", "llm", "classify", "detect", "embed")
-"""Unit kinds a cluster runs when no placement names any: those that keep no state between requests."""
+PLACED_BY_DEFAULT = ("sandbox", "llm", "classify", "detect", "embed")
+"""Unit kinds a cluster runs when no placement file is given: stateless, and slow enough per step to gain."""
 
 LOCAL = "local"
 """The cluster address that starts a Ray of its own in this process, to try the backend on one machine."""

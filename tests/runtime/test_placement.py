@@ -12,11 +12,11 @@ from smolcpu.runtime import ActorSystem, KindPlacement, Placement, read_placemen
 from smolcpu.runtime._placement import PLACED_BY_DEFAULT, configured_placement
 
 
-def test_the_default_places_the_stateless_kinds() -> None:
+def test_the_default_places_the_heavy_stateless_kinds() -> None:
     placement = read_placement("ray://10.0.0.1:10001")
     assert set(placement.kinds) == set(PLACED_BY_DEFAULT)
-    assert placement.of("math") == KindPlacement()
-    assert placement.of("registers") is None and placement.of(None) is None
+    assert placement.of("sandbox") == placement.of("llm") == KindPlacement()
+    assert placement.of("math") is None and placement.of("registers") is None and placement.of(None) is None
 
 
 def test_a_file_says_replicas_cpus_labels_and_policy(tmp_path: Path) -> None:

@@ -157,3 +157,22 @@ async def test_a_unit_that_cannot_start_on_the_cluster_is_a_unit_error(cluster: 
         with pytest.raises(UnitError, match="failed to start on the cluster.*nope"):
             await system.spawn("broken", BALLAST, kwargs={"nope": 1}, kind="ballast")
         assert system.units() == []
+
+
+async def test_a_streamed_reply_comes_part_by_part_as_on_one_machine(cluster: Any) -> None:
+    import functools
+    import json
+
+    from smolcpu.testing import ScriptedLLM
+
+    factory = functools.partial(ScriptedLLM, json.dumps)
+    chat = Artifact.json({"op": "chat", "messages": [{"role": "user", "content": "one two"}], "stream": True})
+
+    async def parts(placement: Placement | None) -> list[tuple[str, str | None]]:
+        async with ActorSystem(record=False, cluster=placement) as system:
+            ref = await system.spawn("llm", factory, kind="llm")
+            return [(part.as_text(), part.attr("part")) async for part in ref.stream(chat, timeout=30)]
+
+    embedded = await parts(None)
+    assert len(embedded) > 2 and embedded[-1][1] is None
+    assert await parts(placed(llm=KindPlacement(cpus=0))) == embedded
