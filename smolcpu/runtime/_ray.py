@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from smolcpu import config
 from smolcpu.artifact import Artifact
-from smolcpu.errors import UnitError, UnitStopped, UsageError
+from smolcpu.errors import RequestTimeout, UnitError, UnitStopped, UsageError
 from smolcpu.runtime._mailbox import Envelope, FutureReply, Reply, StreamReply
 from smolcpu.runtime._placement import LOCAL_OBJECT_STORE_BYTES, KindPlacement, Placement
 from smolcpu.runtime._ref import UnitRef
@@ -302,12 +302,26 @@ class RayCell:
         return [replica.node for replica in self.replicas]
 
     def try_put(self, envelope: Envelope) -> bool:
-        if self.state is not UnitState.RUNNING:
+        if self.state is not UnitState.RUNNING or len(self.calls) >= self.mailbox_size:
             return False
         self._dispatch(envelope)
         return True
 
     async def put(self, envelope: Envelope, *, timeout: float) -> None:
+        """Send ``envelope`` on, waiting while ``mailbox_size`` calls are in flight (back-pressure).
+
+        Raises:
+            UnitStopped: the unit is stopped.
+            RequestTimeout: no call ended within ``timeout``.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                while self.state is UnitState.RUNNING and len(self.calls) >= self.mailbox_size:
+                    await asyncio.wait(list(self.calls), return_when=asyncio.FIRST_COMPLETED)
+        except TimeoutError:
+            raise RequestTimeout(
+                f"unit {self.name!r} had {self.mailbox_size} requests in flight for {timeout}s; it is too slow"
+            ) from None
         if self.state is not UnitState.RUNNING:
             raise UnitStopped(f"unit {self.name!r} is {self.state.value}")
         self._dispatch(envelope)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from smolcpu.artifact import Artifact, RunIndex, open_store
-from smolcpu.errors import UnitError, UnitStopped
+from smolcpu.errors import RequestTimeout, UnitError, UnitStopped
 from smolcpu.lang import compile_source
 from smolcpu.runtime import ActorSystem, KindPlacement, Placement
 from smolcpu.vm import Executor, FirstChooser
@@ -176,3 +176,14 @@ async def test_a_streamed_reply_comes_part_by_part_as_on_one_machine(cluster: An
     embedded = await parts(None)
     assert len(embedded) > 2 and embedded[-1][1] is None
     assert await parts(placed(llm=KindPlacement(cpus=0))) == embedded
+
+
+async def test_a_full_unit_makes_senders_wait(cluster: Any) -> None:
+    async with ActorSystem(record=False, cluster=placed(ballast=KindPlacement(cpus=0))) as system:
+        ref = await system.spawn("ballast", BALLAST, kind="ballast", mailbox_size=1)
+        first = asyncio.ensure_future(ref.request(Artifact.text("sleep 1"), timeout=30))
+        await asyncio.sleep(0.1)
+        with pytest.raises(RequestTimeout):
+            await ref.send(Artifact.text("hello"), timeout=0.2)
+        assert not (await first).is_error
+        assert not (await ref.request(Artifact.text("hello"), timeout=30)).is_error
