@@ -288,7 +288,15 @@ class RayCell:
             _Replica(remote.options(**options).remote(self.name, self.factory)) for _ in range(self.placement.replicas)
         ]
         try:
-            infos = await asyncio.gather(*(replica.actor.start.remote() for replica in self.replicas))
+            async with asyncio.timeout(config.WORKER_START_TIMEOUT_S):
+                infos = await asyncio.gather(*(replica.actor.start.remote() for replica in self.replicas))
+        except TimeoutError:
+            self._kill()
+            raise UnitError(
+                f"unit {self.name!r} was not placed on the cluster within {config.WORKER_START_TIMEOUT_S}s:"
+                f" no node has {self.placement.cpus} CPU free{_labelled(self.placement)} for each of its"
+                f" {self.placement.replicas} replica(s) (see `ray status`; SMOL_WORKER_START_TIMEOUT waits longer)"
+            ) from None
         except Exception as exc:
             self._kill()
             raise UnitError(f"unit {self.name!r} failed to start on the cluster: {_cause(exc)}") from None
@@ -511,6 +519,11 @@ class RayCell:
         self.system.forget(self)
         self.system.emit_event(self, "stopped", reason=reason)
         self.stopped.set_result(None)
+
+
+def _labelled(placement: KindPlacement) -> str:
+    labels = ", ".join(f"{key}={value}" for key, value in placement.labels.items())
+    return f" with labels {labels}" if labels else ""
 
 
 def _cause(exc: BaseException) -> str:

@@ -187,3 +187,14 @@ async def test_a_full_unit_makes_senders_wait(cluster: Any) -> None:
             await ref.send(Artifact.text("hello"), timeout=0.2)
         assert not (await first).is_error
         assert not (await ref.request(Artifact.text("hello"), timeout=30)).is_error
+
+
+async def test_a_unit_no_node_can_take_is_a_unit_error_not_a_hang(
+    cluster: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smolcpu import config
+
+    monkeypatch.setattr(config, "WORKER_START_TIMEOUT_S", 3.0)
+    async with ActorSystem(record=False, cluster=placed(ballast=KindPlacement(labels={"zone": "nowhere"}))) as system:
+        with pytest.raises(UnitError, match="not placed on the cluster within 3.0s.*zone=nowhere"):
+            await system.spawn("ballast", BALLAST, kind="ballast")
