@@ -51,7 +51,10 @@ FAN_OUT = (
     + "".join(f"    out <= m{i} <= in\n" for i in range(FANOUT))
     + ") <= in\n"
 )
-TOOLS = "use a = math\nuse b = math\nuse run = sandbox\nout <= switch <= (\n    a => next\n    b => next\n    run => next\n) <= in\n"
+TOOLS = (
+    "use a = math\nuse b = math\nuse run = sandbox\n"
+    "out <= switch <= (\n    a => next\n    b => next\n    run => next\n) <= in\n"
+)
 
 
 def start_ray(nodes: int) -> Any:

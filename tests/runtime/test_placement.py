@@ -22,7 +22,8 @@ def test_the_default_places_the_heavy_stateless_kinds() -> None:
 def test_a_file_says_replicas_cpus_labels_and_policy(tmp_path: Path) -> None:
     path = tmp_path / "placement.toml"
     path.write_text(
-        '[units.math]\nreplicas = 2\ncpus = 0.5\n[units.sandbox]\nlabels = { zone = "b" }\nretries = 0\nmax_restarts = 1\n'
+        "[units.math]\nreplicas = 2\ncpus = 0.5\n"
+        '[units.sandbox]\nlabels = { zone = "b" }\nretries = 0\nmax_restarts = 1\n'
     )
     placement = read_placement("local", path)
     assert placement.is_local
