@@ -3,7 +3,7 @@
 A :class:`RayCell` stands where a :class:`~smolcpu.runtime._system.Cell` or a
 :class:`~smolcpu.runtime._worker.WorkerCell` would: its ref is an ordinary
 :class:`UnitRef` of this system, so the executor and the programs cannot tell it from a
-local unit. Behind it run the kind's replicas, each a Ray actor (:class:`UnitHost`) that
+local unit. Behind it run the kind's replicas, each a Ray actor (:class:`RayHost`) that
 hosts the unit in a small actor system of its own, one artifact at a time, so a unit
 written for one process runs unchanged. Artifacts cross as Cap'n Proto bytes; this side
 records every request and reply, so a run's trace is complete wherever its steps ran.
@@ -116,7 +116,7 @@ def disconnect() -> None:
     import_ray().shutdown()
 
 
-class UnitHost:
+class RayHost:
     """The Ray actor of one replica: hosts the unit in an actor system of its own.
 
     The unit starts on the first call, after each restart too (Ray builds the actor afresh,
@@ -283,7 +283,7 @@ class RayCell:
         }
         if self.placement.labels:
             options["label_selector"] = dict(self.placement.labels)
-        remote = ray.remote(UnitHost)
+        remote = ray.remote(RayHost)
         self.replicas = [
             _Replica(remote.options(**options).remote(self.name, self.factory)) for _ in range(self.placement.replicas)
         ]
@@ -533,4 +533,4 @@ def _cause(exc: BaseException) -> str:
     return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
 
 
-__all__ = ["HOST_TIMEOUT_S", "RayCell", "UnitHost", "connect", "disconnect", "import_ray"]
+__all__ = ["HOST_TIMEOUT_S", "RayCell", "RayHost", "connect", "disconnect", "import_ray"]
