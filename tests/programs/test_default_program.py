@@ -126,6 +126,19 @@ def test_an_answer_that_fails_its_check_gets_two_more_solutions_and_a_vote() -> 
     assert "ask.check:next!" in answer.path and "ask.vote:send" in answer.path
 
 
+def test_a_second_program_that_fails_gives_the_vote_no_answer_and_the_run_goes_on() -> None:
+    answer = ask(
+        JANET,
+        replies(
+            write=["```python\nprint(18 / 7)\n```", "```python\nprint(16 / 0)\n```"],
+            reason=["16 - 3 - 4 = 9 eggs, 9 * 2 = 18.\nAnswer: 18"],
+        ),
+        route="word",
+    )
+    assert answer.ok and answer.text == "18"
+    assert "ask.vote:send" in answer.path
+
+
 def test_arithmetic_goes_to_the_math_tool_through_an_expression() -> None:
     answer = ask("What is 17 times 23, plus a tenth?", replies(express=["`17 * 23 + 0.1`"]), route="arithmetic")
     assert answer.ok and answer.text == "391.1"

@@ -80,3 +80,20 @@ def test_vote_takes_the_majority_and_a_tie_goes_to_the_first() -> None:
 def test_vote_with_no_number_fails() -> None:
     reply = run(VoteTool(), Artifact.json(["no idea", {"error": "x"}]))
     assert reply.is_error and "none of the 2 answers" in reply.error_message
+
+
+def test_vote_with_least_two_passes_answers_that_agree_and_fails_those_that_do_not() -> None:
+    agreeing = Artifact.json([{"stdout": "18\n", "exit_status": 0}, "So she makes $18.00. Answer: 18"])
+    assert run(VoteTool(least=2), agreeing).as_text() == "18"
+    reply = run(VoteTool(least=2), Artifact.json([{"stdout": "18\n", "exit_status": 0}, "Answer: 20"]))
+    assert reply.is_error and "do not agree (18, 20)" in reply.error_message
+
+
+def test_vote_refuses_least_below_one() -> None:
+    with pytest.raises(UsageError, match="least must be 1"):
+        VoteTool(least=0)
+
+
+def test_vote_counts_the_answers_of_a_join_of_joins_as_one_list() -> None:
+    nested = Artifact.json([["Answer: 18", "20"], "Answer: 20", {"stdout": "18\n", "exit_status": 0}, "20"])
+    assert run(VoteTool(), nested).as_text() == "20"

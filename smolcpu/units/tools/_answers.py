@@ -106,8 +106,10 @@ class VoteTool(Tool):
 
     name: ClassVar[str] = "vote"
     description: ClassVar[str] = (
-        "Given several answers (a JSON list, as a join makes), return the number most of them state;"
-        " a tie goes to the earliest. Fails when none states a number."
+        "Given several answers (a JSON list, as a join makes; a join of joins is one list), return the"
+        " number most of them state;"
+        " a tie goes to the earliest. Fails when none states a number, or when fewer than `least`"
+        " of them state the winning one (least = 2: two solutions must agree)."
     )
     inputs: ClassVar[dict[str, dict[str, Any]]] = {
         "answers": {"type": "array", "description": "the answers, as a join gives them"},
@@ -115,18 +117,32 @@ class VoteTool(Tool):
     output: ClassVar[str] = TEXT
     deterministic = True
 
+    def __init__(self, *, least: int = 1) -> None:
+        if least < 1:
+            raise UsageError("vote's least must be 1 or more")
+        self.least = least
+
     def reads(self, artifact: Artifact) -> Any:
         """A join's list as it is; any other artifact is one answer."""
         value = artifact.as_json() if artifact.type == JSON else None
         return value if isinstance(value, list) else [text_for_model(artifact)]
 
     def forward(self, answers: list[Any]) -> str:
-        numbers = [n for n in (_answer_number(a) for a in answers) if n is not None]
+        numbers = [n for n in (_answer_number(a) for a in _flat(answers)) if n is not None]
         if not numbers:
             raise ToolFailed(f"none of the {len(answers)} answers states a number")
         counts = Counter(numbers)
         best = max(counts.values())
-        return shown(next(n for n in numbers if counts[n] == best))
+        winner = next(n for n in numbers if counts[n] == best)
+        if best < self.least:
+            stated = ", ".join(shown(n) for n in numbers)
+            raise ToolFailed(f"the answers do not agree ({stated}): {self.least} of them must state the same number")
+        return shown(winner)
+
+
+def _flat(answers: list[Any]) -> list[Any]:
+    """The answers of a join whose branches were joins themselves, in one list, in order."""
+    return [leaf for answer in answers for leaf in (_flat(answer) if isinstance(answer, list) else [answer])]
 
 
 def _answer_number(answer: Any) -> Decimal | None:
