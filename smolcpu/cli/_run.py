@@ -68,14 +68,11 @@ def run(
     step_timeout: float | None = typer.Option(
         None, "--step-timeout", min=0.001, help="Seconds one step may take (default: SMOL_STEP_TIMEOUT)."
     ),
-<<<<<<< HEAD
-    cluster: str | None = CLUSTER,
-    placement: Path | None = PLACEMENT,
-=======
     resume: str | None = typer.Option(
         None, "--resume", help="Go on with this run (interrupted, say) on its input: its recorded steps are not run again."
     ),
->>>>>>> 1dc6ea335ece98c3758fe1eae76f9a7db646514e
+    cluster: str | None = CLUSTER,
+    placement: Path | None = PLACEMENT,
 ) -> None:
     """Run a program on an input: print its output, how it ended, the run id and the path it took.
 
