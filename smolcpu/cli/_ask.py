@@ -21,6 +21,7 @@ from rich.status import Status as Spinner
 
 from smolcpu import config
 from smolcpu.cli._app import app, console, err_console
+from smolcpu.cli._cluster import CLUSTER, PLACEMENT, use_cluster
 from smolcpu.cli._run import read_policy
 from smolcpu.errors import UsageError
 from smolcpu.models import KNOWN, install_model
@@ -120,6 +121,8 @@ def ask(
     policy: list[str] | None = typer.Option(
         None, "--policy", help="A limit, name=value (repeatable), as `smol run --policy` takes it."
     ),
+    cluster: str | None = CLUSTER,
+    placement: Path | None = PLACEMENT,
 ) -> None:
     """Ask Smol a question: the default program sorts it (arithmetic, word problem, code, image,
     your notes, chat) and hands it to the units that do that kind best.
@@ -127,6 +130,7 @@ def ask(
     Prints the answer and the run id (`smol trace RUN_ID` shows every step). The first ask
     installs the default model. Exits 1 when the run did not end ok.
     """
+    use_cluster(cluster, placement)
     graph = load_program(program)
     limits = read_policy(policy)
     ensure_models(graph, model, images=bool(image))

@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from smolcpu.artifact import BYTES, Artifact, open_store
 from smolcpu.cli._app import app, console, err_console
+from smolcpu.cli._cluster import CLUSTER, PLACEMENT, use_cluster
 from smolcpu.cli._lang import _compile
 from smolcpu.cli._runs import spending_text
 from smolcpu.errors import UsageError
@@ -89,12 +90,15 @@ def run(
         None, "--policy", help="A limit, name=value (repeatable): wall_s, cpu_s, tokens, memory_mb, units, network,"
         " folders. The tighter of it and the program's own `policy` lines holds.",
     ),
+    cluster: str | None = CLUSTER,
+    placement: Path | None = PLACEMENT,
 ) -> None:
     """Run a program on an input: print its output, how it ended, the run id and the path it took.
 
     A program with errors is not run: its diagnostics are printed and the command exits 1, as it
     does for any run that does not end ok.
     """
+    use_cluster(cluster, placement)
     compilation = _compile(file)
     if not compilation.ok:
         typer.echo(compilation.render(warnings=False), err=True)

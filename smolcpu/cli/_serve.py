@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from smolcpu.cli._app import app, err_console
+from smolcpu.cli._cluster import CLUSTER, PLACEMENT, use_cluster
 from smolcpu.server._jobs import CAPACITY, PER_KEY, WORKERS
 
 
@@ -30,6 +31,8 @@ def serve(
     workers: int = typer.Option(WORKERS, help="Jobs run at once."),
     capacity: int = typer.Option(CAPACITY, help="Jobs waiting or running at most; past it, 429 with Retry-After."),
     per_key: int = typer.Option(PER_KEY, help="Jobs of one API key run at once at most."),
+    cluster: str | None = CLUSTER,
+    placement: Path | None = PLACEMENT,
 ) -> None:
     """Serve Smol's OpenAI-compatible API: /v1/models, /v1/chat/completions, /v1/embeddings,
     /v1/responses, plus jobs (/v1/jobs), webhooks (/v1/hooks/PROGRAM) and events (/v1/events).
@@ -41,6 +44,7 @@ def serve(
     from smolcpu.server._serve import check_exposure
     from smolcpu.server._state import load_ceilings
 
+    use_cluster(cluster, placement)
     keys = load_keys(api_key_file)
     ceilings = load_ceilings(api_key_file)
     check_exposure(host, keys)

@@ -54,12 +54,14 @@ class Route:
     gives its factory, the factory's keyword arguments and whether it runs in a worker process; ``managed``: the Lifecycle
     runs it (reach it through :meth:`Workers.hold`); ``converse``: an LLM conversation;
     ``memo``: its outputs may be reused for the same input (its kind says it is deterministic);
-    ``binding``: what the unit is, with the executor's defaults for its kind filled in.
+    ``binding``: what the unit is, with the executor's defaults for its kind filled in;
+    ``kind``: the registered kind it is made from (a cluster may place it), None for stand-ins.
     """
 
     key: str
     make: Callable[[], tuple[Any, dict[str, Any], bool]]
     binding: Binding | None = None
+    kind: str | None = None
     managed: bool = False
     converse: bool = False
     memo: bool = False
@@ -125,7 +127,8 @@ class Workers:
             _key(binding),
             lambda: _spawnable(binding),
             binding=binding,
-            managed=self.lifecycle is not None and _in_worker(binding.unit),
+            kind=binding.unit,
+            managed=self.lifecycle is not None and _in_worker(binding.unit) and not self.system.placed(binding.unit),
             converse=binding.unit == DEFAULT_UNIT,
             memo=step.deterministic,
         )
@@ -159,7 +162,7 @@ class Workers:
             if route.key not in self.refs:
                 factory, kwargs, process = route.make()
                 self.refs[route.key] = await self.system.spawn(
-                    f"{self.prefix}.{route.key}", factory, kwargs=kwargs, process=process
+                    f"{self.prefix}.{route.key}", factory, kwargs=kwargs, process=process, kind=route.kind
                 )
         return self.refs[route.key]
 
@@ -186,9 +189,9 @@ class Workers:
             ref = await self.ref(Route(f"stand-in.{kind}", lambda: (_factory(stand_in), {}, False)))
             return await ref.request(artifact, timeout=timeout)
         binding = self.completed(Binding("chooser", kind, declared=False))
-        if self.lifecycle is not None:
+        if self.lifecycle is not None and not self.system.placed(kind):
             return await self.lifecycle.request(kind, artifact, timeout=timeout, params=binding.params)
-        ref = await self.ref(Route(_key(binding), lambda: _spawnable(binding)))
+        ref = await self.ref(Route(_key(binding), lambda: _spawnable(binding), kind=kind))
         return await ref.request(artifact, timeout=timeout)
 
     async def ask_llm(self, artifact: Artifact, *, timeout: float) -> Artifact:
