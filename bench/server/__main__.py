@@ -11,16 +11,20 @@ prompts, ``max_tokens`` and seed:
 - ``smol program``: ``smol serve``, model ``smol``: the default program on its LLM
   (``--program-model``, the 1.5B by default), on short questions.
 
-Two phases per system. Overhead: one client, requests one after another; a server's own
-cost per request is the client's latency less the model's own time (llama.cpp's
-``timings`` in its answer, Smol's ``Server-Timing: llm`` header); for Smol, the part of it
-spent outside the request to the LLM unit (``Server-Timing: unit``) is its HTTP layer and
-job queue, the rest the runtime's trip to the worker process. Load: N clients at once,
-each sending requests back to back, bounded by a count and a time; p50/p99 latency,
-aggregate answer tokens/s, and errors (any answer that is not 200 or a clean 429/503 is
-lost). Prints a table and writes bench/results/server.json.
+Two phases. Overhead: one client, one request after another, to llama.cpp's server and
+``smol serve`` raw in turn (both up at once, only one computing: what load there is on the
+machine falls on both alike); a server's own cost per request is the client's latency less
+the model's own time (llama.cpp's ``timings`` in its answer, Smol's ``Server-Timing: llm``
+header). Smol's ``Server-Timing`` splits its cost: ``engine`` (the call into llama.cpp in the
+LLM's worker process, less the model's time: llama.cpp's queue and chat template, which
+llama.cpp's server spends too), ``unit`` (the request to the LLM unit, less ``engine``: the
+trip to the worker process and back) and the rest, the HTTP layer and the job queue. Load:
+N clients at once, each sending requests back to back, bounded by a count and a time, one
+system at a time; p50/p99 latency, aggregate answer tokens/s, and errors (any answer that
+is not 200 or a clean 429/503 is lost). Prints a table and writes bench/results/server.json.
 
     ./smol bench server [--clients 4] [--requests 24] [--seconds 300] [--max-tokens 64]
+                        [--overhead 30] [--overhead-tokens 4]
                         [--systems llama.cpp,smol-raw,smol-program] [--smolagents] [--bfcl N]
 
 ``--smolagents`` also runs smolagents' ``OpenAIServerModel`` against ``smol serve``;
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -173,16 +178,44 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
+def overhead(servers: dict[str, tuple[str, str]], options: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """One client, ``--overhead`` rounds of one request to each server in turn; each server's
+    own cost per request (ms, p50 and p99) and, for Smol, where it went."""
+    print(f"overhead: {', '.join(servers)} in turn", file=sys.stderr, flush=True)
+    records: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
+    deadline = time.monotonic() + options.seconds
+
+    async def rounds() -> None:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(options.seconds + 60)) as http:
+            for name, (base, model) in servers.items():
+                await one(http, base, model, 0, options.overhead_tokens)  # warm
+            for number in range(options.overhead):
+                if time.monotonic() > deadline:
+                    return
+                for name, (base, model) in servers.items():
+                    records[name].append(await one(http, base, model, number, options.overhead_tokens))
+
+    asyncio.run(rounds())
+    stats = {}
+    for name, sequential in records.items():
+        timed = [r for r in sequential if r["status"] == 200 and r.get("llm")]
+        spans = {
+            "overhead": [r["seconds"] * 1000 - r["llm"] for r in timed],
+            "http_queue": [r["seconds"] * 1000 - r["unit"] for r in timed if "unit" in r],
+            "hop": [r["unit"] - r["engine"] for r in timed if "engine" in r],
+            "engine": [r["engine"] - r["llm"] for r in timed if "engine" in r],
+        }
+        stats[name] = {
+            f"{span}_p{share}_ms": percentile(values, share / 100) for span, values in spans.items() for share in (50, 99)
+        }
+        stats[name]["overhead_requests"] = len(timed)
+    return stats
+
+
 def measure(name: str, base: str, model: str, options: argparse.Namespace) -> dict[str, Any]:
-    """Overhead (one client, ``--overhead`` requests) then load (``--clients`` clients)."""
-    print(f"{name}: measuring", file=sys.stderr, flush=True)
+    """Load: ``--clients`` clients, ``--requests`` requests in all."""
+    print(f"{name}: load", file=sys.stderr, flush=True)
     asyncio.run(load(base, model, clients=1, requests=1, seconds=options.seconds, max_tokens=options.max_tokens))  # warm
-    sequential, _ = asyncio.run(
-        load(base, model, clients=1, requests=options.overhead, seconds=options.seconds, max_tokens=options.max_tokens)
-    )
-    timed = [r for r in sequential if r["status"] == 200 and r.get("llm")]
-    overheads = [r["seconds"] * 1000 - r["llm"] for r in timed]
-    server_only = [r["seconds"] * 1000 - r["unit"] for r in timed if "unit" in r]
     records, wall = asyncio.run(
         load(base, model, clients=options.clients, requests=options.requests, seconds=options.seconds, max_tokens=options.max_tokens)
     )
@@ -198,10 +231,6 @@ def measure(name: str, base: str, model: str, options: argparse.Namespace) -> di
         "p50_s": percentile(latencies, 0.5),
         "p99_s": percentile(latencies, 0.99),
         "tokens_per_s": sum(r.get("tokens", 0) for r in answered) / wall if wall else 0.0,
-        "overhead_p50_ms": percentile(overheads, 0.5),
-        "overhead_p99_ms": percentile(overheads, 0.99),
-        "http_queue_p50_ms": percentile(server_only, 0.5),
-        "http_queue_p99_ms": percentile(server_only, 0.99),
         "wall_s": wall,
         "errors": sorted({r["error"] for r in records if "error" in r})[:5],
     }
@@ -259,7 +288,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="smol bench server", description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=4, help="concurrent clients in the load phase")
     parser.add_argument("--requests", type=int, default=24, help="requests in the load phase, in all")
-    parser.add_argument("--overhead", type=int, default=12, help="sequential requests of the overhead phase")
+    parser.add_argument("--overhead", type=int, default=30, help="overhead rounds (a request to each server)")
+    parser.add_argument("--overhead-tokens", type=int, default=4, help="answer tokens per overhead request")
     parser.add_argument("--seconds", type=float, default=300, help="time bound of each phase")
     parser.add_argument("--max-tokens", type=int, default=64, help="answer tokens per raw request")
     parser.add_argument("--model", default="smollm2", help="the raw model of llama.cpp and smol raw")
@@ -271,38 +301,47 @@ def main() -> None:
     options = parser.parse_args()
     systems = options.systems.split(",")
     results = []
-    if "llama.cpp" in systems:
-        with llama_server(options.model) as base:
-            results.append(measure("llama.cpp server", base, options.model, options))
-    if "smol-raw" in systems:
-        with smol_server(options.model) as base:
-            results.append(measure("smol serve (raw)", base, options.model, options))
+    load_began = load_overhead = os.getloadavg()[0]
+    with contextlib.ExitStack() as servers:  # both up at once for the overhead phase; load one at a time
+        raw: dict[str, tuple[str, str]] = {}
+        if "llama.cpp" in systems:
+            raw["llama.cpp server"] = (servers.enter_context(llama_server(options.model)), options.model)
+        if "smol-raw" in systems:
+            raw["smol serve (raw)"] = (servers.enter_context(smol_server(options.model)), options.model)
+        costs = overhead(raw, options) if raw else {}
+        load_overhead = os.getloadavg()[0]
+        for name, (base, model) in raw.items():
+            results.append(measure(name, base, model, options) | costs[name])
     if "smol-program" in systems:
         program = argparse.Namespace(**{**vars(options), "requests": max(options.clients, options.requests // 4)})
         with smol_server(options.program_model) as base:
             results.append(measure(f"smol serve (program on {options.program_model})", base, "smol", program))
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {"load_average": {"start": load_began, "overhead_phase": load_overhead}}
     by_name = {r["system"]: r for r in results}
-    llama, raw = by_name.get("llama.cpp server"), by_name.get("smol serve (raw)")
-    if llama and raw and llama["tokens_per_s"]:
-        extra["raw_vs_llama_tokens_per_s"] = raw["tokens_per_s"] / llama["tokens_per_s"]
+    llama, smol = by_name.get("llama.cpp server"), by_name.get("smol serve (raw)")
+    if llama and smol and llama["tokens_per_s"]:
+        extra["raw_vs_llama_tokens_per_s"] = smol["tokens_per_s"] / llama["tokens_per_s"]
+    if llama and smol:
+        extra["overhead_over_llama_p50_ms"] = smol["overhead_p50_ms"] - llama["overhead_p50_ms"]
+        extra["overhead_vs_llama_p50"] = smol["overhead_p50_ms"] / llama["overhead_p50_ms"]
     if options.smolagents:
         extra["smolagents"] = smolagents_check(options.model)
     if options.bfcl:
         extra["bfcl"] = bfcl_check(options.bfcl_model, options.bfcl)
     columns = [
         "system", "model", "requests", "answered", "refused", "lost", "p50 s", "p99 s", "tokens/s",
-        "overhead p50 ms", "overhead p99 ms", "HTTP+queue p50 ms", "HTTP+queue p99 ms",
+        "overhead p50 ms", "overhead p99 ms", "HTTP+queue p50 ms", "worker hop p50 ms", "engine p50 ms",
     ]  # fmt: skip
     keys = [
         "system", "model", "requests", "answered", "refused", "lost", "p50_s", "p99_s", "tokens_per_s",
-        "overhead_p50_ms", "overhead_p99_ms", "http_queue_p50_ms", "http_queue_p99_ms",
+        "overhead_p50_ms", "overhead_p99_ms", "http_queue_p50_ms", "hop_p50_ms", "engine_p50_ms",
     ]  # fmt: skip
     report(
         "server",
-        f"smol serve vs llama.cpp's server: {options.clients} clients, {options.max_tokens} tokens, load {os.getloadavg()[0]:.1f}",
+        f"smol serve vs llama.cpp's server: {options.clients} clients, {options.max_tokens} tokens,"
+        f" {options.overhead} overhead rounds, load {os.getloadavg()[0]:.1f}",
         columns,
-        [[r[key] for key in keys] for r in results],
+        [[r.get(key, float("nan")) for key in keys] for r in results],
         results=results,
         options=vars(options),
         threads=config.LLM_THREADS,

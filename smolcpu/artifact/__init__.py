@@ -4,13 +4,14 @@ Nothing here imports from any layer above.
 """
 
 from smolcpu.artifact._artifact import BYTES, ERROR, JSON, SCHEMA_PATH, TEXT, Artifact, CapnpArtifact, is_textual, load_json
-from smolcpu.artifact._index import ArtifactRecord, Rebuilt, RunIndex, RunInfo, preview
+from smolcpu.artifact._index import INTERRUPTED, ArtifactRecord, Rebuilt, RunIndex, RunInfo, preview
 from smolcpu.artifact._signing import Signer, Verification, require_trusted, verify_signature
-from smolcpu.artifact._store import ArtifactStore, FileStore, S3Store, key_of, open_store
+from smolcpu.artifact._store import ArtifactStore, FileStore, S3Store, Verified, key_of, open_store
 from smolcpu.artifact._trust import TrustStore, parse_key
 
 __all__ = [
     "BYTES",
+    "INTERRUPTED",
     "ERROR",
     "JSON",
     "SCHEMA_PATH",
@@ -27,6 +28,7 @@ __all__ = [
     "Signer",
     "TrustStore",
     "Verification",
+    "Verified",
     "is_textual",
     "key_of",
     "load_json",

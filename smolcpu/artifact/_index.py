@@ -10,14 +10,17 @@ may lose the last few index rows, never the artifacts, and ``rebuild`` brings th
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import os
+import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from smolcpu import config
 from smolcpu.artifact._artifact import JSON, TEXT, Artifact
@@ -43,6 +46,9 @@ RUN_ATTRIBUTE = "run"
 UNKNOWN = "unknown"
 """Status of a run known only from its artifacts (recorded before ``start_run``, or rebuilt)."""
 RUNNING = "running"
+INTERRUPTED = "interrupted"
+"""Status of a run whose process died before it could say how the run ended (see
+:meth:`RunIndex.mark_interrupted`)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -51,7 +57,9 @@ CREATE TABLE IF NOT EXISTS runs (
     finished_ns INTEGER,
     status TEXT NOT NULL,
     program TEXT NOT NULL DEFAULT '',
-    input_summary TEXT NOT NULL DEFAULT ''
+    input_summary TEXT NOT NULL DEFAULT '',
+    owner TEXT NOT NULL DEFAULT '',
+    usage TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS artifacts (
     id TEXT PRIMARY KEY,
@@ -87,6 +95,17 @@ class RunInfo:
     program: str
     input_summary: str
     artifact_count: int
+    usage: str = ""
+    """JSON: what the run spent against its policy, and why it ended (``{}``-like '' if nothing)."""
+
+    @property
+    def spending(self) -> dict[str, Any]:
+        """:attr:`usage` read: ``policy``, ``spent``, and ``reason`` for a run that did not end ok."""
+        try:
+            found = json.loads(self.usage) if self.usage else {}
+        except ValueError:
+            return {}
+        return found if isinstance(found, dict) else {}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -126,6 +145,29 @@ def preview(artifact: Artifact, *, limit: int = PREVIEW_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _owner() -> str:
+    """Who runs a run: ``host:pid:start``, so a later process can tell that it died (a pid
+    alone may have been given to another process since)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_started(os.getpid())}"
+
+
+def _started(pid: int) -> str:
+    """When process ``pid`` started (clock ticks since boot), or '' when it does not exist."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return ""
+
+
+def _owner_gone(owner: str, host: str) -> bool:
+    """Whether the process ``owner`` names is known to be gone (only on this machine can we tell)."""
+    parts = owner.rsplit(":", 2)
+    if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
+        return False
+    return _started(int(parts[1])) != parts[2]
+
+
 class RunIndex:
     """SQLite index of runs, their artifacts and the lineage edges between artifacts.
 
@@ -144,6 +186,11 @@ class RunIndex:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
+            if "owner" not in columns:  # an index made before runs knew their owner
+                self._db.execute("ALTER TABLE runs ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
+            if "usage" not in columns:  # an index made before runs kept their spending
+                self._db.execute("ALTER TABLE runs ADD COLUMN usage TEXT NOT NULL DEFAULT ''")
         except sqlite3.DatabaseError as exc:
             raise ArtifactError(
                 f"run index {self.path} cannot be opened ({exc}); delete it and run"
@@ -152,16 +199,24 @@ class RunIndex:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; SQLite's failures (a full disk, a locked file) come out as
+        :class:`ArtifactError`, and nothing of a failed transaction is kept."""
         with self._lock:
             if self._db is None:
                 raise UsageError(f"run index {self.path} is closed")
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise ArtifactError(f"cannot write the run index {self.path}: {exc}") from exc
 
     def _query(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple]:
         with self._lock:
@@ -182,15 +237,30 @@ class RunIndex:
             if row is not None and row[0] != UNKNOWN:
                 raise UsageError(f"run {run_id} was already started (status {row[0]})")
             db.execute(
-                "INSERT INTO runs (id, started_ns, status, program, input_summary)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+                "INSERT INTO runs (id, started_ns, status, program, input_summary, owner)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
                 " started_ns = excluded.started_ns, status = excluded.status,"
-                " program = excluded.program, input_summary = excluded.input_summary",
-                (run_id, time.time_ns(), RUNNING, program, input_summary),
+                " program = excluded.program, input_summary = excluded.input_summary, owner = excluded.owner",
+                (run_id, time.time_ns(), RUNNING, program, input_summary, _owner()),
             )
 
-    def finish_run(self, run_id: str, status: str) -> None:
-        """Record how a run ended (``ok``, ``error``, ``cancelled``, ...).
+    def mark_interrupted(self) -> list[str]:
+        """Mark ``interrupted`` every run still ``running`` whose process on this machine is
+        gone (killed, or the machine restarted): it will never say how it ended. Runs of
+        live processes, and of other machines, are left alone. Returns the ids marked."""
+        host = socket.gethostname()
+        with self._transaction() as db:
+            rows = db.execute("SELECT id, owner FROM runs WHERE status = ?", (RUNNING,)).fetchall()
+            gone = [run_id for run_id, owner in rows if _owner_gone(owner, host)]
+            db.executemany(
+                "UPDATE runs SET status = ?, finished_ns = ? WHERE id = ?",
+                [(INTERRUPTED, time.time_ns(), run_id) for run_id in gone],
+            )
+        return gone
+
+    def finish_run(self, run_id: str, status: str, *, usage: Mapping[str, Any] | None = None) -> None:
+        """Record how a run ended (``ok``, ``error``, ``cancelled``, ``limit``, ...) and, as
+        ``usage``, what it spent against its policy (``smol trace`` shows it).
 
         Raises:
             UsageError: no such run, or it already finished.
@@ -202,13 +272,13 @@ class RunIndex:
             if row[0] is not None:
                 raise UsageError(f"run {run_id} already finished (status {row[1]})")
             db.execute(
-                "UPDATE runs SET finished_ns = ?, status = ? WHERE id = ?",
-                (time.time_ns(), status, run_id),
+                "UPDATE runs SET finished_ns = ?, status = ?, usage = ? WHERE id = ?",
+                (time.time_ns(), status, json.dumps(dict(usage)) if usage else "", run_id),
             )
 
     _RUN_COLUMNS = (
         "SELECT r.id, r.started_ns, r.finished_ns, r.status, r.program, r.input_summary,"
-        " (SELECT count(*) FROM artifacts a WHERE a.run = r.id) FROM runs r"
+        " (SELECT count(*) FROM artifacts a WHERE a.run = r.id), r.usage FROM runs r"
     )
 
     def runs(self, *, limit: int | None = None) -> list[RunInfo]:
@@ -290,6 +360,10 @@ class RunIndex:
         """The store key of an indexed artifact, or None."""
         rows = self._query("SELECT key FROM artifacts WHERE id = ?", (artifact_id,))
         return rows[0][0] if rows else None
+
+    def keys(self) -> list[tuple[str, str]]:
+        """Every indexed artifact: its id and its store key."""
+        return [(row[0], row[1]) for row in self._query("SELECT id, key FROM artifacts")]
 
     def forget(self, artifact_id: str) -> None:
         """Drop an artifact's row (its key proved stale); its lineage edges stay."""
@@ -383,4 +457,4 @@ class RunIndex:
         return f"<RunIndex {self.path} {state}>"
 
 
-__all__ = ["ArtifactRecord", "Rebuilt", "RunIndex", "RunInfo", "preview"]
+__all__ = ["INTERRUPTED", "ArtifactRecord", "Rebuilt", "RunIndex", "RunInfo", "preview"]

@@ -13,6 +13,7 @@ artifacts out under the key of concept/002::
 from __future__ import annotations
 
 import abc
+import dataclasses
 import hashlib
 import os
 import tempfile
@@ -35,6 +36,9 @@ name may not exceed 255 bytes)."""
 
 S3_PAGE = 1000
 """Keys per S3 listing request (S3's own maximum)."""
+
+S3_ATTEMPTS = 4
+"""Tries of one S3 request in all (the first and three retries) before its error is raised."""
 
 _TEMP_PREFIX = ".tmp-"
 
@@ -106,6 +110,26 @@ def decode_stored(data: bytes, key: str, *, trust: TrustStore | None = None) -> 
     elif artifact.signature:
         verify_signature(artifact)
     return artifact
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Verified:
+    """What :meth:`ArtifactStore.verify` found: how many artifacts read back intact, and what is wrong.
+
+    ``corrupt``: keys whose bytes do not verify, each with why; ``missing``: artifacts the run
+    index points to that the store does not hold (lost); ``leftovers``: temp files of writes
+    that never finished (harmless: no listing shows them, and nothing points to them).
+    """
+
+    intact: int
+    corrupt: tuple[tuple[str, str], ...]
+    missing: tuple[tuple[str, str], ...]
+    leftovers: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        """Whether every artifact is there and intact."""
+        return not self.corrupt and not self.missing
 
 
 class ArtifactStore(abc.ABC):
@@ -200,6 +224,34 @@ class ArtifactStore(abc.ABC):
         raise ArtifactNotFound(
             f"no artifact {artifact_id} in {self.url}; list what a run stored with `smol trace RUN_ID`"
         )
+
+    def verify(self) -> Verified:
+        """Read back every artifact in the store and every one the run index points to.
+
+        Each artifact is checked as ``load`` checks it (well-formed, under its own key,
+        checksum, signature).
+
+        Raises:
+            ArtifactError: the store itself cannot be read (not a bad artifact: a bad store).
+        """
+        self._check_open()
+        corrupt: list[tuple[str, str]] = []
+        keys = set()
+        for key in self.keys():
+            data = self._read(key)
+            if data is None:
+                continue  # removed while we looked
+            keys.add(key)
+            try:
+                decode_stored(data, key, trust=self.trust)
+            except ArtifactError as exc:
+                corrupt.append((key, str(exc)))
+        missing = [(artifact_id, key) for artifact_id, key in self.index.keys() if key not in keys]
+        return Verified(len(keys) - len(corrupt), tuple(sorted(corrupt)), tuple(sorted(missing)), self.leftovers())
+
+    def leftovers(self) -> tuple[str, ...]:
+        """Traces of writes that never finished (none in a store whose writes are single puts)."""
+        return ()
 
     def iter_artifacts(self) -> Iterator[Artifact]:
         """Every artifact in the store, verified, in no particular order."""
@@ -310,12 +362,25 @@ class FileStore(ArtifactStore):
                 if name.endswith(SUFFIX) and not name.startswith(_TEMP_PREFIX):
                     yield f"{relative}/{name}"
 
+    def leftovers(self) -> tuple[str, ...]:
+        """Temp files of writes cut short by a crash (a kill between write and rename)."""
+        return tuple(
+            sorted(
+                (Path(folder) / name).relative_to(self.root).as_posix()
+                for folder, _, files in os.walk(self.root)
+                for name in files
+                if name.startswith(_TEMP_PREFIX)
+            )
+        )
+
 
 class S3Store(ArtifactStore):
     """Artifacts as objects in an S3-compatible bucket (AWS, MinIO, moto, ...).
 
     The endpoint comes from ``SMOL_S3_ENDPOINT`` (or ``AWS_ENDPOINT_URL``), credentials from
     the standard AWS variables. A single PUT is atomic in S3, so no temp object is needed.
+    A request that times out (``config.STORE_TIMEOUT_S``) or meets a 5xx is tried again, up
+    to ``S3_ATTEMPTS`` times in all, with botocore's exponential backoff and jitter between.
     """
 
     def __init__(
@@ -343,7 +408,7 @@ class S3Store(ArtifactStore):
                 s3={"addressing_style": "path"},
                 connect_timeout=config.STORE_TIMEOUT_S,
                 read_timeout=config.STORE_TIMEOUT_S,
-                retries={"max_attempts": 3, "mode": "standard"},
+                retries={"total_max_attempts": S3_ATTEMPTS, "mode": "standard"},
             ),
         )
         super().__init__(index=index, trust=trust, require_trusted=require_trusted)
@@ -358,6 +423,11 @@ class S3Store(ArtifactStore):
             if code in ("NoSuchKey", "404"):
                 return None
             hint = " (create the bucket first)" if code == "NoSuchBucket" else ""
+            meta = exc.response.get("ResponseMetadata", {})
+            if meta.get("HTTPStatusCode", 0) >= 500:
+                attempts = meta.get("RetryAttempts", 0) + 1
+                status = meta["HTTPStatusCode"]
+                hint = f" (HTTP {status} from the server, {attempts} attempts; is the S3 service healthy?)"
             raise ArtifactError(f"cannot {what} {key} in {self.url}: {code or exc}{hint}") from exc
         except BotoCoreError as exc:
             raise ArtifactError(
@@ -414,4 +484,4 @@ def open_store(
     return FileStore(url, index=index, **verification)
 
 
-__all__ = ["ArtifactStore", "FileStore", "S3Store", "decode_stored", "key_of", "open_store", "segment"]
+__all__ = ["ArtifactStore", "FileStore", "S3Store", "Verified", "decode_stored", "key_of", "open_store", "segment"]

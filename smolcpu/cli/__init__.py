@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "sandbox": ("_sandbox",),
     "serve": ("_serve",),
     "status": ("_status",),
+    "store": ("_store",),
     "stores": ("_neural_vision",),
     "test": ("_dev",),
     "tool": ("_tools", "_neural_llm", "_neural_vision"),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import mimetypes
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -27,10 +28,12 @@ from typing import Any
 from smolcpu import config
 from smolcpu.artifact import BYTES, Artifact, RunIndex
 from smolcpu.errors import UsageError
-from smolcpu.lang import Graph, compile_file, compile_source
-from smolcpu.runtime import ActorSystem, StoreProcess
+from smolcpu.lang import Graph, Policy, compile_file, compile_source
+from smolcpu.runtime import ActorSystem, RunLog, StoreProcess
 from smolcpu.units import request_artifact, text_for_model
 from smolcpu.vm import Chooser, Executor, Lifecycle, RunResult, StepEvent
+
+log = logging.getLogger("smolcpu.programs")
 
 PROGRAMS = Path(__file__).resolve().parent
 """Where the programs Smol ships live."""
@@ -195,6 +198,8 @@ class Session:
         self.lifecycle: Lifecycle | None = None
         self.index: RunIndex | None = None
         self.store: StoreProcess | None = None
+        self.run_log: RunLog | None = None
+        """Where runs that are not a program's are recorded (a server's raw LLM requests)."""
 
     def __repr__(self) -> str:
         return f"<Session {'open' if self.lifecycle is not None else 'closed'}>"
@@ -202,7 +207,10 @@ class Session:
     async def __aenter__(self) -> Session:
         if self.record:  # one recorder process for the session, not one per request
             self.index = RunIndex()
+            for run_id in self.index.mark_interrupted():  # left running by a process that died
+                log.warning("run %s was interrupted (its process died); `smol run --resume` goes on with it", run_id)
             self.store = StoreProcess(config.store_url(), index_path=self.index.path)
+            self.run_log = RunLog(index=self.index, store=self.store)
             self.options |= {"store": self.store, "index": self.index}
         self.system = ActorSystem(record=False)
         await self.system.__aenter__()
@@ -221,11 +229,13 @@ class Session:
             if self.system is not None:
                 await self.system.__aexit__(exc_type, exc, tb)
             self.system = None
+            if self.run_log is not None:
+                await self.run_log.close()
             if self.store is not None:
                 await asyncio.to_thread(self.store.close)
             if self.index is not None:
                 self.index.close()
-            self.store = self.index = None
+            self.store = self.index = self.run_log = None
 
     async def run(
         self,
@@ -234,9 +244,11 @@ class Session:
         *,
         observer: Observer | None = None,
         tokens: bool = False,
+        policy: Policy | None = None,
     ) -> RunResult:
         """Run ``program`` (None: the default one) on ``given``; ``observer`` hears each step
-        start and end, and with ``tokens`` each piece of an LLM step's answer as it comes."""
+        start and end, and with ``tokens`` each piece of an LLM step's answer as it comes;
+        ``policy`` is a ceiling on what the run may spend (the tighter of it and the program's holds)."""
         if self.lifecycle is None:
             raise UsageError("the session is not open: use it inside `async with Session() as session`")
         graph = load_program(program)
@@ -248,6 +260,7 @@ class Session:
             observer=observer,
             tokens=tokens,
             examples=examples,
+            policy=policy,
             **self.options,
         ) as executor:
             return await executor.run(given)
@@ -262,9 +275,10 @@ class Session:
         program: str | Path | Graph | None = None,
         observer: Observer | None = None,
         tokens: bool = False,
+        policy: Policy | None = None,
     ) -> Answer:
         """Ask ``question`` (with images to look at, functions the model may call, the chat
-        so far); the program's answer. ``observer`` and ``tokens`` are as :meth:`run` takes them.
+        so far); the program's answer. ``observer``, ``tokens`` and ``policy`` are as :meth:`run` takes them.
 
         Raises:
             UsageError: an empty question, an image that cannot be read, a program with errors.
@@ -279,7 +293,7 @@ class Session:
         )
         tally = _Tally(observer)
         began = time.monotonic()
-        result = await self.run(program, given, observer=tally, tokens=tokens)
+        result = await self.run(program, given, observer=tally, tokens=tokens, policy=policy)
         return Answer(
             text=answer_text(result.output),
             run_id=result.run_id,
@@ -326,18 +340,29 @@ def ask(
 
 
 async def run_async(
-    program: str | Path | Graph | None, given: Artifact | str, *, model: str | None = None, record: bool = True
+    program: str | Path | Graph | None,
+    given: Artifact | str,
+    *,
+    model: str | None = None,
+    record: bool = True,
+    policy: Policy | None = None,
 ) -> RunResult:
-    """Run any program on ``given`` (text or an artifact); how it ended and its output."""
+    """Run any program on ``given`` (text or an artifact), under ``policy`` if given (a
+    ceiling over the program's own); how it ended and its output."""
     async with Session(model=model, record=record) as session:
-        return await session.run(program, given)
+        return await session.run(program, given, policy=policy)
 
 
 def run(
-    program: str | Path | Graph | None, given: Artifact | str, *, model: str | None = None, record: bool = True
+    program: str | Path | Graph | None,
+    given: Artifact | str,
+    *,
+    model: str | None = None,
+    record: bool = True,
+    policy: Policy | None = None,
 ) -> RunResult:
     """:func:`run_async` for code that is not async."""
-    return asyncio.run(run_async(program, given, model=model, record=record))
+    return asyncio.run(run_async(program, given, model=model, record=record, policy=policy))
 
 
 __all__ = [

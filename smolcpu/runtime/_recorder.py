@@ -39,7 +39,7 @@ _RECENT = 4096
 _BATCH = 512
 """Artifacts handed to the writer thread at once."""
 
-_FLUSH_AFTER_S = 0.02
+FLUSH_AFTER_S = 0.02
 """How long a partial batch may wait for more artifacts before it goes to the writer."""
 
 _DONE: Any = object()
@@ -148,7 +148,7 @@ class Recorder:
         batch = self._batch
         batch.append(artifact)
         if len(batch) == 1:
-            self._loop.call_later(_FLUSH_AFTER_S, self._flush)
+            self._loop.call_later(FLUSH_AFTER_S, self._flush)
         elif len(batch) >= _BATCH:
             self._flush()
 
@@ -201,4 +201,4 @@ class Recorder:
         return f"<Recorder recorded={self.recorded} failed={self.failed} batched={len(self._batch)}>"
 
 
-__all__ = ["LENGTH", "Recorder", "Store", "StoreProcess"]
+__all__ = ["FLUSH_AFTER_S", "LENGTH", "Recorder", "Store", "StoreProcess"]

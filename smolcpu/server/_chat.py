@@ -25,7 +25,8 @@ from typing import Any
 
 from smolcpu import config
 from smolcpu.artifact import JSON, Artifact
-from smolcpu.errors import ArtifactError, BudgetError, UnitError, UnknownModel, Unsupported, UsageError
+from smolcpu.errors import ArtifactError, BudgetError, PolicyLimit, UnitError, UnknownModel, Unsupported, UsageError
+from smolcpu.lang import Policy
 from smolcpu.models import KNOWN
 from smolcpu.programs import DEFAULT_PROGRAM, Session, load_program
 from smolcpu.runtime import UnitRef
@@ -72,6 +73,8 @@ class Reply:
     completion_tokens: int = 0
     generation_ms: float = 0.0
     """The LLM's own time (raw LLM models): the server's ``Server-Timing`` header gives it."""
+    engine_ms: float = 0.0
+    """The calls into llama.cpp, in the LLM's worker process (the LLM's time and llama.cpp's around it)."""
     unit_ms: float = 0.0
     """The requests to the LLM unit, from sending to the reply (the LLM's time and the runtime's)."""
 
@@ -116,12 +119,15 @@ def _cut(text: str, stops: list[str]) -> str:
 
 
 async def answer_with_program(
-    session: Session, target: Target, request: ChatRequest, job: Job, on_delta: Delta | None
+    session: Session, target: Target, request: ChatRequest, job: Job, on_delta: Delta | None,
+    *, policy: Policy | None = None,
 ) -> Reply:
     """Run ``target``'s program on the request, once per choice (its steps go to ``job``'s
-    events); usage counts the tokens its LLM steps read and wrote.
+    events), each run under ``policy`` (the key's ceiling); usage counts the tokens its LLM
+    steps read and wrote.
 
     Raises:
+        PolicyLimit: a run went past a limit of its policy (the message names it).
         Unsupported: options that only a raw LLM has (logprobs, response_format, a forced
             tool call, max_tokens, temperature, seed).
     """
@@ -178,7 +184,10 @@ async def answer_with_program(
             program=graph,
             observer=observe,
             tokens=on_delta is not None,
+            policy=policy,
         )
+        if answer.status == "limit":
+            raise PolicyLimit(f"the program {target.name!r} ended limit: {answer.text}")
         if not answer.ok:
             raise UnitError(f"the program {target.name!r} ended {answer.status}: {answer.text}")
         job.output_id = answer.output.id if answer.output is not None else None
@@ -242,23 +251,26 @@ def llm_request(request: ChatRequest, *, seed: int | None, stream: bool) -> dict
 async def answer_with_llm(
     session: Session, target: Target, request: ChatRequest, job: Job, on_delta: Delta | None, ref: UnitRef
 ) -> Reply:
-    """Ask the LLM ``ref`` the request, once per choice; each reply is kept under the job's run id."""
+    """Ask the LLM ``ref`` the request, once per choice; each request and reply is kept under
+    the job's run id, written off the request's path (:class:`~smolcpu.runtime.RunLog`)."""
     job.run_id = f"run-{uuid.uuid4().hex[:12]}"
-    if session.index is not None:
+    run_log = session.run_log
+    if run_log is not None:
         summary = message_text(request.messages[-1].get("content"))[:80]
-        session.index.start_run(job.run_id, program=f"llm:{target.llm}", input_summary=summary)
+        run_log.start(job.run_id, program=f"llm:{target.llm}", input_summary=summary)
     status = "error"
+    kept: list[Artifact] = []
     try:
         reply = Reply([])
         for index in range(request.n):
             seed = request.seed + index if request.seed is not None else None
             body = llm_request(request, seed=seed, stream=on_delta is not None)
             asked = Artifact.json(body, origin="api", role="input", attributes={"run": job.run_id})
+            kept.append(asked)
             began = time.perf_counter()
             answer = await _ask(ref, asked, index, on_delta if body.get("stream") else None)
             reply.unit_ms += (time.perf_counter() - began) * 1000
-            if session.store is not None:
-                session.store.put_many((asked, answer))
+            kept.append(answer)
             job.output_id = answer.id
             choice = _llm_choice(answer)
             if on_delta is not None and not body.get("stream"):
@@ -267,14 +279,15 @@ async def answer_with_llm(
             reply.prompt_tokens += int(answer.attr("prompt_tokens") or 0)
             reply.completion_tokens += int(answer.attr("completion_tokens") or 0)
             reply.generation_ms += float(answer.attr("generation_ms") or 0.0)
+            reply.engine_ms += float(answer.attr("engine_ms") or 0.0)
         status = "ok"
         return reply
     except asyncio.CancelledError:
         status = "cancelled"
         raise
     finally:
-        if session.index is not None:
-            session.index.finish_run(job.run_id, status)
+        if run_log is not None:
+            run_log.finish(job.run_id, status, kept)
 
 
 async def _ask(ref: UnitRef, asked: Artifact, index: int, on_delta: Delta | None) -> Artifact:

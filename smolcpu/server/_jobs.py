@@ -273,6 +273,8 @@ class JobQueue:
             self._running.pop(job.key, None)
 
     def _forget_old(self) -> None:
+        if len(self.jobs) <= KEPT_JOBS:
+            return  # nothing to forget: not worth a walk over every job on each request
         ended = [job_id for job_id, job in self.jobs.items() if job.state.ended]
         for job_id in ended[: max(0, len(self.jobs) - KEPT_JOBS)]:
             del self.jobs[job_id]

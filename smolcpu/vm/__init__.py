@@ -31,6 +31,7 @@ from smolcpu.vm._cores import CoreKeeper, CorePlan, cpu_seconds, pin, plan_cores
 from smolcpu.vm._executor import Execution, Executor, ExecutorState
 from smolcpu.vm._lifecycle import Lifecycle, LifecycleState, MemoryReport, ModelWorker, WorkerSpec, megabytes
 from smolcpu.vm._lifecycle_status import LiveStatus, read_statuses, status_dir
+from smolcpu.vm._replay import Replay
 from smolcpu.vm._result import RunResult, Status, StepEvent, Visit
 from smolcpu.vm._workers import UnitSource, Workers
 
@@ -58,6 +59,7 @@ __all__ = [
     "MemoryReport",
     "NearestChooser",
     "ModelWorker",
+    "Replay",
     "RunResult",
     "ScriptedChooser",
     "Status",

@@ -56,11 +56,13 @@ from smolcpu.runtime import ActorSystem, Unit, UnitRef
 from smolcpu.vm._cores import CoreKeeper
 from smolcpu.vm._lifecycle_status import (
     load_footprints,
+    process_parents,
     process_tree,
     resident,
     save_footprints,
     started_at,
     status_dir,
+    subtree,
     write_json,
 )
 
@@ -77,6 +79,12 @@ HOST = "smolcpu.units._host:UnitHost"
 
 MODEL_PARAMETERS = ("model", "model_path")
 """Parameters that name the model a unit loads (what its estimate is made from)."""
+
+PROCESSES_KEPT_S = 2.0
+"""How long the background looks (memory, cores) keep using one lookup of Smol's processes.
+A lookup reads every process of the machine, several times a second it held the GIL long
+enough to delay requests; a process started since inherits its parent's cores, and is
+measured at the next lookup."""
 
 MB = 1024**2
 
@@ -284,6 +292,7 @@ class Lifecycle:
         self.specs = dict(specs or {})
         self.shared = dict(SHARED_WORKERS if shared is None else shared)
         self.sample_every = config.MEMORY_SAMPLE_S if sample_every is None else sample_every
+        self._parents: tuple[float, dict[int, int]] = (float("-inf"), {})  # (when looked up, what was found)
         self.status_file: Path | None = status_dir() / f"{os.getpid()}.json" if status else None
         self.state = LifecycleState.NEW
         self.peak = 0
@@ -506,15 +515,18 @@ class Lifecycle:
         return worker if worker is not None and unit in worker.units else None
 
     def _live(self, name: str) -> ModelWorker | None:
-        """Worker ``name`` if its process unit still runs; forget it if supervision stopped it."""
+        """Worker ``name`` if its process unit and every unit reaching it still run; forget it
+        (and stop what is left of it) once supervision stopped any of them: a front that gave
+        up when its host died can linger a moment after the host is restarted or stopped."""
         worker = self._workers.get(name)
         if worker is None:
             return None
         try:
-            worker.ref.pid  # noqa: B018  (raises once the unit has stopped)
+            for ref in (worker.ref, *worker.units.values()):
+                ref.pid  # noqa: B018  (raises once the unit has stopped)
         except UnitStopped:
             self._forget(worker)
-            self._retired += [ref for ref in worker.units.values() if ref != worker.ref]
+            self._retired += [ref for ref in worker.units.values() if ref != worker.ref] + [worker.ref]
             return None
         return worker
 
@@ -584,32 +596,36 @@ class Lifecycle:
         return worker
 
     async def _make_room(self, kind: str, need: int) -> None:
-        """Evict least recently used idle workers until ``need`` more bytes fit, or raise."""
+        """Evict least recently used idle workers until ``need`` more bytes fit, or raise, and
+        raise before evicting any when it would not fit even with every idle one gone."""
         while True:
-            used = self._reserved(self.measure())
+            report = self.measure()
+            held = self._held(report)
+            used = report.main + sum(held.values())
             if used + need <= self.budget:
                 return
             idle = [worker for worker in self.workers if not worker.busy]
-            if not idle:
-                busy = ", ".join(self._workers) or "none"
+            if not idle or used - sum(held.get(worker.name, 0) for worker in idle) + need > self.budget:
+                busy = ", ".join(worker.name for worker in self.workers if worker.busy) or "none"
                 model = self.spec(kind).model
                 smaller = " (e.g. SMOL_LLM_MODEL=qwen2.5-coder-0.5b)" if kind == "llm" else ""
+                left = "even with every idle worker evicted" if idle else "with no idle worker left to evict"
                 raise BudgetError(
                     f"cannot start unit {kind!r}{f' with model {model}' if model else ''}: it needs about"
                     f" {megabytes(need)} and Smol already uses {megabytes(used)} of its"
-                    f" {megabytes(self.budget)} memory budget, with no idle worker left to evict (busy:"
-                    f" {busy}); use a smaller model{smaller}, or a bigger budget (SMOL_MEMORY_BUDGET=<bytes>)"
+                    f" {megabytes(self.budget)} memory budget, {left} (busy: {busy});"
+                    f" use a smaller model{smaller}, or a bigger budget (SMOL_MEMORY_BUDGET=<bytes>)"
                 )
             await self.evict(idle[0].name)
 
-    def _reserved(self, report: MemoryReport) -> int:
-        """What is in use, each worker counted at least at its footprint: a worker between two
+    def _held(self, report: MemoryReport) -> dict[str, int]:
+        """What each worker holds, counted at least at its footprint: a worker between two
         requests holds less than while it computes, and will again."""
-        reserved = report.main
+        held = {}
         for name, memory in report.workers.items():
             worker = self._workers[name]
-            reserved += max(memory, self._footprints.get(worker.key, worker.expected))
-        return reserved
+            held[name] = max(memory, self._footprints.get(worker.key, worker.expected))
+        return held
 
     async def _shed(self, *, keep: str) -> None:
         """After a worker measured bigger than estimated: evict idle others until back under the budget."""
@@ -630,7 +646,7 @@ class Lifecycle:
         log.info("stopped %s (pid %d, %s)", name, worker.pid, megabytes(worker.memory))
 
     async def _stop_retired(self) -> None:
-        """Stop the fronts of shared workers that supervision stopped (their names are wanted again)."""
+        """Stop what is left of workers that supervision stopped in part (their names are wanted again)."""
         retired, self._retired = self._retired, []
         await asyncio.gather(*(ref.stop() for ref in retired))
 
@@ -657,7 +673,7 @@ class Lifecycle:
         while True:
             await asyncio.sleep(self.sample_every)
             self._follow_restarts()
-            report = _report(await asyncio.to_thread(_measure_pids, self._pids()))
+            report = _report(await asyncio.to_thread(_measure_pids, self._pids(), self._known_parents()))
             self._record(report, write=False)
 
 
@@ -674,16 +690,28 @@ class Lifecycle:
 
     def _place_cores(self, llm_pids: list[int], llm_busy: bool) -> None:
         assert self.cores is not None
-        llm = {pid for worker in llm_pids for pid in process_tree(worker)}
-        others = [pid for pid in process_tree(os.getpid()) if pid not in llm]
+        parents = self._known_parents()
+        llm = {pid for worker in llm_pids for pid in subtree(parents, worker)}
+        others = [pid for pid in subtree(parents, os.getpid()) if pid not in llm]
         self.cores.look(llm=llm, others=others, llm_busy=llm_busy)
 
+    def _known_parents(self) -> dict[int, int]:
+        """Smol's processes and their parents, looked up again once :data:`PROCESSES_KEPT_S` have passed."""
+        looked, parents = self._parents
+        now = time.monotonic()
+        if now - looked > PROCESSES_KEPT_S:
+            parents = process_parents(os.getpid())
+            self._parents = (now, parents)
+        return parents
 
-def _measure_pids(workers: list[tuple[str, int]]) -> dict[str, int]:
-    """Resident bytes of each worker's process tree by name, and of the rest of this process's under ``""``."""
-    trees = {name: process_tree(pid) for name, pid in workers}
+
+def _measure_pids(workers: list[tuple[str, int]], parents: dict[int, int] | None = None) -> dict[str, int]:
+    """Resident bytes of each worker's process tree by name, and of the rest of this process's
+    under ``""``; the trees as ``parents`` has them (by default as they are now)."""
+    parents = process_parents(os.getpid()) if parents is None else parents
+    trees = {name: subtree(parents, pid) for name, pid in workers}
     owned = {pid for tree in trees.values() for pid in tree}
-    main = [pid for pid in process_tree(os.getpid()) if pid not in owned]
+    main = [pid for pid in subtree(parents, os.getpid()) if pid not in owned]
     return resident({"": main, **trees})
 
 
@@ -694,6 +722,7 @@ def _report(sizes: dict[str, int]) -> MemoryReport:
 
 __all__ = [
     "NEURAL_KINDS",
+    "PROCESSES_KEPT_S",
     "SHARED_WORKERS",
     "Front",
     "Lifecycle",

@@ -18,12 +18,14 @@ not permitted), RSS stands in.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import psutil
@@ -72,6 +74,32 @@ def process_tree(pid: int) -> list[int]:
         return [pid, *(child.pid for child in psutil.Process(pid).children(recursive=True))]
     except psutil.NoSuchProcess:
         return []
+
+
+def process_parents(root: int) -> dict[int, int]:
+    """Every process under ``root`` and its parent, from one look at the machine's processes
+    (finding children means reading every process's parent: one look, not one per tree)."""
+    try:
+        found = psutil.Process(root).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return {}
+    parents = {}
+    for child in found:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            parents[child.pid] = child.ppid()
+    return parents
+
+
+def subtree(parents: Mapping[int, int], pid: int) -> list[int]:
+    """``pid`` and its descendants, as ``parents`` (from :func:`process_parents`) has them."""
+    children: dict[int, list[int]] = {}
+    for child, parent in parents.items():
+        children.setdefault(parent, []).append(child)
+    tree, todo = [], [pid]
+    while todo:
+        tree.append(current := todo.pop())
+        todo += children.get(current, ())
+    return tree
 
 
 def resident(groups: dict[str, list[int]]) -> dict[str, int]:
@@ -200,12 +228,14 @@ __all__ = [
     "LiveStatus",
     "is_same_process",
     "load_footprints",
+    "process_parents",
     "process_tree",
     "read_json",
     "read_statuses",
     "save_footprints",
     "started_at",
     "status_dir",
+    "subtree",
     "resident",
     "write_json",
 ]

@@ -147,3 +147,11 @@ def test_embeddings_come_from_the_embed_unit_with_token_counts(make_server) -> N
     assert json.loads(embed.seen[0].payload) == {"text": ["a cat", "a kitten"]}
     floats = client(server).embeddings.create(model="minilm", input="a cat", encoding_format="float")
     assert floats.data[1].embedding == [1.0, 0.0]
+
+
+def test_server_timing_says_where_a_raw_requests_time_went() -> None:
+    from smolcpu.server._app import server_timing
+    from smolcpu.server._chat import Reply
+
+    header = server_timing(Reply([], generation_ms=80.0, engine_ms=82.5, unit_ms=84.25))
+    assert header == "llm;dur=80.000, engine;dur=82.500, unit;dur=84.250"

@@ -255,3 +255,23 @@ def test_a_measured_footprint_past_the_budget_does_not_refuse_the_worker_for_goo
             assert lifecycle.estimate(spec) == 10 * 1024**2
 
     asyncio.run(check())
+
+
+def test_one_lookup_of_the_processes_gives_every_tree_under_this_one() -> None:
+    from smolcpu.vm._lifecycle_status import process_parents, process_tree, subtree
+
+    sleeper = "import time; time.sleep(60)"
+    script = f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {sleeper!r}]); time.sleep(60)"
+    child = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 30
+        while len(process_tree(child.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        parents = process_parents(os.getpid())
+        assert sorted(subtree(parents, child.pid)) == sorted(process_tree(child.pid))
+        assert set(subtree(parents, os.getpid())) >= {os.getpid(), *process_tree(child.pid)}
+        assert subtree(parents, 999_999_999) == [999_999_999]  # not looked up: only itself
+    finally:
+        for pid in reversed(process_tree(child.pid)):
+            psutil.Process(pid).kill()
+        child.wait()

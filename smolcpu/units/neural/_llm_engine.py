@@ -52,6 +52,9 @@ class Completion:
     """Prompt tokens whose state came from the prompt cache instead of being evaluated."""
     generation_ms: float = 0.0
     """llama.cpp's own time for the prompt and the answer (what a server adds is the rest)."""
+    engine_ms: float = 0.0
+    """The whole call into llama.cpp: ``generation_ms`` and its queue, chat template and the
+    pieces handed back to Python (what llama.cpp's own server spends beside the model too)."""
     logprobs: tuple[dict[str, Any], ...] = ()
     """Per answer token, as OpenAI gives them (``token``, ``logprob``, ``bytes``, ``top_logprobs``)."""
 
@@ -306,7 +309,9 @@ class LLMEngine:
             if self.state is not EngineState.LOADED:
                 raise UnitError(f"{self!r} cannot generate")
             self._cancelled.clear()
+            began = time.perf_counter()
             self._server.handle_chat_completions(request, receive)
+            engine_ms = (time.perf_counter() - began) * 1000
         if self._cancelled.is_set():
             raise UnitError(f"the generation of {self.model} was cancelled")
         if errors:
@@ -314,7 +319,7 @@ class LLMEngine:
         if timed_out:
             raise RequestTimeout(f"the LLM ({self.model}) did not finish within {self.timeout:g}s")
         completion = self._completion("".join(pieces), last, tool_deltas, max_tokens=request["max_tokens"])
-        return replace(completion, logprobs=tuple(token_logprobs))
+        return replace(completion, logprobs=tuple(token_logprobs), engine_ms=engine_ms)
 
     def _completion(
         self, text: str, last: dict[str, Any], tool_deltas: dict[int, dict[str, Any]], *, max_tokens: int

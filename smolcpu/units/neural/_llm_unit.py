@@ -131,6 +131,7 @@ class LLM(Unit):
             "completion_tokens": str(completion.completion_tokens),
             "cached_tokens": str(completion.cached_tokens),
             "generation_ms": f"{completion.generation_ms:.3f}",
+            "engine_ms": f"{completion.engine_ms:.3f}",
         }
         if "logprobs" in request:
             attributes["logprobs"] = json.dumps(completion.logprobs)
