@@ -1,4 +1,5 @@
-"""What the server keeps between requests: one open Session, the job queue, the API keys.
+"""What the server keeps between requests: one open Session, the job queue, the API keys,
+the stored Responses.
 
 The :class:`ServerState` lives on ``app.state.smol``. Its ``session`` (a
 :class:`~smolcpu.programs.Session`: the actor system, the Lifecycle and the recorder) is
@@ -20,6 +21,7 @@ from smolcpu.errors import UsageError
 from smolcpu.programs import Session
 from smolcpu.runtime import UnitRef
 from smolcpu.server._jobs import CAPACITY, PER_KEY, WORKERS, JobQueue
+from smolcpu.server._response_store import ResponseStore
 
 KEYS_VARIABLE = "SMOL_API_KEYS"
 """The environment variable with the API keys the server accepts (comma-separated)."""
@@ -85,6 +87,7 @@ class ServerState:
         self.programs = Path(programs).expanduser() if programs is not None else None
         self.keys = [key.encode() for key in keys]
         self.queue = JobQueue(workers=workers, capacity=capacity, per_key=per_key)
+        self.responses = ResponseStore()
         self._stand_ins: dict[str, UnitRef] = {}
 
     def __repr__(self) -> str:
