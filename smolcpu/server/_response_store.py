@@ -59,10 +59,14 @@ class ResponseStore:
         Raises:
             ArtifactNotFound: no such Response (or another key's).
         """
-        artifact = await asyncio.to_thread(_use_store, "get", _artifact_id(response_id))
+        missing = ArtifactNotFound(f"no response {response_id!r}")
+        try:
+            artifact = await asyncio.to_thread(_use_store, "get", _artifact_id(response_id))
+        except ArtifactNotFound:
+            raise missing from None
         value = artifact.as_json()
         if artifact.role != "response" or value.get("key") != key:
-            raise ArtifactNotFound(f"no response {response_id!r}")
+            raise missing
         return Stored(value["response"], value["history"])
 
     async def put(self, response: dict[str, Any], history: list[Item], key: str) -> None:

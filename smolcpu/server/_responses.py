@@ -165,10 +165,12 @@ def function_call_item(call: dict[str, Any]) -> Item:
 
 
 def output_items(text: str, tool_calls: list[dict[str, Any]]) -> list[Item]:
-    """A chat answer as a Response's output: its text as a message (unless it is only tool
-    calls), then a ``function_call`` item per call."""
-    message = [message_item(completion_id("msg"), text)] if text or not tool_calls else []
-    return message + [function_call_item(call) for call in tool_calls]
+    """A chat answer as a Response's output: a ``function_call`` item per tool call, else its
+    text as a message. The text of an answer with calls is dropped: a small model's is the
+    calls' own markup (``<tool_call>...``), which the items already say."""
+    if tool_calls:
+        return [function_call_item(call) for call in tool_calls]
+    return [message_item(completion_id("msg"), text)]
 
 
 @dataclass(frozen=True)
@@ -214,14 +216,17 @@ class Draft:
 
 @dataclass
 class Events:
-    """A Response's stream events as its answer comes (text, then tool calls): each output
-    item added, filled and done, every event numbered; ``output`` holds the items done."""
+    """A Response's stream events as its answer comes: each output item added, filled and
+    done, every event numbered; ``output`` holds the items done. With tools offered the answer
+    comes whole (its text, then its calls), and as in :func:`output_items` its text is sent
+    only if no call follows."""
 
     draft: Draft
     output: list[Item] = field(default_factory=list)
     _numbers: itertools.count = field(default_factory=itertools.count)
     _message: str | None = None
     _text: str = ""
+    _held: list[str] = field(default_factory=list)
 
     def event(self, kind: str, **data: Any) -> dict[str, Any]:
         return {"type": kind, "sequence_number": next(self._numbers), **data}
@@ -231,12 +236,16 @@ class Events:
 
     def text(self, delta: str) -> list[dict[str, Any]]:
         """A piece of the answer's text (the message item opens with the first)."""
+        if self.draft.request.tools:
+            self._held.append(delta)
+            return []
         events = self._open_message()
         self._text += delta
         return events + [self.event("response.output_text.delta", **self._where, delta=delta, logprobs=[])]
 
     def tool_call(self, call: dict[str, Any]) -> list[dict[str, Any]]:
         """A whole tool call (chat shape) as a ``function_call`` item, its arguments in one delta."""
+        self._held.clear()
         events = self._close_message()
         item = function_call_item(call)
         where = {"item_id": item["id"], "output_index": len(self.output)}
@@ -253,6 +262,9 @@ class Events:
     def completed(self, tokens: tuple[int, int]) -> list[dict[str, Any]]:
         """The end: the message closed (an empty one if the answer had nothing), then the Response."""
         events = self._open_message() if not self.output else []
+        for delta in self._held:
+            events += [self.event("response.output_text.delta", **self._where, delta=delta, logprobs=[])]
+            self._text += delta
         events += self._close_message()
         return events + [self.event("response.completed", response=self.draft.body(self.output, tokens))]
 
