@@ -26,7 +26,7 @@ def serve(
     per_key: int = typer.Option(PER_KEY, help="Jobs of one API key run at once at most."),
 ) -> None:
     """Serve Smol's OpenAI-compatible API: /v1/models, /v1/chat/completions, /v1/embeddings,
-    /v1/responses, plus jobs (/v1/jobs), webhooks (/v1/hooks/PROGRAM) and events (/v1/events).
+    /v1/responses (stored: GET, DELETE /v1/responses/ID), plus jobs (/v1/jobs), webhooks (/v1/hooks/PROGRAM) and events (/v1/events).
     Model `smol` is the default program, `smol/NAME` a program of --programs, and each LLM of
     `smol models list` answers by its name. The OpenAPI schema is at /openapi.json."""
     from smolcpu.server import load_keys
