@@ -81,14 +81,18 @@ def chat_messages(items: list[Item]) -> list[dict[str, Any]]:
             role = {"developer": "system"}.get(item.get("role", "user"), item.get("role", "user"))
             messages.append({"role": role, "content": _chat_parts(item.get("content", ""))})
         elif kind == "function_call":
-            call = {"id": _call_id(item), "type": "function", "function": {"name": item.get("name", ""), "arguments": item.get("arguments", "{}")}}
+            function = {"name": item.get("name", ""), "arguments": item.get("arguments", "{}")}
+            call = {"id": _call_id(item), "type": "function", "function": function}
             if not messages or messages[-1]["role"] != "assistant":
                 messages.append({"role": "assistant", "content": ""})
             messages[-1].setdefault("tool_calls", []).append(call)
         elif kind == "function_call_output":
-            messages.append({"role": "tool", "tool_call_id": _call_id(item), "content": _output_text(item.get("output", ""))})
+            output = _output_text(item.get("output", ""))
+            messages.append({"role": "tool", "tool_call_id": _call_id(item), "content": output})
         else:
-            raise Unsupported(f"input items of type {kind!r} are not supported (message, function_call, function_call_output are)")
+            raise Unsupported(
+                f"input items of type {kind!r} are not supported (message, function_call, function_call_output are)"
+            )
     return messages
 
 

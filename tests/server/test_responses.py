@@ -129,8 +129,8 @@ def test_a_stored_response_can_be_read_and_deleted(server: Server) -> None:
     kept = openai_client.responses.retrieve(response.id)
     assert kept.output_text == "You said: hello" and kept.metadata == {"topic": "greeting"} and kept.store
     openai_client.responses.delete(response.id)
-    for ask in (lambda: httpx.get(f"{server.base}/responses/{response.id}"), lambda: httpx.delete(f"{server.base}/responses/{response.id}")):
-        answer = ask()
+    for method in ("GET", "DELETE"):
+        answer = httpx.request(method, f"{server.base}/responses/{response.id}")
         assert answer.status_code == 404
         assert answer.json()["error"]["type"] == "invalid_request_error" and response.id in answer.json()["error"]["message"]
     with pytest.raises(openai.NotFoundError):
@@ -169,3 +169,10 @@ def test_a_response_is_seen_only_by_the_key_that_made_it(make_server: Callable[.
 def test_tools_other_than_functions_are_refused_by_name(server: Server) -> None:
     with pytest.raises(openai.BadRequestError, match="web_search"):
         client(server).responses.create(model="smollm2", input="news?", tools=[{"type": "web_search"}])
+
+
+def test_the_default_program_calls_function_tools_too(server: Server) -> None:
+    server.script.reply = lambda messages: '{"name": "get_weather", "arguments": {"city": "Oslo"}}'
+    response = client(server).responses.create(model="smol", input="Weather in Oslo?", tools=[WEATHER])
+    [call] = response.output
+    assert call.type == "function_call" and call.name == "get_weather" and json.loads(call.arguments) == {"city": "Oslo"}
