@@ -165,6 +165,10 @@ class ArtifactStore(abc.ABC):
         """The bytes under ``key``, or None when there are none."""
 
     @abc.abstractmethod
+    def _remove(self, key: str) -> None:
+        """Remove what is under ``key`` (nothing if there is nothing)."""
+
+    @abc.abstractmethod
     def keys(self) -> Iterator[str]:
         """Every key in the store (unordered), never a half-written one."""
 
@@ -224,6 +228,17 @@ class ArtifactStore(abc.ABC):
         raise ArtifactNotFound(
             f"no artifact {artifact_id} in {self.url}; list what a run stored with `smol trace RUN_ID`"
         )
+
+    def delete(self, artifact_id: str) -> None:
+        """Remove an artifact for good (what someone asked to be forgotten, such as a stored
+        API response); its lineage edges stay, as after ``forget``.
+
+        Raises:
+            ArtifactNotFound: no such artifact.
+        """
+        key = self.index.key_of(artifact_id) or key_of(self.get(artifact_id))
+        self._remove(key)
+        self.index.forget(artifact_id)
 
     def verify(self) -> Verified:
         """Read back every artifact in the store and every one the run index points to.
@@ -355,6 +370,12 @@ class FileStore(ArtifactStore):
         except OSError as exc:
             raise ArtifactError(f"cannot read artifact {key} in {self.root}: {exc}") from exc
 
+    def _remove(self, key: str) -> None:
+        try:
+            self._path(key).unlink(missing_ok=True)
+        except OSError as exc:
+            raise ArtifactError(f"cannot remove artifact {key} in {self.root}: {exc}") from exc
+
     def keys(self) -> Iterator[str]:
         for folder, _, files in os.walk(self.root):
             relative = Path(folder).relative_to(self.root).as_posix()
@@ -442,6 +463,9 @@ class S3Store(ArtifactStore):
     def _read(self, key: str) -> bytes | None:
         response = self._call("read", key, "get_object", Key=self.prefix + key)
         return None if response is None else response["Body"].read()
+
+    def _remove(self, key: str) -> None:
+        self._call("remove", key, "delete_object", Key=self.prefix + key)
 
     def keys(self) -> Iterator[str]:
         token: dict[str, str] = {}

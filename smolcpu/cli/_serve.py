@@ -35,7 +35,7 @@ def serve(
     placement: Path | None = PLACEMENT,
 ) -> None:
     """Serve Smol's OpenAI-compatible API: /v1/models, /v1/chat/completions, /v1/embeddings,
-    /v1/responses, plus jobs (/v1/jobs), webhooks (/v1/hooks/PROGRAM) and events (/v1/events).
+    /v1/responses (stored: GET, DELETE /v1/responses/ID), plus jobs (/v1/jobs), webhooks (/v1/hooks/PROGRAM) and events (/v1/events).
     Model `smol` is the default program, `smol/NAME` a program of --programs, and each LLM of
     `smol models list` answers by its name. The OpenAPI schema is at /openapi.json."""
     from smolcpu.cli._run import read_policy

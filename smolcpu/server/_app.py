@@ -10,10 +10,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import itertools
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import numpy as np
@@ -54,15 +53,14 @@ from smolcpu.server._limits import limit_requests, too_large
 from smolcpu.server._openai import (
     ChatRequest,
     EmbeddingRequest,
-    ResponsesRequest,
     chat_completion,
     chunk,
     completion_id,
     error_body,
-    response_message,
-    response_object,
     usage,
 )
+from smolcpu.server._response_store import new_response_id
+from smolcpu.server._responses import Draft, Events, ResponsesRequest, output_items
 from smolcpu.server._state import ServerState
 from smolcpu.server._ui import mount_ui
 from smolcpu.server._ui_guard import guard_ui
@@ -195,17 +193,39 @@ def create_app(state: ServerState) -> FastAPI:
 
     @app.post("/v1/responses", tags=["openai"], response_model=None)
     async def responses(body: ResponsesRequest, request: Request, key: str = Depends(_key)) -> Any:
-        """A stateless Response, answered as the same chat completion; streamed as OpenAI's
-        Response events (``response.created``, ``response.output_text.delta``, ...) or not."""
-        chat = body.chat()
+        """A Response, answered as the same chat completion (function tools too) after the
+        conversation of ``previous_response_id``; streamed as OpenAI's Response events
+        (``response.created``, ``response.output_text.delta``, ...) or not; kept unless
+        ``store`` is false."""
+        earlier = (await state.responses.get(body.previous_response_id, key)).history if body.previous_response_id else []
+        chat = body.chat(earlier)
         chat.check()
         target = resolve(chat.model, programs=state.programs, stand_in="llm" in state.stand_ins)
         job = state.queue.submit(lambda job: _chat(state, target, chat, job), key=key, kind="response", model=chat.model)
-        names = (completion_id("resp"), completion_id("msg"), chat.model, int(time.time()))
+        draft = Draft(new_response_id(), body, int(time.time()))
+
+        async def keep(response: dict[str, Any]) -> None:
+            if body.store:
+                await state.responses.put(response, [*earlier, *body.items, *response["output"]], key)
+
         if chat.stream:
-            return StreamingResponse(_response_stream(state, job, *names), media_type="text/event-stream")
+            return StreamingResponse(_response_stream(state, job, Events(draft), keep), media_type="text/event-stream")
         reply: Reply = await _outcome(request, state, job)
-        return response_object(*names, reply.choices[0].text, (reply.prompt_tokens, reply.completion_tokens))
+        choice = reply.choices[0]
+        response = draft.body(output_items(choice.text, choice.tool_calls), (reply.prompt_tokens, reply.completion_tokens))
+        await keep(response)
+        return response
+
+    @app.get("/v1/responses/{response_id}", tags=["openai"])
+    async def stored_response(response_id: str, key: str = Depends(_key)) -> dict[str, Any]:
+        """A stored Response."""
+        return (await state.responses.get(response_id, key)).response
+
+    @app.delete("/v1/responses/{response_id}", tags=["openai"])
+    async def delete_response(response_id: str, key: str = Depends(_key)) -> dict[str, Any]:
+        """Forget a stored Response for good (the conversations that continued from it keep their own copy)."""
+        await state.responses.delete(response_id, key)
+        return {"id": response_id, "object": "response", "deleted": True}
 
     @app.post("/v1/embeddings", tags=["openai"])
     async def embeddings(body: EmbeddingRequest, request: Request, key: str = Depends(_key)) -> dict[str, Any]:
@@ -420,37 +440,33 @@ async def _chat_stream(state: ServerState, body: ChatRequest, job: Job) -> Async
 
 
 async def _response_stream(
-    state: ServerState, job: Job, response: str, message: str, model: str, created: int
+    state: ServerState, job: Job, events: Events, keep: Callable[[dict[str, Any]], Awaitable[None]]
 ) -> AsyncIterator[str]:
-    """A Response job as OpenAI's Response events: created, the message and its text part
-    added, each text delta as it comes, their ends, completed (or ``error``). If the client
-    goes away (this generator is closed), the job is cancelled."""
-    numbers = itertools.count()
+    """A Response job as OpenAI's Response events (:class:`Events`): its text as it comes,
+    then its tool calls, then ``response.completed`` once the Response is kept (or ``error``).
+    If the client goes away (this generator is closed), the job is cancelled."""
 
-    def event(kind: str, **data: Any) -> str:
-        return _sse({"type": kind, "sequence_number": next(numbers), **data}, event=kind)
+    def sent(made: list[dict[str, Any]]) -> str:
+        return "".join(_sse(event, event=event["type"]) for event in made)
 
-    where = {"item_id": message, "output_index": 0, "content_index": 0}
     try:
-        yield event("response.created", response=response_object(response, message, model, created))
-        yield event("response.output_item.added", output_index=0, item=response_message(message, None))
-        yield event("response.content_part.added", **where, part={"type": "output_text", "text": "", "annotations": []})
+        yield sent(events.created())
         async for item in job.follow():
-            text = item.get("delta", {}).get("content") if item["event"] == "delta" else None
-            if text:
-                yield event("response.output_text.delta", **where, delta=text, logprobs=[])
+            delta = item.get("delta", {}) if item["event"] == "delta" else {}
+            if delta.get("content"):
+                yield sent(events.text(delta["content"]))
+            for call in delta.get("tool_calls", ()):
+                yield sent(events.tool_call({key: value for key, value in call.items() if key != "index"}))
         try:
             reply: Reply = await job.outcome()
         except SmolError as exc:
             status, _ = classify(exc)
-            yield event("error", code=str(status), message=str(exc), param=None)
+            yield sent([events.event("error", code=str(status), message=str(exc), param=None)])
             return
-        text = reply.choices[0].text
-        yield event("response.output_text.done", **where, text=text, logprobs=[])
-        yield event("response.content_part.done", **where, part={"type": "output_text", "text": text, "annotations": []})
-        yield event("response.output_item.done", output_index=0, item=response_message(message, text))
-        tokens = (reply.prompt_tokens, reply.completion_tokens)
-        yield event("response.completed", response=response_object(response, message, model, created, text, tokens))
+        *ending, completed = events.completed((reply.prompt_tokens, reply.completion_tokens))
+        yield sent(ending)
+        await keep(completed["response"])
+        yield sent([completed])
     finally:
         if not job.state.ended:
             state.queue.cancel(job)

@@ -22,7 +22,7 @@ MAX_N = 8
 """Most choices one request may ask for (they are made one after another)."""
 
 
-class _Request(BaseModel):
+class OpenAIRequest(BaseModel):
     """A request body; fields it does not know are kept, to be refused by name."""
 
     model_config = ConfigDict(extra="allow")
@@ -34,7 +34,7 @@ class _Request(BaseModel):
             raise Unsupported(f"Smol does not support {', '.join(unknown)} on this endpoint")
 
 
-class ChatRequest(_Request):
+class ChatRequest(OpenAIRequest):
     model: str
     messages: list[dict[str, Any]] = Field(min_length=1)
     stream: bool = False
@@ -127,7 +127,7 @@ class ChatRequest(_Request):
         return name
 
 
-class EmbeddingRequest(_Request):
+class EmbeddingRequest(OpenAIRequest):
     model: str
     input: str | list[str] | list[int] | list[list[int]]
     encoding_format: Literal["float", "base64"] = "float"
@@ -147,64 +147,6 @@ class EmbeddingRequest(_Request):
         if not texts or not all(isinstance(text, str) for text in texts):
             raise Unsupported("embeddings take text (a string or a list of strings), not token arrays")
         return list(texts)  # type: ignore[arg-type]
-
-
-class ResponsesRequest(_Request):
-    model: str
-    input: str | list[dict[str, Any]]
-    instructions: str | None = None
-    max_output_tokens: int | None = Field(default=None, ge=1)
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    stream: bool = False
-    store: bool | None = None
-    user: str | None = None
-
-    def chat(self) -> ChatRequest:
-        """The same request as a chat completion (Responses are served statelessly on chat).
-
-        Raises:
-            Unsupported: stored or chained responses, tools, or an unknown item.
-        """
-        self.refuse_unknown("metadata")
-        if self.store:
-            raise Unsupported("stored responses are not supported: /v1/responses is stateless here")
-        messages: list[dict[str, Any]] = [{"role": "system", "content": self.instructions}] if self.instructions else []
-        items = [{"role": "user", "content": self.input}] if isinstance(self.input, str) else self.input
-        for item in items:
-            if item.get("type", "message") != "message":
-                raise Unsupported(f"input items of type {item.get('type')!r} are not supported")
-            messages.append({"role": item.get("role", "user"), "content": _chat_parts(item.get("content", ""))})
-        if not messages:
-            raise UsageError("input is empty: give a string or at least one message item")
-        try:
-            return ChatRequest(
-                model=self.model,
-                messages=messages,
-                max_tokens=self.max_output_tokens,
-                temperature=self.temperature,
-                stream=self.stream,
-            )
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            raise UsageError(f"input: {first['msg']}") from None
-
-
-def _chat_parts(content: str | list[dict[str, Any]]) -> str | list[dict[str, Any]]:
-    """Responses content parts as chat parts (input_text → text, input_image → image_url)."""
-    if isinstance(content, str):
-        return content
-    if not isinstance(content, list) or not all(isinstance(part, dict) for part in content):
-        raise UsageError("an input item's content is a string or a list of content parts (objects)")
-    parts = []
-    for part in content:
-        kind = part.get("type")
-        if kind in ("input_text", "output_text", "text"):
-            parts.append({"type": "text", "text": part.get("text", "")})
-        elif kind == "input_image":
-            parts.append({"type": "image_url", "image_url": {"url": part.get("image_url", "")}})
-        else:
-            raise Unsupported(f"content parts of type {kind!r} are not supported")
-    return parts
 
 
 def message_problem(message: dict[str, Any]) -> str | None:
@@ -307,34 +249,6 @@ def usage(prompt: int, completion: int) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-def response_message(message: str, text: str | None) -> dict[str, Any]:
-    """A Response's message item: still being written (``text`` None), or complete."""
-    if text is None:
-        return {"type": "message", "id": message, "role": "assistant", "status": "in_progress", "content": []}
-    content = [{"type": "output_text", "text": text, "annotations": []}]
-    return {"type": "message", "id": message, "role": "assistant", "status": "completed", "content": content}
-
-
-def response_object(
-    response: str, message: str, model: str, created: int, text: str | None = None, tokens: tuple[int, int] = (0, 0)
-) -> dict[str, Any]:
-    """A Response: in progress (no ``text`` yet), or completed with its text and (input, output) ``tokens``."""
-    body: dict[str, Any] = {
-        "id": response,
-        "object": "response",
-        "created_at": created,
-        "model": model,
-        "status": "in_progress" if text is None else "completed",
-        "output": [] if text is None else [response_message(message, text)],
-        "parallel_tool_calls": False,
-        "tool_choice": "none",
-        "tools": [],
-    }
-    if text is not None:
-        body["usage"] = {"input_tokens": tokens[0], "output_tokens": tokens[1], "total_tokens": sum(tokens)}
-    return body
-
-
 def error_body(message: str, *, kind: str, code: str | None = None, param: str | None = None) -> dict[str, Any]:
     """OpenAI's error shape."""
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
@@ -342,9 +256,9 @@ def error_body(message: str, *, kind: str, code: str | None = None, param: str |
 
 __all__ = [
     "MAX_N",
+    "OpenAIRequest",
     "ChatRequest",
     "EmbeddingRequest",
-    "ResponsesRequest",
     "chat_completion",
     "chunk",
     "completion_id",
@@ -353,7 +267,5 @@ __all__ = [
     "message_problem",
     "message_text",
     "openai_tool_calls",
-    "response_message",
-    "response_object",
     "usage",
 ]

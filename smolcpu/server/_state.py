@@ -1,4 +1,5 @@
-"""What the server keeps between requests: one open Session, the job queue, the API keys.
+"""What the server keeps between requests: one open Session, the job queue, the API keys,
+the stored Responses.
 
 The :class:`ServerState` lives on ``app.state.smol``. Its ``session`` (a
 :class:`~smolcpu.programs.Session`: the actor system, the Lifecycle and the recorder) is
@@ -21,6 +22,7 @@ from smolcpu.lang import Policy, PolicyValueError, parse_settings
 from smolcpu.programs import Session
 from smolcpu.runtime import UnitRef
 from smolcpu.server._jobs import CAPACITY, PER_KEY, WORKERS, JobQueue
+from smolcpu.server._response_store import ResponseStore
 
 KEYS_VARIABLE = "SMOL_API_KEYS"
 """The environment variable with the API keys the server accepts (comma-separated)."""
@@ -112,6 +114,7 @@ class ServerState:
         self.policy = policy
         self.ceilings = {key_id(key): ceiling for key, ceiling in (ceilings or {}).items() if ceiling is not None}
         self.queue = JobQueue(workers=workers, capacity=capacity, per_key=per_key)
+        self.responses = ResponseStore()
         self._stand_ins: dict[str, UnitRef] = {}
 
     def __repr__(self) -> str:

@@ -14,6 +14,12 @@ the processes holds of it. PSS would split a page shared with a process outside 
 model file another program also maps) and so undercount what Smol alone would hold; RSS
 would count shared libraries once per worker. Where ``smaps`` cannot be read (not Linux,
 not permitted), RSS stands in.
+
+Reading and parsing a process's ``smaps`` takes milliseconds (a line per figure per mapping),
+and the Lifecycle measures each second. ``/proc/PID/smaps_rollup`` (Linux 4.14 and later)
+gives the same sums at a fraction of the cost but not which file the shared pages belong to,
+so it is read first: the private bytes are its own, and the shared pages by file are parsed
+from ``smaps`` again only when the process's shared totals have changed since the last time.
 """
 
 from __future__ import annotations
@@ -41,11 +47,37 @@ def status_dir() -> Path:
 
 
 def _mappings(pid: int) -> tuple[int, dict[Any, int]]:
-    """Private bytes of ``pid``, and its shared resident bytes by what they map (a file, else the region).
+    """Private bytes of ``pid``, and its shared resident bytes by what they map (a file, else
+    the region): from ``smaps_rollup`` and the shared pages last parsed while its shared
+    totals are the same, else from ``smaps``.
 
     Raises:
         OSError: the process is gone or its ``smaps`` cannot be read (not Linux, not permitted).
     """
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as file:
+            rollup = file.read()
+    except FileNotFoundError:  # before Linux 4.14
+        return _parse_smaps(pid)
+    sums = {name: int(kib) for name, kib in _ROLLUP.findall(rollup)}
+    shared_totals = (sums.get(b"Shared_Clean", 0), sums.get(b"Shared_Dirty", 0))
+    seen = _SHARED_SEEN.get(pid)
+    if seen is not None and seen[0] == shared_totals:
+        return (sums.get(b"Private_Clean", 0) + sums.get(b"Private_Dirty", 0)) * 1024, seen[1]
+    private, shared = _parse_smaps(pid)
+    _SHARED_SEEN[pid] = (shared_totals, shared)
+    return private, shared
+
+
+_SHARED_SEEN: dict[int, tuple[tuple[int, int], dict[Any, int]]] = {}
+"""Each process's shared totals (kB, from ``smaps_rollup``) when its ``smaps`` was last
+parsed, and the shared bytes by file it found then."""
+
+_ROLLUP = re.compile(rb"^(\w+):\s+(\d+) kB", re.MULTILINE)
+
+
+def _parse_smaps(pid: int) -> tuple[int, dict[Any, int]]:
+    """Private bytes of ``pid`` and its shared bytes by what they map, parsed from ``smaps``."""
     with open(f"/proc/{pid}/smaps", "rb") as file:
         data = file.read()
     private = sum(int(kib) for kib in _PRIVATE.findall(data))
@@ -127,6 +159,9 @@ def resident(groups: dict[str, list[int]]) -> dict[str, int]:
                     size += held - before
                     counted[key] = held
         sizes[name] = size
+    measured = {pid for pids in groups.values() for pid in pids}
+    for gone in _SHARED_SEEN.keys() - measured:
+        del _SHARED_SEEN[gone]
     return sizes
 
 

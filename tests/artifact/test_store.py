@@ -118,6 +118,18 @@ def test_keys_and_iter_list_everything(store: ArtifactStore) -> None:
     assert sorted(a.id for a in store.iter_artifacts()) == sorted(a.id for a in made)
 
 
+def test_delete_removes_an_artifact_for_good(store: ArtifactStore) -> None:
+    kept, gone = Artifact.text("kept"), Artifact.text("gone")
+    store.put_many([kept, gone])
+    store.delete(gone.id)
+    assert list(store.keys()) == [key_of(kept)] and store.index.key_of(gone.id) is None
+    with pytest.raises(ArtifactNotFound):
+        store.get(gone.id)
+    with pytest.raises(ArtifactNotFound):
+        store.delete(gone.id)
+    assert store.get(kept.id) == kept
+
+
 def test_missing_artifact_is_not_found(store: ArtifactStore) -> None:
     with pytest.raises(ArtifactNotFound, match="no-such-id"):
         store.get("no-such-id")

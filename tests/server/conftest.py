@@ -57,6 +57,7 @@ class Server:
     url: str
     state: ServerState
     script: Script
+    stop: Callable[[], None] = lambda: None
 
     @property
     def base(self) -> str:
@@ -82,7 +83,7 @@ def start_server(state: ServerState, script: Script) -> tuple[Server, Callable[[
         server.should_exit = True
         thread.join(30)
 
-    return Server(f"http://127.0.0.1:{port}", state, script), stop
+    return Server(f"http://127.0.0.1:{port}", state, script, stop), stop
 
 
 @pytest.fixture

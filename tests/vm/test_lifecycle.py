@@ -275,3 +275,27 @@ def test_one_lookup_of_the_processes_gives_every_tree_under_this_one() -> None:
         for pid in reversed(process_tree(child.pid)):
             psutil.Process(pid).kill()
         child.wait()
+
+
+@pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/smaps_rollup"), reason="needs Linux 4.14's smaps_rollup")
+def test_smaps_rollup_gives_the_same_memory_as_parsing_smaps() -> None:
+    from smolcpu.vm import _lifecycle_status as status
+
+    script = "import time; print('ready', flush=True); time.sleep(60)"
+    sleeper = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+    try:
+        assert sleeper.stdout is not None and sleeper.stdout.readline() == b"ready\n"  # settled: its memory stays put
+        status._SHARED_SEEN.clear()
+        parsed = status._parse_smaps(sleeper.pid)
+        assert status._mappings(sleeper.pid) == parsed  # first look: smaps parsed
+        assert sleeper.pid in status._SHARED_SEEN
+        assert status._mappings(sleeper.pid) == parsed  # then: smaps_rollup, the shared pages kept
+        groups = {"": [os.getpid()], "sleeper": [sleeper.pid]}
+        with_rollup = status.resident(groups)
+        status._SHARED_SEEN.clear()
+        without = status.resident({"sleeper": [sleeper.pid]})
+        assert with_rollup["sleeper"] <= without["sleeper"]  # its shared libraries counted once, under ""
+        assert status.resident({"sleeper": [sleeper.pid]}) == without
+    finally:
+        sleeper.kill()
+        sleeper.wait()
