@@ -113,7 +113,8 @@ def _replace_worker(program: Program, name: str, make: Callable[[Element], tuple
     sequence left empty is kept as it was)."""
 
     def rewrite(items: tuple[Element, ...], in_switch: bool) -> tuple[Element, ...]:
-        made = tuple(new for item in items for new in (make(item) if _worker(item) == name and _next_first(item) else (item,)))
+        chosen = [make(item) if _worker(item) == name and _next_first(item) else (item,) for item in items]
+        made = tuple(new for group in chosen for new in group)
         return made if any(not isinstance(item, Io) for item in made) else items
 
     return _edit(program, rewrite)
@@ -128,8 +129,8 @@ def add_check(program: Program, name: str, want: str) -> Program:
     def rewrite(items: tuple[Element, ...], in_switch: bool) -> tuple[Element, ...]:
         out: list[Element] = []
         for i, item in enumerate(items):
-            after = (items[i + 1] if in_switch else items[i - 1]) if 0 <= (i + 1 if in_switch else i - 1) < len(items) else None
-            guarded = _worker(after) in checks if after is not None else False
+            j = i + 1 if in_switch else i - 1  # the item after it in the data's direction
+            guarded = 0 <= j < len(items) and _worker(items[j]) in checks
             if _worker(item) != name or guarded or not _next_first(item):
                 out.append(item)
             elif in_switch:
@@ -209,7 +210,8 @@ def verification_edits(
             if want == "number":
                 edits.append((f"{name} solved three times, then a vote ({seen})", add_vote(program, name)))
         if unit == "check" and record.runs >= MIN_RUNS and record.failed == 0:
-            edits.append((f"without {name} (it never failed in {record.runs} recorded runs)", remove_step(program, name)))
+            why = f"it never failed in {record.runs} recorded runs"
+            edits.append((f"without {name} ({why})", remove_step(program, name)))
         if unit == "check" and record.failed >= MIN_RUNS and record.recovered == 0:
             why = f"it failed in {record.failed} recorded runs and never passed after going back"
             edits.append((f"{name} without back ({why})", drop_back(program, name)))
