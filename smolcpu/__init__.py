@@ -26,6 +26,8 @@ _FACE = {
     "FlowError": "smolcpu.errors",
     "UnitError": "smolcpu.errors",
     "BudgetError": "smolcpu.errors",
+    "PolicyLimit": "smolcpu.errors",
+    "Policy": "smolcpu.lang",
     "compile_file": "smolcpu.lang",
     "compile_source": "smolcpu.lang",
     "Executor": "smolcpu.vm",
@@ -42,8 +44,8 @@ _FACE = {
 
 if TYPE_CHECKING:
     from smolcpu.artifact import Artifact
-    from smolcpu.errors import BudgetError, FlowError, SmolError, UnitError, UsageError
-    from smolcpu.lang import compile_file, compile_source
+    from smolcpu.errors import BudgetError, FlowError, PolicyLimit, SmolError, UnitError, UsageError
+    from smolcpu.lang import Policy, compile_file, compile_source
     from smolcpu.programs import DEFAULT_PROGRAM, Answer, Session, ask, ask_async, run, run_async
     from smolcpu.vm import Executor, RunResult, Status
 
@@ -68,6 +70,8 @@ __all__ = [
     "BudgetError",
     "Executor",
     "FlowError",
+    "Policy",
+    "PolicyLimit",
     "RunResult",
     "Session",
     "SmolError",

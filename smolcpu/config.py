@@ -114,6 +114,9 @@ STEP_BUDGET: int = _env_int("SMOL_STEP_BUDGET", 1000)
 """What one run may spend in all, so that no program loops forever: every step run or
 skipped, match case taken, choice, jump and refused block entry counts one."""
 
+POLICY_SAMPLE_S: float = _env_float("SMOL_POLICY_SAMPLE", 0.1)
+"""How often a run with a wall-time or CPU limit in its policy looks at what it has spent."""
+
 MAX_NESTING: int = 100
 """How deep blocks and groups may nest in a flow program. Every pass of the front end and
 the executor works at this depth; deeper, the parser says where the limit is passed."""

@@ -13,7 +13,8 @@
     │   ├── RequestTimeout    a request whose reply did not come before its deadline
     │   └── WorkerCrashed     a worker process died under a pending request
     ├── BudgetError           a step budget, memory budget or size limit would be exceeded
-    │   └── QueueFull         the server's job queue (or a key's share of it) is full
+    │   ├── QueueFull         the server's job queue (or a key's share of it) is full
+    │   └── PolicyLimit       a run would go past a limit of its resource policy
     └── ArtifactError         an artifact that cannot be decoded, verified or found
         ├── ChecksumMismatch  payload bytes that do not match their checksum
         ├── SignatureInvalid  a signature that does not verify against its pubkey
@@ -85,6 +86,10 @@ class QueueFull(BudgetError):
     """The job queue has no room now; try again later."""
 
 
+class PolicyLimit(BudgetError):
+    """A run would go past a limit of its resource policy; the message names the limit."""
+
+
 class ArtifactError(SmolError):
     """An artifact that cannot be decoded, verified or found."""
 
@@ -114,6 +119,7 @@ __all__ = [
     "FlowError",
     "FlowSyntaxError",
     "JobCancelled",
+    "PolicyLimit",
     "QueueFull",
     "RequestTimeout",
     "SignatureInvalid",

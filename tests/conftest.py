@@ -1,5 +1,5 @@
 """Shared fixtures: every test gets its own SMOL_HOME so nothing touches the user's state; an S3
-server on loopback for the tests of the S3 store."""
+server on loopback and a fresh bucket in it, for the S3 store and the cluster backend."""
 
 from __future__ import annotations
 
@@ -54,3 +54,13 @@ def s3_env(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     return s3_endpoint
+
+
+@pytest.fixture
+def bucket(s3_env: str, request: pytest.FixtureRequest) -> str:
+    """A fresh bucket for one test."""
+    import boto3
+
+    name = "smol-" + request.node.name.lower().replace("_", "-").replace("[", "-").replace("]", "")[:40]
+    boto3.client("s3", endpoint_url=s3_env).create_bucket(Bucket=name)
+    return name

@@ -54,3 +54,14 @@ def test_a_command_run_alone_keeps_its_subcommands_and_options() -> None:
     assert result.returncode == 0 and "Usage: smol doctor" in result.stdout
     checked = smol("check", "--help")
     assert checked.returncode == 0 and "Usage: smol check" in checked.stdout
+
+
+def test_cluster_options_are_checked_before_anything_starts(tmp_path) -> None:
+    placement = tmp_path / "placement.toml"
+    placement.write_text("[units.math]\nreplicas = 2\n")
+    alone = smol("run", "examples/calc.smol", "--input", "1+1", "--placement", str(placement))
+    assert alone.returncode != 0 and "give --cluster too" in alone.stderr
+    bad = smol("ask", "hi", "--cluster", "http://head:80")
+    assert bad.returncode != 0 and "not a Ray address" in bad.stderr and "Traceback" not in bad.stderr
+    gone = smol("run", "examples/calc.smol", "--input", "1+1", "--cluster", "127.0.0.1:1")
+    assert gone.returncode != 0 and "cannot reach the Ray cluster" in gone.stderr

@@ -10,16 +10,17 @@ may lose the last few index rows, never the artifacts, and ``rebuild`` brings th
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from smolcpu import config
 from smolcpu.artifact._artifact import JSON, TEXT, Artifact
@@ -57,7 +58,8 @@ CREATE TABLE IF NOT EXISTS runs (
     status TEXT NOT NULL,
     program TEXT NOT NULL DEFAULT '',
     input_summary TEXT NOT NULL DEFAULT '',
-    owner TEXT NOT NULL DEFAULT ''
+    owner TEXT NOT NULL DEFAULT '',
+    usage TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS artifacts (
     id TEXT PRIMARY KEY,
@@ -93,6 +95,17 @@ class RunInfo:
     program: str
     input_summary: str
     artifact_count: int
+    usage: str = ""
+    """JSON: what the run spent against its policy, and why it ended (``{}``-like '' if nothing)."""
+
+    @property
+    def spending(self) -> dict[str, Any]:
+        """:attr:`usage` read: ``policy``, ``spent``, and ``reason`` for a run that did not end ok."""
+        try:
+            found = json.loads(self.usage) if self.usage else {}
+        except ValueError:
+            return {}
+        return found if isinstance(found, dict) else {}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -176,6 +189,8 @@ class RunIndex:
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
             if "owner" not in columns:  # an index made before runs knew their owner
                 self._db.execute("ALTER TABLE runs ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
+            if "usage" not in columns:  # an index made before runs kept their spending
+                self._db.execute("ALTER TABLE runs ADD COLUMN usage TEXT NOT NULL DEFAULT ''")
         except sqlite3.DatabaseError as exc:
             raise ArtifactError(
                 f"run index {self.path} cannot be opened ({exc}); delete it and run"
@@ -243,8 +258,9 @@ class RunIndex:
             )
         return gone
 
-    def finish_run(self, run_id: str, status: str) -> None:
-        """Record how a run ended (``ok``, ``error``, ``cancelled``, ...).
+    def finish_run(self, run_id: str, status: str, *, usage: Mapping[str, Any] | None = None) -> None:
+        """Record how a run ended (``ok``, ``error``, ``cancelled``, ``limit``, ...) and, as
+        ``usage``, what it spent against its policy (``smol trace`` shows it).
 
         Raises:
             UsageError: no such run, or it already finished.
@@ -256,13 +272,13 @@ class RunIndex:
             if row[0] is not None:
                 raise UsageError(f"run {run_id} already finished (status {row[1]})")
             db.execute(
-                "UPDATE runs SET finished_ns = ?, status = ? WHERE id = ?",
-                (time.time_ns(), status, run_id),
+                "UPDATE runs SET finished_ns = ?, status = ?, usage = ? WHERE id = ?",
+                (time.time_ns(), status, json.dumps(dict(usage)) if usage else "", run_id),
             )
 
     _RUN_COLUMNS = (
         "SELECT r.id, r.started_ns, r.finished_ns, r.status, r.program, r.input_summary,"
-        " (SELECT count(*) FROM artifacts a WHERE a.run = r.id) FROM runs r"
+        " (SELECT count(*) FROM artifacts a WHERE a.run = r.id), r.usage FROM runs r"
     )
 
     def runs(self, *, limit: int | None = None) -> list[RunInfo]:

@@ -21,9 +21,11 @@ from rich.status import Status as Spinner
 
 from smolcpu import config
 from smolcpu.cli._app import app, console, err_console
+from smolcpu.cli._cluster import CLUSTER, PLACEMENT, use_cluster
+from smolcpu.cli._run import read_policy
 from smolcpu.errors import UsageError
 from smolcpu.models import KNOWN, install_model
-from smolcpu.lang import DEFAULT_UNIT, Graph
+from smolcpu.lang import DEFAULT_UNIT, Graph, Policy
 from smolcpu.programs import Answer, Session, examples_of, load_program
 from smolcpu.units import text_for_model
 from smolcpu.units.tools import Vault
@@ -91,9 +93,11 @@ class Progress:
 
 
 async def _ask(question: str, *, images: Sequence[Path], program: Graph, model: str | None,
-               progress: Progress, history: Sequence[dict[str, str]] = ()) -> Answer:
+               progress: Progress, history: Sequence[dict[str, str]] = (), policy: Policy | None = None) -> Answer:
     async with Session(model=model) as session:
-        return await session.ask(question, images=images, program=program, observer=progress, history=history)
+        return await session.ask(
+            question, images=images, program=program, observer=progress, history=history, policy=policy
+        )
 
 
 def _show(answer: Answer) -> None:
@@ -114,6 +118,11 @@ def ask(
     model: str | None = typer.Option(None, "--model", "-m", help="The LLM: a registry name or a .gguf file."),
     trace: bool = typer.Option(False, "--trace", help="Show which unit did what, and the outcome it took."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object: answer, run_id, status, seconds, steps, tokens."),
+    policy: list[str] | None = typer.Option(
+        None, "--policy", help="A limit, name=value (repeatable), as `smol run --policy` takes it."
+    ),
+    cluster: str | None = CLUSTER,
+    placement: Path | None = PLACEMENT,
 ) -> None:
     """Ask Smol a question: the default program sorts it (arithmetic, word problem, code, image,
     your notes, chat) and hands it to the units that do that kind best.
@@ -121,16 +130,20 @@ def ask(
     Prints the answer and the run id (`smol trace RUN_ID` shows every step). The first ask
     installs the default model. Exits 1 when the run did not end ok.
     """
+    use_cluster(cluster, placement)
     graph = load_program(program)
+    limits = read_policy(policy)
     ensure_models(graph, model, images=bool(image))
     if as_json:
         progress = Progress(None, trace=False)
-        answer = asyncio.run(_ask(question, images=image, program=graph, model=model, progress=progress))
+        answer = asyncio.run(_ask(question, images=image, program=graph, model=model, progress=progress, policy=limits))
         typer.echo(json.dumps(answer.to_dict() | {"trace": progress.steps}, ensure_ascii=False))
     else:
         with err_console.status("starting…") as spinner:
             progress = Progress(spinner, trace=trace)
-            answer = asyncio.run(_ask(question, images=image, program=graph, model=model, progress=progress))
+            answer = asyncio.run(
+                _ask(question, images=image, program=graph, model=model, progress=progress, policy=limits)
+            )
         _show(answer)
     raise typer.Exit(0 if answer.ok else 1)
 

@@ -12,13 +12,29 @@ from rich.markup import escape
 
 from smolcpu.artifact import BYTES, Artifact, open_store
 from smolcpu.cli._app import app, console, err_console
+from smolcpu.cli._cluster import CLUSTER, PLACEMENT, use_cluster
 from smolcpu.cli._lang import _compile
+from smolcpu.cli._runs import spending_text
 from smolcpu.errors import UsageError
-from smolcpu.lang import Graph
+from smolcpu.lang import Graph, Policy, PolicyValueError, parse_settings
 from smolcpu.runtime import ActorSystem
 from smolcpu.vm import Executor, Lifecycle, Replay, RunResult, Status, parse_chooser
 
 _STATUS_STYLE = {Status.OK: "green", Status.CANCELLED: "magenta", Status.TIMEOUT: "yellow"}
+
+
+def read_policy(settings: list[str] | None) -> Policy | None:
+    """The ``--policy name=value`` settings given (None: none).
+
+    Raises:
+        typer.BadParameter: a setting that is not one, or a value it cannot take.
+    """
+    if not settings:
+        return None
+    try:
+        return parse_settings(" ".join(settings))
+    except PolicyValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--policy") from None
 
 
 def read_input(value: str | None) -> Artifact:
@@ -70,12 +86,19 @@ def run(
     resume: str | None = typer.Option(
         None, "--resume", help="Go on with this run (interrupted, say) on its input: its recorded steps are not run again."
     ),
+    policy: list[str] | None = typer.Option(
+        None, "--policy", help="A limit, name=value (repeatable): wall_s, cpu_s, tokens, memory_mb, units, network,"
+        " folders. The tighter of it and the program's own `policy` lines holds.",
+    ),
+    cluster: str | None = CLUSTER,
+    placement: Path | None = PLACEMENT,
 ) -> None:
     """Run a program on an input: print its output, how it ended, the run id and the path it took.
 
     A program with errors is not run: its diagnostics are printed and the command exits 1, as it
     does for any run that does not end ok.
     """
+    use_cluster(cluster, placement)
     compilation = _compile(file)
     if not compilation.ok:
         typer.echo(compilation.render(warnings=False), err=True)
@@ -83,7 +106,13 @@ def run(
     if compilation.warnings:
         count = len(compilation.warnings)
         err_console.print(f"[dim]{count} warning{'s' * (count > 1)} (smol check {escape(str(file))} shows them)[/]")
-    options = {"chooser": parse_chooser(chooser), "record": record, "budget": budget, "step_timeout": step_timeout}
+    options = {
+        "chooser": parse_chooser(chooser),
+        "record": record,
+        "budget": budget,
+        "step_timeout": step_timeout,
+        "policy": read_policy(policy),
+    }
     if resume is not None and input is not None:
         raise UsageError("--resume runs on the input of the run it resumes; leave out --input")
     replay = load_replay(resume) if resume is not None else None
@@ -104,6 +133,8 @@ def run(
     if replay is not None:
         console.print(f"[bold]resumed[/] {replay.run_id} · {replay.replayed} recorded step(s) not run again", highlight=False)
     console.print(f"[bold]path[/] {escape(result.path_text()) or '—'}", highlight=False)
+    if result.usage.get("policy"):
+        console.print(spending_text({**result.usage, "reason": ""}), highlight=False)
     if record:
         console.print(f"[dim]see its trace with: smol trace {result.run_id}[/]", highlight=False)
     raise typer.Exit(0 if result.ok else 1)

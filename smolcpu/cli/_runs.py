@@ -14,7 +14,10 @@ from rich.tree import Tree
 from smolcpu.artifact import ERROR, Artifact, ArtifactRecord, RunIndex, RunInfo, is_textual, open_store
 from smolcpu.cli._app import app, console
 
-_STATUS_STYLE = {"ok": "green", "running": "yellow", "error": "red", "cancelled": "magenta", "interrupted": "red"}
+_STATUS_STYLE = {"ok": "green", "running": "yellow", "error": "red", "cancelled": "magenta", "limit": "red", "interrupted": "red"}
+
+_SPENT = ("wall_s", "cpu_s", "tokens")
+"""The figures a run's spending is shown by, against its policy where that limits them."""
 
 LONG_STRING = 1000
 """Characters of one JSON string ``trace --full`` shows (an image's base64 is not for reading)."""
@@ -28,6 +31,27 @@ def _when(ns: int | None) -> str:
 
 def _status(run: RunInfo) -> str:
     return f"[{_STATUS_STYLE.get(run.status, 'dim')}]{escape(run.status)}[/]"
+
+
+def spending_text(usage: dict[str, Any]) -> str:
+    """What a run spent against its policy, as ``smol trace`` shows it under the title."""
+    policy, spent = usage.get("policy") or {}, usage.get("spent") or {}
+    figures = [
+        f"{figure} {spent[figure]:g}" + (f" of {policy[figure]:g}" if figure in policy else "")
+        for figure in _SPENT
+        if figure in spent
+    ]
+    rest = [
+        f"{name} = " + (f"[{', '.join(map(str, value))}]" if isinstance(value, list) else json.dumps(value))
+        for name, value in policy.items()
+        if name not in _SPENT
+    ]
+    lines = ["[dim]spent:[/] " + " · ".join(figures)] if figures else []
+    if rest:
+        lines.append("[dim]policy:[/] " + escape(", ".join(rest)))
+    if usage.get("reason"):
+        lines.append(f"[red]{escape(usage['reason'])}[/]")
+    return "\n".join(lines)
 
 
 def _label(record: ArtifactRecord) -> str:
@@ -76,6 +100,9 @@ def trace_tree(run_id: str, *, index: RunIndex | None = None) -> Tree:
         title += f"\n[italic]{escape(run.program)}[/]"
     if run.input_summary:
         title += f"\n[dim]input:[/] {escape(run.input_summary)}"
+    spending = spending_text(run.spending)
+    if spending:
+        title += "\n" + spending
     tree = Tree(title)
     shown: set[str] = set()
     stack: list[tuple[Tree, ArtifactRecord]] = [(tree, record) for record in reversed(roots + records)]
@@ -162,4 +189,4 @@ def trace(
                 console.print(escape(content(store.load(record.key))), highlight=False)
 
 
-__all__ = ["trace_tree"]
+__all__ = ["spending_text", "trace_tree"]

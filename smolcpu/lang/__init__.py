@@ -14,6 +14,7 @@ from smolcpu.lang._diagnostics import Diagnostic, Severity
 from smolcpu.lang._ir import Block, Case, Chain, Edge, Graph, Node, Outcome, Step
 from smolcpu.lang._optimiser import optimise
 from smolcpu.lang._parser import parse
+from smolcpu.lang._policy import Policy, PolicyValueError, parse_settings
 from smolcpu.lang._printer import format_program
 
 
@@ -38,6 +39,8 @@ __all__ = [
     "Graph",
     "Node",
     "Outcome",
+    "Policy",
+    "PolicyValueError",
     "Program",
     "Scope",
     "Severity",
@@ -50,4 +53,5 @@ __all__ = [
     "format_program",
     "optimise",
     "parse",
+    "parse_settings",
 ]

@@ -89,6 +89,19 @@ class Use(Node):
 
 
 @dataclass(frozen=True, slots=True)
+class Setting(Param):
+    """``tokens = 4000`` or ``units = [math, sandbox]``: one setting of a ``policy`` line (a
+    list value is a tuple)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Policy(Node):
+    """``policy wall_s = 60, tokens = 4000``: what a run of the program may spend and touch."""
+
+    settings: tuple[Setting, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Io(Node):
     """``in`` or ``out`` at the ends of a chain."""
 
@@ -177,7 +190,7 @@ class Chain(Node):
 class Program(Node):
     """A whole file: declarations, then at most one chain (a library file has none)."""
 
-    declarations: tuple[Version | Import | Use, ...] = ()
+    declarations: tuple[Version | Import | Use | Policy, ...] = ()
     chain: Chain | None = None
     comments: tuple[tuple[int, str], ...] = field(default=(), compare=False, repr=False)
 
@@ -200,8 +213,10 @@ __all__ = [
     "Node",
     "Outcome",
     "Param",
+    "Policy",
     "Program",
     "Ref",
+    "Setting",
     "Step",
     "Use",
     "Version",

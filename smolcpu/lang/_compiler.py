@@ -22,6 +22,7 @@ def compile_program(program: ast.Program, scope: Scope, *, path: str | Path = "<
     graph = compiler.graph
     graph.path = str(path)
     graph.bindings = dict(scope.bindings)
+    graph.policy = scope.policy
     chain = program.chain or ast.Chain(())
     root = Chain("main", None, chain.line, chain.column)
     graph.nodes[root.id] = root

@@ -24,14 +24,19 @@ from packaging.version import Version as PackageVersion
 import smolcpu
 from smolcpu.errors import FlowSyntaxError
 from smolcpu.lang._ast import Import, Program, Use, Version
+from smolcpu.lang._ast import Policy as PolicyLine
 from smolcpu.lang._diagnostics import Diagnostic, did_you_mean, error, warning
 from smolcpu.lang._parser import parse
+from smolcpu.lang._policy import SETTINGS, Policy, PolicyValueError, read_settings
 
 IDENTITY = "identity"
 """The trivial unit: its output is its input. The optimiser removes steps bound to it."""
 
 DEFAULT_UNIT = "llm"
 """The unit an undeclared worker name runs on (LANGUAGE.md §5)."""
+
+POLICY_PARAMS = {("sandbox", "network"): "network = true", ("storage", "folders"): 'folders = ["notes"]'}
+"""Unit parameters a run's policy sets over any binding (see ``smolcpu.vm._policing``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +113,7 @@ class Scope:
     files: list[str] = field(default_factory=list)
     failed: set[str] = field(default_factory=set)  # declared, but the declaration is broken
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    policy: Policy | None = None  # the tighter of every ``policy`` line in reach; None: none
 
     def binding(self, worker: str) -> Binding:
         """The binding of ``worker``: its declaration, or the default neural worker."""
@@ -150,6 +156,8 @@ class _Resolver:
                 self.version(node, where)
             elif isinstance(node, Import):
                 self.import_(node, path, chain, where)
+            elif isinstance(node, PolicyLine):
+                self.policy(node, path)
             elif isinstance(node, Use):
                 if node.name in local:
                     self.report(error(
@@ -245,6 +253,17 @@ class _Resolver:
         if node.requirement:
             self.unit_version(node, unit, where)
         for param in node.params:
+            policy_setting = POLICY_PARAMS.get((unit.name, param.name))
+            if policy_setting is not None:
+                self.report(warning(
+                    "policy-param",
+                    f"`{param.name}` of a `{unit.name}` unit is set by the run's policy, not by a `use` line;"
+                    " this value is ignored",
+                    hint=f"write it as a policy: `policy {policy_setting}`",
+                    path=str(path),
+                    line=param.line,
+                    column=param.column,
+                ))
             if unit.parameters is not None and param.name not in unit.parameters:
                 takes = ", ".join(unit.parameters) or "no parameters"
                 self.report(error(
@@ -274,6 +293,41 @@ class _Resolver:
             path=str(path),
             line=node.line,
         )
+
+    def policy(self, node: PolicyLine, path: Path) -> None:
+        """Read a ``policy`` line, each setting on its own (a bad one is reported where it is
+        written); the program's policy is the tighter of all its lines and its imports'."""
+        settings: dict[str, object] = {}
+        for setting in node.settings:
+            where = {"path": str(path), "line": setting.line, "column": setting.column}
+            if setting.name not in SETTINGS:
+                self.report(error(
+                    "policy",
+                    f"no policy setting `{setting.name}`",
+                    hint=did_you_mean(setting.name, SETTINGS) or f"the settings are {', '.join(SETTINGS)}",
+                    **where,
+                ))
+                continue
+            if setting.name in settings:
+                self.report(error("policy", f"policy setting `{setting.name}` is given twice on this line", **where))
+                continue
+            try:
+                checked = read_settings([(setting.name, setting.value)])
+            except PolicyValueError as exc:
+                self.report(error("policy", str(exc), hint=SETTINGS[setting.name], **where))
+                continue
+            if checked.units is not None:
+                for kind in sorted(checked.units):
+                    if self.catalog.get(kind) is None:
+                        self.report(error(
+                            "policy",
+                            f"policy allows unit kind `{kind}`, which does not exist",
+                            hint=did_you_mean(kind, self.catalog.units) or "`smol units` lists the kinds",
+                            **where,
+                        ))
+            settings[setting.name] = setting.value
+        policy = read_settings(settings.items())
+        self.scope.policy = policy.tighter(self.scope.policy)
 
     def report(self, diagnostic: Diagnostic) -> None:
         self.scope.diagnostics.append(diagnostic)

@@ -25,6 +25,7 @@ from itertools import pairwise
 from typing import Any
 
 from smolcpu.lang._declarations import Binding
+from smolcpu.lang._policy import Policy
 
 BLOCK_KINDS = ("switch", "select", "match", "join")
 SOURCE, SINK, CANCEL = "in", "out", "cancel"
@@ -144,6 +145,7 @@ class Graph:
     root: str = "main"
     optimised: bool = False
     optimisations: list[str] = field(default_factory=list)
+    policy: Policy | None = None  # what the program's `policy` lines allow a run; None: no line
 
     def __getitem__(self, node_id: str) -> Node:
         return self.nodes[node_id]
@@ -236,6 +238,7 @@ class Graph:
             "optimised": self.optimised,
             "optimisations": list(self.optimisations),
             "bindings": {name: b.to_dict() for name, b in self.bindings.items()},
+            "policy": self.policy.to_dict() if self.policy is not None else None,
             "nodes": [node.to_dict() for node, _ in self.walk()],
             "edges": [asdict(e) for e in self.edges()],
         }
@@ -256,6 +259,8 @@ class Graph:
                     + (f" {b.instruction!r}" if b.instruction else "")
                     + (f" with {params}" if params else "")
                 )
+        if self.policy is not None:
+            lines.append(f"policy: {self.policy}")
         lines.append("nodes:")
         for node, depth in self.walk():
             lines.append("  " * (depth + 1) + _describe(node))

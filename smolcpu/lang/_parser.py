@@ -38,8 +38,10 @@ from smolcpu.lang._ast import (
     Jump,
     Outcome,
     Param,
+    Policy,
     Program,
     Ref,
+    Setting,
     Step,
     Use,
     Version,
@@ -97,7 +99,7 @@ _COMMON_MISTAKES = {
 
 
 RESERVED = frozenset(
-    "in out switch select match join next back continue send cancel timeout use import smol with".split()
+    "in out switch select match join next back continue send cancel timeout use import smol with policy".split()
 )
 """Words that cannot name a worker: where a step may start, they mean something else."""
 
@@ -145,6 +147,16 @@ class _ToAst:
     def param(self, meta: _Span, children: list[Token]) -> Param:
         name, value = children
         return Param(str(name), _value(value), **_at(meta))
+
+    def policy(self, meta: _Span, children: list[Setting]) -> Policy:
+        return Policy(tuple(children), **_at(meta))
+
+    def setting(self, meta: _Span, children: list[Any]) -> Setting:
+        name, value = children
+        return Setting(str(name), value if isinstance(value, tuple) else _value(value), **_at(meta))
+
+    def values(self, meta: _Span, children: list[Token]) -> tuple[Any, ...]:
+        return tuple(_value(child) for child in children)
 
     def chain(self, meta: _Span, children: list[Any]) -> Chain:
         return Chain(tuple(children), **_at(meta))

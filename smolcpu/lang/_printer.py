@@ -23,6 +23,7 @@ from smolcpu.lang._ast import (
     Import,
     Io,
     Node,
+    Policy,
     Program,
     Step,
     Use,
@@ -32,6 +33,7 @@ from smolcpu.lang._ast import (
 )
 
 INDENT = "    "
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BARE_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|[a-z]+/[a-z0-9.+*-]+")
 
 
@@ -109,6 +111,9 @@ class _Printer(Visitor[list[str]]):
         if node.params:
             lines[-1] += " with " + ", ".join(f"{p.name} = {_literal(p.value)}" for p in node.params)
         return lines
+
+    def visit_policy(self, node: Policy) -> list[str]:
+        return ["policy " + ", ".join(f"{s.name} = {_setting_value(s.value)}" for s in node.settings)]
 
     def visit_chain(self, node: Chain) -> list[str]:
         lines: list[str] = []
@@ -192,6 +197,14 @@ def _literal(value: Any) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     return _quote(str(value))
+
+
+def _setting_value(value: Any) -> str:
+    """A policy setting's value; in a list, names (unit kinds) stand bare."""
+    if not isinstance(value, tuple):
+        return _literal(value)
+    bare = [v if isinstance(v, str) and _NAME.fullmatch(v) and v not in ("true", "false") else _literal(v) for v in value]
+    return "[" + ", ".join(bare) + "]"
 
 
 def _indent(lines: list[str]) -> list[str]:

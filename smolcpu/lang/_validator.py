@@ -95,6 +95,7 @@ class _Checker:
                 hint=hint,
                 **self.at(node),
             ))
+        self.allowed(node)
         self.limit(node, node.limit, "step")
         parent = self.graph[node.parent] if node.parent else None
         if isinstance(parent, Block) and parent.block == "join":
@@ -115,6 +116,20 @@ class _Checker:
             ))
         elif node.bind is not None:
             self.ambiguous(node.bind, node.bind_target, node)
+
+    def allowed(self, node: Step) -> None:
+        """A step on a unit kind the program's own policy does not allow: an error before anything runs."""
+        policy = self.scope.policy
+        unit = node.binding.unit if node.binding is not None else DEFAULT_UNIT
+        if policy is None or policy.units is None or unit in policy.units or node.worker in self.scope.failed:
+            return
+        self.report(error(
+            "policy-unit",
+            f"`{node.worker}` runs on unit kind `{unit}`, which the program's policy does not allow"
+            f" (units = [{', '.join(sorted(policy.units))}])",
+            hint=f"add `{unit}` to the policy's units, or bind `{node.worker}` to an allowed kind",
+            **self.at(node),
+        ))
 
     def ambiguous(self, written: str, target: str | None, at: Node | Outcome) -> None:
         """A reference to a step by its worker name, where its block has two steps of that name."""

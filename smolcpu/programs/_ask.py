@@ -28,7 +28,7 @@ from typing import Any
 from smolcpu import config
 from smolcpu.artifact import BYTES, Artifact, RunIndex
 from smolcpu.errors import UsageError
-from smolcpu.lang import Graph, compile_file, compile_source
+from smolcpu.lang import Graph, Policy, compile_file, compile_source
 from smolcpu.runtime import ActorSystem, RunLog, StoreProcess
 from smolcpu.units import request_artifact, text_for_model
 from smolcpu.vm import Chooser, Executor, Lifecycle, RunResult, StepEvent
@@ -244,9 +244,11 @@ class Session:
         *,
         observer: Observer | None = None,
         tokens: bool = False,
+        policy: Policy | None = None,
     ) -> RunResult:
         """Run ``program`` (None: the default one) on ``given``; ``observer`` hears each step
-        start and end, and with ``tokens`` each piece of an LLM step's answer as it comes."""
+        start and end, and with ``tokens`` each piece of an LLM step's answer as it comes;
+        ``policy`` is a ceiling on what the run may spend (the tighter of it and the program's holds)."""
         if self.lifecycle is None:
             raise UsageError("the session is not open: use it inside `async with Session() as session`")
         graph = load_program(program)
@@ -258,6 +260,7 @@ class Session:
             observer=observer,
             tokens=tokens,
             examples=examples,
+            policy=policy,
             **self.options,
         ) as executor:
             return await executor.run(given)
@@ -272,9 +275,10 @@ class Session:
         program: str | Path | Graph | None = None,
         observer: Observer | None = None,
         tokens: bool = False,
+        policy: Policy | None = None,
     ) -> Answer:
         """Ask ``question`` (with images to look at, functions the model may call, the chat
-        so far); the program's answer. ``observer`` and ``tokens`` are as :meth:`run` takes them.
+        so far); the program's answer. ``observer``, ``tokens`` and ``policy`` are as :meth:`run` takes them.
 
         Raises:
             UsageError: an empty question, an image that cannot be read, a program with errors.
@@ -289,7 +293,7 @@ class Session:
         )
         tally = _Tally(observer)
         began = time.monotonic()
-        result = await self.run(program, given, observer=tally, tokens=tokens)
+        result = await self.run(program, given, observer=tally, tokens=tokens, policy=policy)
         return Answer(
             text=answer_text(result.output),
             run_id=result.run_id,
@@ -336,18 +340,29 @@ def ask(
 
 
 async def run_async(
-    program: str | Path | Graph | None, given: Artifact | str, *, model: str | None = None, record: bool = True
+    program: str | Path | Graph | None,
+    given: Artifact | str,
+    *,
+    model: str | None = None,
+    record: bool = True,
+    policy: Policy | None = None,
 ) -> RunResult:
-    """Run any program on ``given`` (text or an artifact); how it ended and its output."""
+    """Run any program on ``given`` (text or an artifact), under ``policy`` if given (a
+    ceiling over the program's own); how it ended and its output."""
     async with Session(model=model, record=record) as session:
-        return await session.run(program, given)
+        return await session.run(program, given, policy=policy)
 
 
 def run(
-    program: str | Path | Graph | None, given: Artifact | str, *, model: str | None = None, record: bool = True
+    program: str | Path | Graph | None,
+    given: Artifact | str,
+    *,
+    model: str | None = None,
+    record: bool = True,
+    policy: Policy | None = None,
 ) -> RunResult:
     """:func:`run_async` for code that is not async."""
-    return asyncio.run(run_async(program, given, model=model, record=record))
+    return asyncio.run(run_async(program, given, model=model, record=record, policy=policy))
 
 
 __all__ = [

@@ -1,12 +1,14 @@
-"""The runtime layer: units, their mailboxes and supervision, and worker processes.
+"""The runtime layer: units, their mailboxes and supervision, worker processes, and the cluster.
 
 ``ActorSystem`` spawns units (in this process or, with ``process=True``, each in a worker
-process of its own); a ``UnitRef`` reaches one with ``send``, ``request``, ``stream``,
-``stop`` and ``poison``; a unit's ``Ctx`` gives it its peers, ``spawn`` and pub/sub.
+process of its own; with a :class:`Placement`, the kinds it names on Ray actors); a
+``UnitRef`` reaches one with ``send``, ``request``, ``stream``, ``stop`` and ``poison``; a
+unit's ``Ctx`` gives it its peers, ``spawn`` and pub/sub.
 """
 
 from smolcpu.runtime._loop import loop_factory, run
 from smolcpu.runtime._mailbox import Envelope, Mailbox
+from smolcpu.runtime._placement import KindPlacement, Placement, read_placement
 from smolcpu.runtime._recorder import Recorder, Store, StoreProcess
 from smolcpu.runtime._ref import UnitRef
 from smolcpu.runtime._run_log import RunLog
@@ -29,8 +31,10 @@ __all__ = [
     "Directive",
     "Envelope",
     "Failure",
+    "KindPlacement",
     "Mailbox",
     "OneForOne",
+    "Placement",
     "Recorder",
     "RunLog",
     "Store",
@@ -43,6 +47,7 @@ __all__ = [
     "is_lifecycle_event",
     "lifecycle_event",
     "loop_factory",
+    "read_placement",
     "restart_always",
     "run",
 ]

@@ -24,6 +24,7 @@ from smolcpu import config
 from smolcpu.artifact import Artifact, open_store
 from smolcpu.errors import UnitError, UnitNameExists, UnitStopped, UsageError
 from smolcpu.runtime._mailbox import POISON, Envelope, Mailbox, Reply
+from smolcpu.runtime._placement import Placement, configured_placement
 from smolcpu.runtime._recorder import Recorder, Store
 from smolcpu.runtime._ref import CURRENT, ROUTERS, UnitRef
 from smolcpu.runtime._supervision import Directive, Failure, OneForOne
@@ -37,6 +38,9 @@ EVENTS_KEPT = 1000
 _IDLE_POLL_S = 0.002
 
 UnitFactory = Callable[[], Unit]
+
+USE_CONFIG: Any = object()
+"""The default of ``ActorSystem(cluster=...)``: the cluster ``SMOL_CLUSTER`` names, if any."""
 
 
 def lifecycle_event(event: str, unit: str, **details: Any) -> Artifact:
@@ -362,6 +366,15 @@ class Cell:
             self.stopped.set_result(None)
 
 
+def _callable(factory: UnitFactory | str, kwargs: Mapping[str, Any] | None) -> UnitFactory:
+    """``factory`` (imported if named by ``"module:name"``) with ``kwargs`` applied."""
+    if isinstance(factory, str):
+        from smolcpu.runtime._worker import import_factory
+
+        factory = import_factory(factory)
+    return functools.partial(factory, **kwargs) if kwargs else factory
+
+
 class _GaveUp(Exception):
     """Raised inside a unit's loop when supervision decided that it stops."""
 
@@ -382,6 +395,9 @@ class ActorSystem:
         record: record every artifact that crosses the runtime (off for benchmarks).
         supervisor: the default supervision of units spawned without one.
         mailbox_size: the default mailbox capacity.
+        cluster: where units are placed past this machine (a :class:`Placement` on a Ray
+            cluster); by default the one ``SMOL_CLUSTER`` and ``SMOL_PLACEMENT`` give, if
+            any; None: every unit runs on this machine.
     """
 
     def __init__(
@@ -391,6 +407,7 @@ class ActorSystem:
         record: bool = True,
         supervisor: OneForOne | None = None,
         mailbox_size: int = config.MAILBOX_SIZE,
+        cluster: Placement | None = USE_CONFIG,
     ) -> None:
         self.address = f"smol-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.state = SystemState.NEW
@@ -404,6 +421,8 @@ class ActorSystem:
         self._store = store
         self._record = record
         self._cells: dict[str, Any] = {}
+        self.cluster: Placement | None = configured_placement() if cluster is USE_CONFIG else cluster
+        self._joined_cluster = False
 
     def __repr__(self) -> str:
         return f"<ActorSystem {self.address} {self.state.value} units={len(self._cells)}>"
@@ -411,6 +430,10 @@ class ActorSystem:
     async def __aenter__(self) -> ActorSystem:
         if self.state is not SystemState.NEW:
             raise UsageError(f"this ActorSystem is {self.state.value}; an ActorSystem runs once, make a new one")
+        if self.cluster is not None:
+            from smolcpu.runtime._ray import connect
+
+            self._joined_cluster = connect(self.cluster)
         await self.tasks.__aenter__()
         if self._record:
             if self._store is None:
@@ -443,6 +466,10 @@ class ActorSystem:
                 await self.recorder.close()
             ROUTERS.pop(self.address, None)
             self.state = SystemState.CLOSED
+            if self._joined_cluster:
+                from smolcpu.runtime._ray import disconnect
+
+                disconnect()
 
     async def _quiesce(self) -> bool:
         """Wait until every unit is idle with an empty mailbox; False if that took too long."""
@@ -466,11 +493,12 @@ class ActorSystem:
         supervisor: OneForOne | None = None,
         mailbox_size: int | None = None,
         parent: Cell | None = None,
+        kind: str | None = None,
     ) -> UnitRef:
         """Start a unit named ``name`` made by ``factory(**kwargs)``; return its ref once ``init`` has run.
 
         The full signature: ``spawn(name, factory, *, kwargs=None, process=False,
-        supervisor=None, mailbox_size=None, parent=None)``.
+        supervisor=None, mailbox_size=None, parent=None, kind=None)``.
 
         Args:
             factory: a callable returning a :class:`Unit`. With ``process=True`` it must be
@@ -483,6 +511,8 @@ class ActorSystem:
             mailbox_size: capacity of its mailbox (default: the system's).
             parent: the unit it is a child of (what ``ctx.spawn`` passes); it stops with it
                 and its escalations go to it.
+            kind: the unit's kind (``"math"``); a kind the system's cluster places runs on
+                Ray actors there (see :meth:`placed`), whatever ``process`` says.
 
         Raises:
             UnitNameExists: a running unit already has this name.
@@ -498,18 +528,18 @@ class ActorSystem:
             "supervisor": supervisor or self.supervisor,
             "mailbox_size": mailbox_size or self.mailbox_size,
         }
-        if process:
+        placement = self.cluster.of(kind) if self.cluster is not None else None
+        if placement is not None:
+            from smolcpu.runtime._ray import RayCell
+
+            made = _callable(factory, kwargs)
+            cell: Any = RayCell(self, name, made, kind=str(kind), placement=placement, **options)
+        elif process:
             from smolcpu.runtime._worker import WorkerCell
 
-            cell: Any = WorkerCell(self, name, factory, kwargs=dict(kwargs or {}), **options)
+            cell = WorkerCell(self, name, factory, kwargs=dict(kwargs or {}), **options)
         else:
-            if isinstance(factory, str):
-                from smolcpu.runtime._worker import import_factory
-
-                factory = import_factory(factory)
-            if kwargs:
-                factory = functools.partial(factory, **kwargs)
-            cell = Cell(self, name, factory, address=self.address, **options)
+            cell = Cell(self, name, _callable(factory, kwargs), address=self.address, **options)
         return await self.adopt(cell)
 
     async def adopt(self, cell: Any) -> UnitRef:
@@ -525,6 +555,10 @@ class ActorSystem:
                 raise
             raise UnitError(f"unit {cell.name!r} failed to start: {type(exc).__name__}: {exc}") from exc
         return cell.ref
+
+    def placed(self, kind: str) -> bool:
+        """Whether units of ``kind`` run on this system's cluster (spawned with ``kind=``)."""
+        return self.cluster is not None and self.cluster.of(kind) is not None
 
     def units(self) -> list[UnitRef]:
         """The refs of all running units, in spawn order."""

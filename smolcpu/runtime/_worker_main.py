@@ -39,7 +39,7 @@ async def serve(
     """Host unit ``name`` made by ``factory(**kwargs)``; return the process exit code."""
     sock = socket.socket(fileno=fd)
     asked_to_stop = False
-    async with ActorSystem(record=False, mailbox_size=mailbox_size) as system:
+    async with ActorSystem(record=False, mailbox_size=mailbox_size, cluster=None) as system:
         cell: Cell | None = None
 
         def on_stop(target: str, sender: str, artifact: Artifact | None) -> None:

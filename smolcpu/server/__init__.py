@@ -11,7 +11,7 @@ status); see docs/ui.md.
 from smolcpu.server._app import create_app, error_response
 from smolcpu.server._jobs import Job, JobQueue, JobState
 from smolcpu.server._serve import serve
-from smolcpu.server._state import KEYS_VARIABLE, ServerState, is_loopback, load_keys
+from smolcpu.server._state import KEYS_VARIABLE, ServerState, is_loopback, load_ceilings, load_keys
 from smolcpu.server._ui import mount_ui
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "create_app",
     "error_response",
     "is_loopback",
+    "load_ceilings",
     "load_keys",
     "mount_ui",
     "serve",

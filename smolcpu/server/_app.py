@@ -28,6 +28,7 @@ from smolcpu.errors import (
     ArtifactNotFound,
     BudgetError,
     JobCancelled,
+    PolicyLimit,
     QueueFull,
     RequestTimeout,
     SmolError,
@@ -73,6 +74,7 @@ _STATUS: list[tuple[type[SmolError], int, str]] = [
     (Unsupported, 400, "invalid_request_error"),
     (UsageError, 400, "invalid_request_error"),
     (QueueFull, 429, "rate_limit_error"),
+    (PolicyLimit, 403, "policy_limit"),
     (BudgetError, 400, "invalid_request_error"),
     (JobCancelled, 499, "cancelled"),
     (RequestTimeout, 504, "timeout"),
@@ -207,6 +209,7 @@ def create_app(state: ServerState) -> FastAPI:
         texts = body.texts()
         if body.model not in _embedders():
             raise UnknownModel(f"no embedding model {body.model!r}: use {', '.join(_embedders())}")
+        state.allow_unit(key, "embed")
         job = state.queue.submit(lambda job: _embed(state, texts), key=key, kind="embeddings", model=body.model)
         vectors, tokens = await _outcome(request, state, job)
         data = [
@@ -309,10 +312,17 @@ def _encoded(vector: list[float], encoding: str) -> list[float] | str:
 
 
 async def _chat(state: ServerState, target: Target, body: ChatRequest, job: Job) -> Reply:
-    """The work of a chat job (text deltas go to the job's events when it streams)."""
+    """The work of a chat job (text deltas go to the job's events when it streams), held to
+    the ceiling of the job's key: a program's run by its policy; a raw LLM by its units, and
+    its tokens by ``max_tokens``."""
     on_delta = (lambda index, delta: job.publish("delta", index=index, delta=delta)) if body.stream else None
+    ceiling = state.ceiling(job.key)
     if target.program is not None:
-        return await answer_with_program(state.session, target, body, job, on_delta)
+        return await answer_with_program(state.session, target, body, job, on_delta, policy=ceiling)
+    state.allow_unit(job.key, "llm")
+    if ceiling is not None and ceiling.tokens is not None:
+        body = body.model_copy(update={"max_tokens": min(body.token_limit or ceiling.tokens, ceiling.tokens),
+                                       "max_completion_tokens": None})
     async with state.unit("llm", params={"model": target.llm}) as ref:
         return await answer_with_llm(state.session, target, body, job, on_delta, ref)
 
@@ -336,9 +346,9 @@ def _start_program(state: ServerState, program: str, given: Artifact, *, key: st
             job.run_id = event.run_id
             job.publish("step", kind=event.kind, node=event.node, worker=event.worker, outcome=event.outcome)
 
-        result = await state.session.run(target.program, given, observer=observe)
+        result = await state.session.run(target.program, given, observer=observe, policy=state.ceiling(key))
         job.run_id, job.output_id = result.run_id, result.output.id
-        return {"status": result.status.value, "answer": answer_text(result.output)}
+        return {"status": result.status.value, "answer": answer_text(result.output), "usage": result.usage}
 
     job = state.queue.submit(work, key=key, kind=kind, model=name)
     links = {"self": f"/v1/jobs/{job.id}", "events": f"/v1/jobs/{job.id}/events"}

@@ -25,7 +25,8 @@ from typing import Any
 
 from smolcpu import config
 from smolcpu.artifact import JSON, Artifact
-from smolcpu.errors import BudgetError, UnitError, UnknownModel, Unsupported, UsageError
+from smolcpu.errors import BudgetError, PolicyLimit, UnitError, UnknownModel, Unsupported, UsageError
+from smolcpu.lang import Policy
 from smolcpu.models import KNOWN
 from smolcpu.programs import DEFAULT_PROGRAM, Session, load_program
 from smolcpu.runtime import UnitRef
@@ -118,12 +119,15 @@ def _cut(text: str, stops: list[str]) -> str:
 
 
 async def answer_with_program(
-    session: Session, target: Target, request: ChatRequest, job: Job, on_delta: Delta | None
+    session: Session, target: Target, request: ChatRequest, job: Job, on_delta: Delta | None,
+    *, policy: Policy | None = None,
 ) -> Reply:
     """Run ``target``'s program on the request, once per choice (its steps go to ``job``'s
-    events); usage counts the tokens its LLM steps read and wrote.
+    events), each run under ``policy`` (the key's ceiling); usage counts the tokens its LLM
+    steps read and wrote.
 
     Raises:
+        PolicyLimit: a run went past a limit of its policy (the message names it).
         Unsupported: options that only a raw LLM has (logprobs, response_format, a forced
             tool call, max_tokens, temperature, seed).
     """
@@ -180,7 +184,10 @@ async def answer_with_program(
             program=graph,
             observer=observe,
             tokens=on_delta is not None,
+            policy=policy,
         )
+        if answer.status == "limit":
+            raise PolicyLimit(f"the program {target.name!r} ended limit: {answer.text}")
         if not answer.ok:
             raise UnitError(f"the program {target.name!r} ended {answer.status}: {answer.text}")
         job.output_id = answer.output.id if answer.output is not None else None

@@ -16,7 +16,8 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from smolcpu.errors import UsageError
+from smolcpu.errors import PolicyLimit, UsageError
+from smolcpu.lang import Policy, PolicyValueError, parse_settings
 from smolcpu.programs import Session
 from smolcpu.runtime import UnitRef
 from smolcpu.server._jobs import CAPACITY, PER_KEY, WORKERS, JobQueue
@@ -29,19 +30,39 @@ LOCAL_KEY = "local"
 
 
 def load_keys(file: Path | None = None, *, environ: Mapping[str, str] = os.environ) -> list[str]:
-    """The API keys from :data:`KEYS_VARIABLE` and ``file`` (one a line; ``#`` starts a comment).
+    """The API keys from :data:`KEYS_VARIABLE` and ``file`` (one a line, perhaps with its
+    ceiling after it: see :func:`load_ceilings`; ``#`` starts a comment).
 
     Raises:
-        UsageError: the file cannot be read.
+        UsageError: the file cannot be read, or a ceiling in it does not parse.
     """
     keys = [key.strip() for key in environ.get(KEYS_VARIABLE, "").split(",") if key.strip()]
-    if file is not None:
+    return keys + list(load_ceilings(file)) if file is not None else keys
+
+
+def load_ceilings(file: Path | None) -> dict[str, Policy | None]:
+    """Each key of a key file with its ceiling: ``KEY`` alone (none), or ``KEY name=value ...``
+    (``sk-team tokens=20000 wall_s=120 units=math,llm``), the settings of a ``policy`` line.
+
+    Raises:
+        UsageError: the file cannot be read, or a ceiling does not parse (its line is named).
+    """
+    if file is None:
+        return {}
+    try:
+        lines = Path(file).expanduser().read_text().splitlines()
+    except OSError as exc:
+        raise UsageError(f"cannot read the API key file {str(file)!r}: {exc.strerror or exc}") from exc
+    found: dict[str, Policy | None] = {}
+    for number, line in enumerate(lines, 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        key, _, settings = line.strip().partition(" ")
         try:
-            lines = Path(file).expanduser().read_text().splitlines()
-        except OSError as exc:
-            raise UsageError(f"cannot read the API key file {str(file)!r}: {exc.strerror or exc}") from exc
-        keys += [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
-    return keys
+            found[key] = parse_settings(settings) if settings.strip() else None
+        except PolicyValueError as exc:
+            raise UsageError(f"{file}:{number}: the ceiling of key {key_id(key)} does not parse: {exc}") from None
+    return found
 
 
 def is_loopback(host: str) -> bool:
@@ -67,6 +88,8 @@ class ServerState:
             one with ``session_options``.
         programs: the folder whose ``NAME.smol`` programs are served as model ``smol/NAME``.
         keys: the API keys accepted; none: every caller is let in (loopback only).
+        ceilings: key → the most a run of that key may spend and touch (its policy ceiling).
+        policy: a ceiling for every run, whatever the key (``smol serve --policy``).
         workers, capacity, per_key: as :class:`~smolcpu.server._jobs.JobQueue` takes them.
     """
 
@@ -76,6 +99,8 @@ class ServerState:
         session: Session | None = None,
         programs: Path | None = None,
         keys: Sequence[str] = (),
+        ceilings: Mapping[str, Policy | None] | None = None,
+        policy: Policy | None = None,
         workers: int = WORKERS,
         capacity: int = CAPACITY,
         per_key: int = PER_KEY,
@@ -84,6 +109,8 @@ class ServerState:
         self.session = session if session is not None else Session(**session_options)
         self.programs = Path(programs).expanduser() if programs is not None else None
         self.keys = [key.encode() for key in keys]
+        self.policy = policy
+        self.ceilings = {key_id(key): ceiling for key, ceiling in (ceilings or {}).items() if ceiling is not None}
         self.queue = JobQueue(workers=workers, capacity=capacity, per_key=per_key)
         self._stand_ins: dict[str, UnitRef] = {}
 
@@ -113,6 +140,25 @@ class ServerState:
         matches = [hmac.compare_digest(offered, key) for key in self.keys]
         return key_id(given.strip()) if any(matches) else None
 
+    def ceiling(self, key: str) -> Policy | None:
+        """What a run of key id ``key`` may spend and touch at most: its own ceiling, and the
+        server's for every key (the tighter of both); None when neither limits it."""
+        own = self.ceilings.get(key)
+        if own is None:
+            return self.policy
+        return own.tighter(self.policy)
+
+    def allow_unit(self, key: str, kind: str) -> None:
+        """Refuse a raw ``kind`` request (an LLM, the embedder) to a key whose ceiling leaves it out.
+
+        Raises:
+            PolicyLimit: the ceiling's units do not hold ``kind``.
+        """
+        ceiling = self.ceiling(key)
+        if ceiling is not None and ceiling.units is not None and kind not in ceiling.units:
+            allowed = ", ".join(sorted(ceiling.units)) or "none"
+            raise PolicyLimit(f"limit units: this API key may not use unit kind `{kind}` (its ceiling allows [{allowed}])")
+
     @property
     def stand_ins(self) -> Mapping[str, Any]:
         """Unit kinds the session runs on stand-ins (``smolcpu.testing``), not on models."""
@@ -135,4 +181,4 @@ class ServerState:
             yield ref
 
 
-__all__ = ["KEYS_VARIABLE", "LOCAL_KEY", "ServerState", "is_loopback", "key_id", "load_keys"]
+__all__ = ["KEYS_VARIABLE", "LOCAL_KEY", "ServerState", "is_loopback", "key_id", "load_ceilings", "load_keys"]

@@ -33,7 +33,8 @@ INPUT_NODE = "in"
 
 
 def run_dict(run: RunInfo) -> dict[str, Any]:
-    return dataclasses.asdict(run)
+    """A run as the page shows it; ``usage``: what it spent against its policy, read."""
+    return dataclasses.asdict(run) | {"usage": run.spending}
 
 
 def artifact_dict(artifact: Artifact) -> dict[str, Any]:

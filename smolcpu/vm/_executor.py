@@ -72,13 +72,14 @@ from typing import Any
 
 from smolcpu import config
 from smolcpu.artifact import BYTES, ERROR, JSON, Artifact, RunIndex
-from smolcpu.errors import ArtifactError, RequestTimeout, SmolError, UsageError
-from smolcpu.lang import DEFAULT_UNIT, Block, Case, Chain, Graph, Node, Outcome, Step
+from smolcpu.errors import ArtifactError, PolicyLimit, RequestTimeout, SmolError, UsageError
+from smolcpu.lang import DEFAULT_UNIT, Block, Case, Chain, Graph, Node, Outcome, Policy, Step
 from smolcpu.runtime import ActorSystem, Recorder, Store, StoreProcess, UnitRef
 from smolcpu.units import text_for_model
 from smolcpu.vm._chooser import Choice, Chooser, Decision, LlmChooser, NearestChooser
 from smolcpu.vm._distilled import DistilledChooser
 from smolcpu.vm._lifecycle import Lifecycle
+from smolcpu.vm._policing import Meter, forced_params, refused_units
 from smolcpu.vm._replay import Replay
 from smolcpu.vm._result import RunResult, Status, StepEvent, Visit
 from smolcpu.vm._workers import Conversation, Route, UnitSource, Workers
@@ -168,6 +169,9 @@ class Executor:
             (``token`` events; the LLM is asked to stream).
         distilled: consult the choosers ``smol dream`` distilled for this program (the
             pointer file, :func:`~smolcpu.vm._distilled.pointer_path`) before the chooser.
+        policy: a ceiling on what each run may spend and touch (a server key's, ``--policy``);
+            a run gets the program's own ``policy`` lines under it (:meth:`Policy.under`), and
+            one that goes past a limit ends ``limit`` (see :mod:`smolcpu.vm._policing`).
     """
 
     def __init__(
@@ -191,8 +195,10 @@ class Executor:
         observer: Callable[[StepEvent], None] | None = None,
         tokens: bool = False,
         distilled: bool = False,
+        policy: Policy | None = None,
     ) -> None:
         self.graph = graph
+        self.policy = (graph.policy or Policy()).under(policy)
         self.tokens = tokens and observer is not None
         self.distilled = distilled
         self.unit_params = unit_params
@@ -234,7 +240,13 @@ class Executor:
             self._system = self._own_system = ActorSystem(record=False)
             await self._own_system.__aenter__()
         self.workers = Workers(
-            self._system, overrides=self._overrides, lifecycle=self._lifecycle, defaults=self.unit_params, units=self.units
+            self._system,
+            overrides=self._overrides,
+            lifecycle=self._lifecycle,
+            defaults=self.unit_params,
+            units=self.units,
+            forced=forced_params(self.policy),
+            policy=self.policy,
         )
         chooser = self._chooser or LlmChooser(self.workers.ask_llm, timeout=self.step_timeout)
         if self.distilled:
@@ -330,6 +342,8 @@ class Execution:
         self.started = False
         self.abandoned = False  # a step was cancelled while its unit was working on it
         self.cancel_reason: str | None = None
+        self.limit_reason: str | None = None  # the policy's limit the run went past, while a step ran
+        self.meter: Meter | None = None
 
     def __repr__(self) -> str:
         state = "done" if self.task is not None and self.task.done() else "running"
@@ -372,34 +386,75 @@ class Execution:
             parents=self.given.parents,
         )
         start = self.task_input = self.stamp(first, "in")
+        meter = self.meter = Meter(executor.policy, pids=self.worker_pids)
         self.started = True
         try:
-            status, reason, output = await self.outcome(start)
+            async with asyncio.TaskGroup() as watching:
+                watch = watching.create_task(self.watch(meter)) if _watched(executor.policy) else None
+                try:
+                    status, reason, output = await self.outcome(start)
+                finally:
+                    if watch is not None:
+                        watch.cancel()
         except BaseException as exc:  # a bug, or the executor torn down: the index still says how it ended
             if index is not None:
-                index.finish_run(self.run_id, "cancelled" if isinstance(exc, asyncio.CancelledError) else "error")
+                status_text = "cancelled" if isinstance(exc, asyncio.CancelledError) else "error"
+                index.finish_run(self.run_id, status_text, usage=meter.usage())
             raise
         if output.attr("run") != self.run_id:
             output = self.stamp(output, "out")
+        usage = meter.usage(reason if status is not Status.OK else "")
         if index is not None:  # before the clean-up: a second cancel during it must not leave the run "running"
-            index.finish_run(self.run_id, status.value)
+            index.finish_run(self.run_id, status.value, usage=usage)
         if self.abandoned and executor.workers is not None:
             await executor.workers.close()  # stop what the cancelled steps left running in the units
-        return RunResult(self.run_id, status, output, list(self.path), self.steps, reason)
+        return RunResult(self.run_id, status, output, list(self.path), self.steps, reason, usage)
+
+    def worker_pids(self) -> list[int]:
+        """The model workers' processes, whose CPU counts against the run's policy."""
+        lifecycle = self.executor.workers.lifecycle if self.executor.workers is not None else None
+        return [worker.pid for worker in lifecycle.workers] if lifecycle is not None else []
+
+    async def watch(self, meter: Meter) -> None:
+        """Stop the run when it goes past its wall-time or CPU limit, even in the middle of a step."""
+        while True:
+            await asyncio.sleep(config.POLICY_SAMPLE_S)
+            reason = meter.over(figures=("wall_s", "cpu_s"))
+            if reason is not None and self.task is not None:
+                self.limit_reason = reason
+                self.task.cancel()
+                return
+
+    def police(self) -> None:
+        """End the run when what its steps spent took it past a limit of its policy.
+
+        Raises:
+            _Stop: the run went past a limit; it ends ``limit``.
+        """
+        assert self.meter is not None
+        reason = self.meter.over()
+        if reason is not None:
+            raise _Stop(Status.LIMIT, reason)
 
     async def outcome(self, start: Artifact) -> tuple[Status, str, Artifact]:
         """Run the main chain: how the run ended, why, and its output."""
         try:
             if self.cancel_reason is not None:
                 raise _Stop(Status.CANCELLED, self.cancel_reason)
+            refused = refused_units(self.graph, self.executor.policy)
+            if refused is not None:
+                raise _Stop(Status.LIMIT, refused)
             output = await self.container(self.graph[self.graph.root], start, None)
             return _status_of(output), output.error_message, output
         except _Stop as stop:
             return stop.status, stop.reason, stop.artifact or _ended(stop.status, stop.reason)
         except asyncio.CancelledError:
             task = asyncio.current_task()
-            if self.cancel_reason is None or task is None or task.uncancel() > 0:
+            why = self.limit_reason or self.cancel_reason
+            if why is None or task is None or task.uncancel() > 0:
                 raise
+            if self.limit_reason is not None:
+                return Status.LIMIT, self.limit_reason, _ended(Status.LIMIT, self.limit_reason)
             reason = f"cancelled: {self.cancel_reason}"
             return Status.CANCELLED, reason, _ended(Status.CANCELLED, reason)
 
@@ -849,7 +904,8 @@ class Execution:
             on_token = self.token_reporter(step) if executor.tokens else None
             async with asyncio.timeout(deadline):
                 return await workers.call(
-                    step, route, ref, source, timeout=deadline, conversation=conversation, on_token=on_token
+                    step, route, ref, source, timeout=deadline, conversation=conversation, on_token=on_token,
+                    max_tokens=self.tokens_left(),
                 )
         except (TimeoutError, RequestTimeout):
             return Artifact.error(
@@ -863,6 +919,13 @@ class Execution:
         except asyncio.CancelledError:
             self.abandoned = True
             raise
+
+    def tokens_left(self) -> int | None:
+        """What an LLM step may write under the run's policy (at most the LLM's own cap), or None."""
+        allowed = self.executor.policy.tokens
+        if allowed is None or self.meter is None:
+            return None
+        return max(min(allowed - self.meter.tokens, config.LLM_MAX_TOKENS), 1)
 
     def token_reporter(self, step: Step) -> Callable[[Artifact], None]:
         """What tells the observer each piece of ``step``'s LLM answer as it is decoded."""
@@ -878,12 +941,16 @@ class Execution:
         output = self.stamp(output, step.id, outcome=outcome.written)
         self.latest[step.id] = output
         self.ended(step, outcome.written + "!" * failed, output)
-        return self.follow(step, outcome, output, given, failed=failed)
+        move = self.follow(step, outcome, output, given, failed=failed)
+        self.police()
+        return move
 
     def ended(self, step: Step, outcome: str, output: Artifact) -> None:
-        """Tell the observer that ``step`` ended, taking ``outcome``."""
+        """Tell the observer that ``step`` ended, taking ``outcome``; count what it spent."""
         seconds = time.monotonic() - self.began.pop(step.id, time.monotonic())
         self.executor.notify(StepEvent("end", self.run_id, step.id, step.worker, _unit_of(step), outcome, seconds, output))
+        assert self.meter is not None
+        self.meter.count(output)
 
     def fail(self, step: Step, given: Artifact, output: Artifact, why: str) -> _Move:
         """A failed step takes the alternative after its first outcome, or ends the run."""
@@ -956,8 +1023,16 @@ def _ended(status: Status, reason: str) -> Artifact:
 
 
 def _cannot_start(step: Step, exc: SmolError) -> _Stop:
-    """A unit that cannot be made is no failure of the step to route around: the run ends."""
+    """A unit that cannot be made is no failure of the step to route around: the run ends
+    (``limit`` when the policy refused it)."""
+    if isinstance(exc, PolicyLimit):
+        return _Stop(Status.LIMIT, f"{exc} (step {step.id})")
     return _Stop(Status.ERROR, f"{step.id}: cannot start worker `{step.worker}`: {exc}")
+
+
+def _watched(policy: Policy) -> bool:
+    """Whether a run under ``policy`` needs a watch task (a limit that can pass in mid-step)."""
+    return policy.wall_s is not None or policy.cpu_s is not None
 
 
 def _status_of(output: Artifact) -> Status:

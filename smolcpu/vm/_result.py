@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Any
 
 from smolcpu.artifact import Artifact
 
@@ -16,6 +17,7 @@ class Status(str, enum.Enum):
     TIMEOUT = "timeout"  # its output is a timeout-status artifact
     ERROR = "error"  # a failure with no alternative left, or an error artifact as output
     BUDGET = "budget"  # the global step budget ran out (a BudgetError)
+    LIMIT = "limit"  # it went past a limit of its resource policy (the reason names it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,8 @@ class RunResult:
     path: list[Visit] = field(default_factory=list)
     steps: int = 0
     reason: str = ""
+    usage: dict[str, Any] = field(default_factory=dict)
+    """What it spent against its policy (``policy``, ``spent``), as the run index keeps it."""
 
     @property
     def ok(self) -> bool:

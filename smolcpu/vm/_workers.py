@@ -35,11 +35,12 @@ from typing import Any
 from smolcpu import config
 from smolcpu.artifact import Artifact
 from smolcpu.errors import UnitError
-from smolcpu.lang import DEFAULT_UNIT, Binding, Step
+from smolcpu.lang import DEFAULT_UNIT, Binding, Policy, Step
 from smolcpu.runtime import ActorSystem, Unit, UnitRef
 from smolcpu.units import Tool, question_of, text_for_model, tools_of, unit_kind
 
 from smolcpu.vm._lifecycle import NEURAL_KINDS, Lifecycle
+from smolcpu.vm._policing import check_memory
 
 UnitSource = Unit | Callable[[], Unit]
 """What an override gives for a worker name: a unit, or a factory of one."""
@@ -53,12 +54,14 @@ class Route:
     gives its factory, the factory's keyword arguments and whether it runs in a worker process; ``managed``: the Lifecycle
     runs it (reach it through :meth:`Workers.hold`); ``converse``: an LLM conversation;
     ``memo``: its outputs may be reused for the same input (its kind says it is deterministic);
-    ``binding``: what the unit is, with the executor's defaults for its kind filled in.
+    ``binding``: what the unit is, with the executor's defaults for its kind filled in;
+    ``kind``: the registered kind it is made from (a cluster may place it), None for stand-ins.
     """
 
     key: str
     make: Callable[[], tuple[Any, dict[str, Any], bool]]
     binding: Binding | None = None
+    kind: str | None = None
     managed: bool = False
     converse: bool = False
     memo: bool = False
@@ -80,8 +83,12 @@ class Workers:
         lifecycle: Lifecycle | None = None,
         defaults: Mapping[str, Mapping[str, Any]] | None = None,
         units: Mapping[str, UnitSource] | None = None,
+        forced: Mapping[str, Mapping[str, Any]] | None = None,
+        policy: Policy | None = None,
     ) -> None:
         self.system = system
+        self.forced = {kind: dict(params) for kind, params in (forced or {}).items()}
+        self.policy = policy or Policy()
         self.lifecycle = lifecycle
         self.overrides = dict(overrides or {})
         self.defaults = {kind: dict(params) for kind, params in (defaults or {}).items()}
@@ -120,18 +127,26 @@ class Workers:
             _key(binding),
             lambda: _spawnable(binding),
             binding=binding,
-            managed=self.lifecycle is not None and _in_worker(binding.unit),
+            kind=binding.unit,
+            managed=self.lifecycle is not None and _in_worker(binding.unit) and not self.system.placed(binding.unit),
             converse=binding.unit == DEFAULT_UNIT,
             memo=step.deterministic,
         )
 
     def completed(self, binding: Binding) -> Binding:
         """``binding`` with this executor's default parameters for its kind (its own win):
-        ``defaults={"llm": {"model": "smollm2"}}`` runs every LLM step on that model."""
+        ``defaults={"llm": {"model": "smollm2"}}`` runs every LLM step on that model; then the
+        parameters the policy forces (``forced``) over both (a memory cap: the lower one)."""
         given = self.defaults.get(binding.unit)
-        if not given:
+        forced = self.forced.get(binding.unit)
+        if not given and not forced:
             return binding
-        return dataclasses.replace(binding, params={**given, **binding.params})
+        params = {**(given or {}), **binding.params}
+        for name, value in (forced or {}).items():
+            mine = params.get(name)
+            lower = name.endswith("_bytes") and isinstance(mine, int | float) and mine < value
+            params[name] = mine if lower else value
+        return dataclasses.replace(binding, params=params)
 
     async def ref(self, route: Route) -> UnitRef:
         """The unit of ``route``, spawned the first time (not for a managed route: see :meth:`hold`).
@@ -147,7 +162,7 @@ class Workers:
             if route.key not in self.refs:
                 factory, kwargs, process = route.make()
                 self.refs[route.key] = await self.system.spawn(
-                    f"{self.prefix}.{route.key}", factory, kwargs=kwargs, process=process
+                    f"{self.prefix}.{route.key}", factory, kwargs=kwargs, process=process, kind=route.kind
                 )
         return self.refs[route.key]
 
@@ -160,6 +175,9 @@ class Workers:
         """
         assert self.lifecycle is not None
         unit_kind(binding.unit).create(**binding.params)  # bad parameters: a clear message, no process
+        if self.policy.memory_mb is not None:
+            need = self.lifecycle.estimate(self.lifecycle.spec(binding.unit).with_params(binding.params))
+            check_memory(binding.unit, need, self.policy)
         async with self.lifecycle.acquire(binding.unit, params=binding.params) as ref:
             yield ref
 
@@ -171,9 +189,9 @@ class Workers:
             ref = await self.ref(Route(f"stand-in.{kind}", lambda: (_factory(stand_in), {}, False)))
             return await ref.request(artifact, timeout=timeout)
         binding = self.completed(Binding("chooser", kind, declared=False))
-        if self.lifecycle is not None:
+        if self.lifecycle is not None and not self.system.placed(kind):
             return await self.lifecycle.request(kind, artifact, timeout=timeout, params=binding.params)
-        ref = await self.ref(Route(_key(binding), lambda: _spawnable(binding)))
+        ref = await self.ref(Route(_key(binding), lambda: _spawnable(binding), kind=kind))
         return await ref.request(artifact, timeout=timeout)
 
     async def ask_llm(self, artifact: Artifact, *, timeout: float) -> Artifact:
@@ -202,14 +220,17 @@ class Workers:
         timeout: float,
         conversation: Conversation | None = None,
         on_token: Callable[[Artifact], None] | None = None,
+        max_tokens: int | None = None,
     ) -> Artifact:
         """Run ``step``'s worker (``ref``) on ``artifact``; the reply (an LLM step is asked
-        with ``conversation`` in view, and streams its text to ``on_token`` piece by piece)."""
+        with ``conversation`` in view, streams its text to ``on_token`` piece by piece, and
+        writes at most ``max_tokens``: what the run's policy has left)."""
         if not route.converse:
             return await ref.request(artifact, timeout=timeout)
         binding = route.binding or Binding(step.worker, DEFAULT_UNIT, declared=False)
         return await _converse(
-            ref, step, binding, artifact, timeout=timeout, conversation=conversation, on_token=on_token
+            ref, step, binding, artifact, timeout=timeout, conversation=conversation, on_token=on_token,
+            max_tokens=max_tokens,
         )
 
     async def close(self) -> None:
@@ -340,10 +361,12 @@ async def _converse(
     timeout: float,
     conversation: Conversation | None,
     on_token: Callable[[Artifact], None] | None = None,
+    max_tokens: int | None = None,
 ) -> Artifact:
     """Ask the LLM for the step's output; an outcome other than the first it names in the same
     reply (see :func:`role_of`), with the task in view, so no second question is needed.
-    With ``on_token`` the answer is streamed: each decoded piece goes there as it comes."""
+    With ``on_token`` the answer is streamed: each decoded piece goes there as it comes; a
+    ``max_tokens`` below the LLM's own cap bounds the answer (a run's policy)."""
     run = {"run": artifact.attr("run")} if artifact.attr("run") else None
     role = role_of(step, binding)
     tools = tools_of(conversation.task) if conversation else None
@@ -353,6 +376,7 @@ async def _converse(
         chat = Artifact.json(
             {"op": "chat", "messages": messages}
             | sampling
+            | ({"max_tokens": max_tokens} if max_tokens is not None else {})
             | ({"tools": tools} if tools else {})
             | ({"stream": True} if on_token is not None else {}),
             origin=step.id,
@@ -368,11 +392,22 @@ async def _converse(
     previous = conversation.previous if conversation and conversation.back_from else None
     if previous is not None and reply.as_text().strip() == previous.as_text().strip():
         retried = await ask({"temperature": REPAIR_TEMPERATURE, "seed": 0}, fresh=True)
-        reply = reply if retried.is_error else retried
+        reply = reply if retried.is_error else _spent_both(retried, reply)
     outcome, text = named_outcome(reply.as_text(), step)
     if outcome is None:
         return reply
     return reply.derive(text.encode("utf-8"), parents=(artifact.id,), attributes=(*reply.attributes, ("outcome", outcome)))
+
+
+TOKEN_ATTRIBUTES = ("prompt_tokens", "completion_tokens")
+"""What an LLM reply says it read and wrote (a run's policy counts them)."""
+
+
+def _spent_both(reply: Artifact, earlier: Artifact) -> Artifact:
+    """``reply`` saying it spent the tokens of ``earlier`` too (a step asked twice spent both)."""
+    totals = {name: str(int(reply.attr(name) or 0) + int(earlier.attr(name) or 0)) for name in TOKEN_ATTRIBUTES}
+    kept = tuple((k, v) for k, v in reply.attributes if k not in totals)
+    return reply.replace(attributes=(*kept, *totals.items()))
 
 
 async def _answer(

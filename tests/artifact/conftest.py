@@ -1,4 +1,4 @@
-"""Fixtures for the artifact layer: a store of each backend, the S3 one on a real local server."""
+"""Fixtures for the artifact layer: a store of each backend, the S3 one on a real local server (tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,6 @@ from pathlib import Path
 import pytest
 
 from smolcpu.artifact import ArtifactStore, FileStore, RunIndex, S3Store
-
-
-@pytest.fixture
-def bucket(s3_env: str, request: pytest.FixtureRequest) -> str:
-    """A fresh bucket for one test."""
-    import boto3
-
-    name = "smol-" + request.node.name.lower().replace("_", "-").replace("[", "-").replace("]", "")[:40]
-    boto3.client("s3", endpoint_url=s3_env).create_bucket(Bucket=name)
-    return name
 
 
 @pytest.fixture(params=["fs", "s3"])

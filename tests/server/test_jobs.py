@@ -90,10 +90,10 @@ def test_a_client_that_gives_up_waiting_cancels_its_job_and_run(server: Server, 
     wait_until(lambda: server.state.session.index.run(job.run_id).status == "cancelled")
 
 
-def events_of(server: Server, job_id: str) -> list[dict[str, Any]]:
+def events_of(server: Server, job_id: str, *, headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """A job's SSE progress stream, read to its end."""
     events = []
-    with httpx.stream("GET", f"{server.base}/jobs/{job_id}/events", timeout=30) as reply:
+    with httpx.stream("GET", f"{server.base}/jobs/{job_id}/events", timeout=30, headers=headers) as reply:
         assert reply.headers["content-type"].startswith("text/event-stream")
         for line in reply.iter_lines():
             if line.startswith("data: "):

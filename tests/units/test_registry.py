@@ -30,7 +30,7 @@ def test_the_three_tools_are_registered_with_their_interface() -> None:
     assert kinds["math"].factory is MathTool
     assert kinds["math"].output == TEXT
     assert "expression" in kinds["math"].inputs
-    assert kinds["storage"].parameters == ["root"]
+    assert kinds["storage"].parameters == ["root", "folders"]  # folders: a run's policy sets them
     assert [kind.name for kind in unit_kinds()] == sorted(kinds)
 
 
@@ -129,7 +129,7 @@ def test_smol_units_lists_the_registered_kinds() -> None:
     listing = smol("units", "--json")
     assert listing.returncode == 0, listing.stderr
     kinds = {kind["name"]: kind for kind in json.loads(listing.stdout)}
-    assert kinds["storage"]["parameters"] == ["root"]
+    assert kinds["storage"]["parameters"] == ["root", "folders"]
     assert kinds["math"]["inputs"]["expression"]["type"] == "string"
 
 

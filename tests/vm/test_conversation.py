@@ -6,6 +6,7 @@ The program is the one issue 9 tried as a new user would; each failure it hit ha
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from smolcpu.lang import compile_source
@@ -90,6 +91,8 @@ def test_a_repair_that_repeats_the_broken_answer_is_asked_again_with_sampling() 
     assert [str(v) for v in result.path] == [
         "switch1.write:next", "switch1.run:back!", "switch1.write:next", "switch1.run:send"
     ]
+    words = [len(re.findall(r"\s*\S+|\s+", text)) for text in (broken, broken, fixed)]
+    assert result.usage["spent"]["tokens_written"] == sum(words), "the step asked twice spent both answers"
 
 
 def test_a_later_llm_step_sees_the_task_beside_its_input() -> None:

@@ -91,3 +91,23 @@ def test_the_default_neural_worker_without_a_model_says_how_to_install_one(tmp_p
     assert result.returncode == 1
     assert "smol models install" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_run_policy_flag_is_a_ceiling_and_trace_shows_the_spending(smol_home: Path) -> None:
+    refused = smol("run", CALC, "--input", "6*7", "--policy", "units=llm")
+    assert refused.returncode == 1
+    assert "status limit" in refused.stdout
+    assert "limit units: step" in refused.stdout and "its policy allows [llm]" in refused.stdout
+    allowed = smol("run", CALC, "--input", "6*7", "--policy", "units=math", "--policy", "wall_s=60")
+    assert allowed.returncode == 0, allowed.stderr
+    assert "spent: wall_s" in allowed.stdout and "of 60" in allowed.stdout
+    run_id = re.search(r"run (run-[0-9a-f]+)", allowed.stdout).group(1)  # type: ignore[union-attr]
+    trace = smol("trace", run_id)
+    assert "spent: wall_s" in trace.stdout and "policy: units = [math]" in trace.stdout
+
+
+def test_a_bad_policy_flag_is_a_usage_error() -> None:
+    result = smol("run", CALC, "--input", "1", "--policy", "tokens=many")
+    assert result.returncode == 2
+    assert "--policy" in result.stderr and "takes a number above 0" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -170,7 +170,18 @@ function header(run) {
   document.getElementById('run-header').replaceChildren(
     el('b', { text: `run ${run.id} ` }), el('span', { class: `status-${run.status}`, text: run.status }),
     ` · ${when(run.started_ns)} · ${run.artifact_count} artifacts${took} · `, el('code', { text: run.program }), el('br'),
-    el('span', { class: 'muted', text: `input: ${run.input_summary} ` }), rerun, output);
+    el('span', { class: 'muted', text: `input: ${run.input_summary} ` }), rerun, output, ...spending(run.usage));
+}
+
+function spending(usage) {
+  // what the run spent against its policy, as `smol trace` shows it
+  if (!usage || !usage.spent) return [];
+  const policy = usage.policy || {};
+  const figures = ['wall_s', 'cpu_s', 'tokens'].filter((name) => name in usage.spent)
+    .map((name) => `${name} ${usage.spent[name]}` + (name in policy ? ` of ${policy[name]}` : ''));
+  const shown = [el('br'), el('span', { class: 'muted small', text: `spent: ${figures.join(' · ')}` })];
+  if (usage.reason) shown.push(el('br'), el('span', { class: 'status-limit', text: usage.reason }));
+  return shown;
 }
 
 export async function openRun(runId) {

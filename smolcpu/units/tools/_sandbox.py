@@ -200,6 +200,7 @@ async def run_snippet(
     isolation: str | None = None,
     memory_bytes: int | None = None,
     scratch_bytes: int | None = None,
+    network: bool | None = None,
 ) -> SandboxResult:
     """Run ``code`` in a fresh confined Python process and report what it did.
 
@@ -211,15 +212,24 @@ async def run_snippet(
         isolation: ``auto`` (the strongest jail that works here), ``bwrap``, ``unshare`` or ``rlimits``.
         memory_bytes: address-space limit of the snippet's process.
         scratch_bytes: how much all files in the scratch directory may hold together.
+        network: whether a run's policy lets the snippet reach the host's network. ``False``
+            refuses a jail that leaves it open (``rlimits``); ``True`` keeps the host's network
+            namespace; ``None`` (by hand, no policy): the jail's own (none under bwrap and unshare).
 
     Raises:
         UsageError: empty or oversized code, a bad file name, a deadline out of range.
-        ToolFailed: no isolation works here, or the interpreter could not be started.
+        ToolFailed: no isolation works here, the network is off and the jail leaves it open,
+            or the interpreter could not be started.
     """
     timeout_s = _checked_timeout(config.SANDBOX_TIMEOUT_S if timeout_s is None else timeout_s)
     _check_code(code)
     seeds = _checked_files(files or {})
     jail = await asyncio.to_thread(choose_jail, isolation or config.SANDBOX_ISOLATION)
+    if network is False and not jail.confining:
+        raise ToolFailed(
+            f"the run's policy keeps the sandbox off the network, and the {jail.name} jail leaves it open:"
+            " use bwrap or unshare (isolation auto), or allow it with `policy network = true`"
+        )
     cap = scratch_bytes or config.SANDBOX_SCRATCH_BYTES
     if sum(len(content.encode()) for content in seeds.values()) > cap:
         raise UsageError(f"the files given hold more than the {cap:,} bytes a snippet's scratch directory may hold")
@@ -245,7 +255,7 @@ async def run_snippet(
             handshake=handshake,
         )
         python_args = ["-I", "-S", "-u", "-X", "utf8", "-c", bootstrap, code]
-        with jail.launch(python_args, scratch, scratch_bytes=cap, uid=uid) as (command, fds):
+        with jail.launch(python_args, scratch, scratch_bytes=cap, uid=uid, network=bool(network)) as (command, fds):
             await run.start(command, pass_fds=(*inherited, *fds))
         if jail.scratch_tmpfs:
             theirs.close()
@@ -254,7 +264,12 @@ async def run_snippet(
                 cleanup.callback(os.close, view)
         await run.finish(stdin.encode(), view)
         written, total = _written_files(view, seeds) if view is not None else ({}, 0)
-    return run.result(written, scratch_bytes=total)
+    result = run.result(written, scratch_bytes=total)
+    if network and jail.confining:  # the host's network namespace was kept: say so, as the jails do
+        layers = tuple(layer for layer in result.isolation if layer != "net-namespace")
+        opened = (*result.not_isolated, "network: the run's policy lets the snippet reach the host's network")
+        result = dataclasses.replace(result, isolation=layers, not_isolated=opened)
+    return result
 
 
 def _checked_timeout(timeout_s: float) -> float:
@@ -579,16 +594,19 @@ class SandboxTool(Tool):
     }
     output = JSON
 
-    def __init__(self, *, isolation: str | None = None, memory_bytes: int | None = None) -> None:
+    def __init__(
+        self, *, isolation: str | None = None, memory_bytes: int | None = None, network: bool | None = None
+    ) -> None:
         self.isolation = isolation
         self.memory_bytes = memory_bytes
+        self.network = network
 
     async def forward(
         self, code: str, timeout_s: float | None = None, files: dict[str, str] | None = None, stdin: str | None = None
     ) -> dict[str, Any]:
         result = await run_snippet(
             code, timeout_s=timeout_s, files=files, stdin=stdin or "",
-            isolation=self.isolation, memory_bytes=self.memory_bytes,
+            isolation=self.isolation, memory_bytes=self.memory_bytes, network=self.network,
         )
         if not result.ok:
             raise ToolFailed(_failure(result), details={"result": result.to_dict()})

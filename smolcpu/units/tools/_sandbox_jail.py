@@ -242,18 +242,21 @@ class Jail:
         """The Python binary's path as seen inside the jail, by ``uid``."""
         return str(INTERPRETER)
 
-    def command(self, python_args: Sequence[str], scratch: Path, *, scratch_bytes: int, uid: int | None) -> list[str]:
+    def command(
+        self, python_args: Sequence[str], scratch: Path, *, scratch_bytes: int, uid: int | None, network: bool = False
+    ) -> list[str]:
         """The command line that runs ``python python_args`` confined as ``uid`` from ``scratch``
         (the host directory it starts in); a jail with ``scratch_tmpfs`` gives the snippet a
-        fresh tmpfs of ``scratch_bytes`` instead."""
+        fresh tmpfs of ``scratch_bytes`` instead. ``network``: a run's policy lets the snippet
+        reach the host's network (a namespace jail then keeps the host's network namespace)."""
         raise NotImplementedError
 
     @contextmanager
     def launch(
-        self, python_args: Sequence[str], scratch: Path, *, scratch_bytes: int, uid: int | None
+        self, python_args: Sequence[str], scratch: Path, *, scratch_bytes: int, uid: int | None, network: bool = False
     ) -> Iterator[tuple[list[str], tuple[int, ...]]]:
         """The ``command`` and the descriptors it must inherit, open for the ``with`` block (spawn in it)."""
-        yield self.command(python_args, scratch, scratch_bytes=scratch_bytes, uid=uid), ()
+        yield self.command(python_args, scratch, scratch_bytes=scratch_bytes, uid=uid, network=network), ()
 
     def __repr__(self) -> str:
         return f"<Jail {self.name}: {', '.join(self.layers)}>"
@@ -289,27 +292,29 @@ class BwrapJail(_NamespaceJail):
 
     @contextmanager
     def launch(
-        self, python_args: Sequence[str], scratch: Path, *, scratch_bytes: int, uid: int | None
+        self, python_args: Sequence[str], scratch: Path, *, scratch_bytes: int, uid: int | None, network: bool = False
     ) -> Iterator[tuple[list[str], tuple[int, ...]]]:
         """The command, and a pipe from which bwrap reads the seccomp program (``--seccomp``)."""
         program = seccomp.program()
         if program is None:
-            yield self.command(python_args, scratch, scratch_bytes=scratch_bytes, uid=uid), ()
+            yield self.command(python_args, scratch, scratch_bytes=scratch_bytes, uid=uid, network=network), ()
             return
         read, write = os.pipe()
         try:
             with open(write, "wb", closefd=True) as pipe:
                 pipe.write(program)  # a few hundred bytes: far below a pipe's buffer
-            args = self.command(python_args, scratch, scratch_bytes=scratch_bytes, uid=uid, seccomp_fd=read)
+            args = self.command(
+                python_args, scratch, scratch_bytes=scratch_bytes, uid=uid, network=network, seccomp_fd=read
+            )
             yield args, (read,)
         finally:
             os.close(read)
 
     def command(
         self, python_args: Sequence[str], scratch: Path, *, scratch_bytes: int, uid: int | None,
-        seccomp_fd: int | None = None,
+        network: bool = False, seccomp_fd: int | None = None,
     ) -> list[str]:
-        args = ["bwrap", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+        args = ["bwrap", *([] if network else ["--unshare-net"]), "--unshare-pid", "--unshare-ipc", "--unshare-uts",
                 "--unshare-cgroup-try", "--hostname", "sandbox", "--die-with-parent", "--new-session"]
         if is_root():
             args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
@@ -343,8 +348,10 @@ class UnshareJail(_NamespaceJail):
     def prologue(self, uid: int | None) -> str:
         return ""  # setpriv drops to ``uid``; the setup loaded the seccomp filter before it
 
-    def command(self, python_args: Sequence[str], scratch: Path, *, scratch_bytes: int, uid: int | None) -> list[str]:
-        args = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount", "--ipc", "--uts",
+    def command(
+        self, python_args: Sequence[str], scratch: Path, *, scratch_bytes: int, uid: int | None, network: bool = False
+    ) -> list[str]:
+        args = ["unshare", *([] if network else ["--net"]), "--pid", "--fork", "--kill-child", "--mount", "--ipc", "--uts",
                 "--propagation", "private"]
         if not is_root():
             args.append("--map-root-user")
@@ -390,7 +397,9 @@ class RlimitsJail(Jail):
             return SYSTEM_PYTHON
         return str(INTERPRETER)
 
-    def command(self, python_args: Sequence[str], scratch: Path, *, scratch_bytes: int, uid: int | None) -> list[str]:
+    def command(
+        self, python_args: Sequence[str], scratch: Path, *, scratch_bytes: int, uid: int | None, network: bool = False
+    ) -> list[str]:
         return [self.interpreter(uid), *python_args]
 
 

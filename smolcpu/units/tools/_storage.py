@@ -9,7 +9,10 @@ same folder, are flushed to disk, and the file is renamed over its target, so a 
 the old content or the new, never a mix.
 
 The root is ``config.storage_root()`` (``SMOL_STORAGE``, default ``$SMOL_HOME/storage``)
-unless a program gives the unit ``root=``.
+unless a program gives the unit ``root=``. A run's policy may narrow it further to some
+``folders`` (absolute, symlinks resolved): then a path whose resolved place is not in one of
+them is refused, whatever the root, so a ``root=`` in the user's home or the project gains
+nothing the policy did not allow.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import re
 import stat
 import uuid
 from base64 import b64decode
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
@@ -61,8 +64,9 @@ class Entry:
 class Storage:
     """Create, read, update, delete, list and stat files confined to ``root``."""
 
-    def __init__(self, root: str | Path | None = None) -> None:
+    def __init__(self, root: str | Path | None = None, *, folders: Sequence[str | Path] | None = None) -> None:
         self.root = Path(root).expanduser() if root is not None else config.storage_root()
+        self.folders = None if folders is None else tuple(Path(os.path.realpath(f)) for f in folders)
 
     def read(self, path: str) -> bytes:
         """The bytes of file ``path``."""
@@ -183,6 +187,9 @@ class Storage:
         if real != root and not real.startswith(root.rstrip(os.sep) + os.sep):
             raise UsageError(f"storage path {path!r} leads outside the storage root (through a symlink)")
         parts = (*Path(real).relative_to(root).parts, *last)
+        if self.folders is not None and not _within(Path(real, *last), self.folders):
+            allowed = ", ".join(str(folder) for folder in self.folders) or "none"
+            raise UsageError(f"storage path {path!r} is outside the folders the run's policy allows ({allowed})")
         if file and not parts:
             raise UsageError(f"storage path {path!r} is the storage root, a folder; give a file path")
         return parts
@@ -230,6 +237,10 @@ class Storage:
 
     def __repr__(self) -> str:
         return f"<Storage root={str(self.root)!r}>"
+
+
+def _within(path: Path, folders: Sequence[Path]) -> bool:
+    return any(path == folder or folder in path.parents for folder in folders)
 
 
 def _normal(path: str) -> str:
@@ -282,8 +293,8 @@ class StorageTool(Tool):
     }
     output = JSON
 
-    def __init__(self, *, root: str | Path | None = None) -> None:
-        self.storage = Storage(root)
+    def __init__(self, *, root: str | Path | None = None, folders: Sequence[str] | None = None) -> None:
+        self.storage = Storage(root, folders=folders)
 
     def arguments(self, artifact: Artifact) -> dict[str, Any]:
         path = artifact.attr("path")
