@@ -196,7 +196,9 @@ def improve_command(
     proposals: int = typer.Option(2, "--proposals", min=0, max=5, help="Rewritten instructions per LLM step."),
     seed: int = typer.Option(0, "--seed", help="How the cases are split into chosen-on and held-out."),
 ) -> None:
-    """Try variants of a program on cases with known answers; adopt one only when it is better held out."""
+    """Try variants of a program on cases with known answers; adopt one only when it is better held out.
+
+    Its recorded runs propose verification steps to add or remove (docs/dream.md §4)."""
     import asyncio
 
     from smolcpu.artifact import RunIndex, open_store
@@ -207,8 +209,9 @@ def improve_command(
     path = _program_path(program)
     found = load_cases(Path(cases)) if cases else []
     with RunIndex() as index, open_store(index=index) as store:
+        mined = mine(index, store, runs=[run for run in index.runs() if run.program == str(path)])
         if from_runs:
-            found += [Case(s.question, s.answer) for s in mine(index, store).solved if s.program == str(path)]
+            found += [Case(s.question, s.answer) for s in mined.solved]
         if not found:
             raise UsageError("no cases: give --cases FILE.jsonl (input and known answer per line) or --from-runs")
 
@@ -221,6 +224,7 @@ def improve_command(
                     run=session_runner(session, path=path),
                     propose=llm_proposer(session, count=proposals) if proposals else None,
                     models=try_model,
+                    steps=mined.steps_of(str(path)),
                     seed=seed,
                 )
 

@@ -1,13 +1,18 @@
 """Programs that improve themselves, safely: variants scored on known cases, adopted only when
 better on cases they were not chosen on; every version kept, diffable and revertible.
 
-Variants change a program's bindings, never its control flow, so each still checks clean:
+Most variants change a program's bindings, never its control flow:
 
 - ``instruction``: an LLM step's instruction, rewritten by the LLM (DSPy's instruction
   proposals are the anchor; here a small model proposes, and the cases decide);
 - ``model``: another model for an LLM step;
 - ``examples``: how many solved problems an ``experience`` step shows the writer;
-- ``verification``: a ``check`` made stricter or looser (``positive``).
+- ``verification``: a ``check`` made stricter or looser (``positive``);
+- verification *steps* added or removed where the program's recorded runs show a reason
+  (:mod:`smolcpu.dream._verification`: a check or a vote after a step that runs often failed
+  after, a check that never failed, a ``back`` that never helped).
+
+Every variant must check clean to be tried.
 
 Cases are inputs with known answers (a JSON-lines file, or the verified runs of the
 program). They are split once, by seed, into cases to choose on and held-out cases; the
@@ -36,7 +41,9 @@ from typing import Any
 from smolcpu import config
 from smolcpu.artifact import Artifact, ArtifactStore
 from smolcpu.dream._files import read_json, write_json
+from smolcpu.dream._mining import StepRecord
 from smolcpu.dream._triggers import file_hash
+from smolcpu.dream._verification import verification_edits
 from smolcpu.errors import UsageError
 from smolcpu.lang import Program, compile_source, format_program, parse
 from smolcpu.lang._ast import Param, Use
@@ -130,8 +137,22 @@ def _param(use: Use, name: str) -> Any:
     return next((p.value for p in use.params if p.name == name), None)
 
 
-async def variants(source: str, *, propose: Propose | None = None, models: Sequence[str] = ()) -> list[Variant]:
-    """Every one-change variant of ``source`` that checks clean."""
+def wants(cases: Sequence[Case]) -> str:
+    """What an added check asks for: a number when every known answer is one, else text."""
+    numbers = [_NUMBER.fullmatch(case.answer.strip()) for case in cases]
+    return "number" if numbers and all(numbers) else "text"
+
+
+async def variants(
+    source: str,
+    *,
+    propose: Propose | None = None,
+    models: Sequence[str] = (),
+    steps: dict[str, StepRecord] | None = None,
+    want: str = "number",
+) -> list[Variant]:
+    """Every one-change variant of ``source`` that checks clean; ``steps`` (worker → how it fared
+    in the program's recorded runs) proposes verification steps added or removed."""
     program = parse(source)
     found: list[Variant] = []
     for use in [d for d in program.declarations if isinstance(d, Use)]:
@@ -155,6 +176,8 @@ async def variants(source: str, *, propose: Propose | None = None, models: Seque
             positive = bool(_param(use, "positive"))
             changed = _replace_use(program, use, _with_param(use, "positive", None if positive else True))
             found.append(Variant(f"{use.name} {'looser: any sign' if positive else 'stricter: above zero'}", changed))
+    for change, edited in verification_edits(program, steps or {}, want=want):
+        found.append(Variant(change, format_program(edited)))
     return [v for v in found if compile_source(v.source).ok]
 
 
@@ -218,9 +241,11 @@ async def improve(
     run: Run,
     propose: Propose | None = None,
     models: Sequence[str] = (),
+    steps: dict[str, StepRecord] | None = None,
     seed: int = 0,
 ) -> Improvement:
     """Try every variant of the program at ``path``; adopt the best when it is better held out.
+    ``steps``: how its workers fared in its recorded runs (see :func:`variants`).
 
     Raises:
         UsageError: too few cases, or the program has errors.
@@ -237,7 +262,7 @@ async def improve(
     base_chosen = await accuracy(run, source, chosen_on)
     found.baseline = {"chosen on": base_chosen}
     scored = []
-    for variant in await variants(source, propose=propose, models=models):
+    for variant in await variants(source, propose=propose, models=models, steps=steps, want=wants(cases)):
         score = await accuracy(run, variant.source, chosen_on)
         scored.append((score, variant))
         found.variants.append({"change": variant.change, "chosen on": score})
@@ -379,4 +404,5 @@ __all__ = [
     "split",
     "user_edited",
     "variants",
+    "wants",
 ]

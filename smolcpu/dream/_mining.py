@@ -8,6 +8,11 @@ the answers agreed), and the user did not ask nearly the same again right after 
 says the answer did not help). A **solved problem** is a succeeded run whose last
 verification was a check that passed, with the code that produced the answer (the input of
 the last sandbox step that succeeded): only those ever become experience.
+
+Per step (a program's worker, by name) mining also counts what verification edits need:
+the runs it ran in, the runs where it failed itself, the runs that failed after it gave
+an output (a later step failed, or the run did not succeed), and the runs where it failed
+and then passed when run again (a ``back`` that helped).
 """
 
 from __future__ import annotations
@@ -65,19 +70,37 @@ class Solved:
 
 
 @dataclass
+class StepRecord:
+    """How one worker of a program fared in the recorded runs (each count is of runs)."""
+
+    program: str
+    worker: str
+    unit: str
+    runs: int = 0
+    failed: int = 0
+    failed_after: int = 0
+    recovered: int = 0
+
+
+@dataclass
 class Mined:
-    """What the runs hold: decisions, verified solutions, and how many runs were read."""
+    """What the runs hold: decisions, verified solutions, steps' records, how many runs were read."""
 
     decisions: list[Decided] = field(default_factory=list)
     solved: list[Solved] = field(default_factory=list)
+    steps: dict[tuple[str, str], StepRecord] = field(default_factory=dict)  # (program, worker) → record
     runs: int = 0
     succeeded: int = 0
 
+    def steps_of(self, program: str) -> dict[str, StepRecord]:
+        """Worker name → its record, for one program file."""
+        return {worker: record for (path, worker), record in self.steps.items() if path == program}
 
-def _units_of(program: str, cache: dict[str, dict[str, str]]) -> dict[str, str]:
-    """Node id → unit kind of every step of a program file (empty when it cannot be read)."""
+
+def _units_of(program: str, cache: dict[str, dict[str, tuple[str, str]]]) -> dict[str, tuple[str, str]]:
+    """Node id → (unit kind, worker name) of every step of a program file (empty when it cannot be read)."""
     if program not in cache:
-        kinds: dict[str, str] = {}
+        kinds: dict[str, tuple[str, str]] = {}
         if program and Path(program).is_file():
             try:
                 compilation = compile_file(program)
@@ -88,7 +111,7 @@ def _units_of(program: str, cache: dict[str, dict[str, str]]) -> dict[str, str]:
             for node in graph.nodes if graph is not None else ():
                 step = graph[node]
                 if isinstance(step, Step) and step.binding is not None:
-                    kinds[node] = step.binding.unit
+                    kinds[node] = (step.binding.unit, step.worker)
         cache[program] = kinds
     return cache[program]
 
@@ -113,14 +136,16 @@ def mine(index: RunIndex, store: ArtifactStore, *, runs: Iterable[RunInfo] | Non
     chosen = list(runs) if runs is not None else index.runs()
     again = retried(index.runs())
     mined = Mined(runs=len(chosen))
-    kinds_cache: dict[str, dict[str, str]] = {}
+    kinds_cache: dict[str, dict[str, tuple[str, str]]] = {}
     for run in chosen:
         records = index.artifacts(run.id)
-        kinds = _units_of(run.program, kinds_cache)
+        steps = _units_of(run.program, kinds_cache)
+        kinds = {node: unit for node, (unit, _) in steps.items()}
         verifying = [r for r in records if kinds.get(r.origin) in VERIFYING_UNITS]
         last = verifying[-1] if verifying else None
         succeeded = run.status == "ok" and run.id not in again and (last is None or last.type != ERROR)
         mined.succeeded += succeeded
+        _tally(mined.steps, run.program, records, steps, succeeded)
         for record in records:
             if record.role == "choice":
                 decided = _decision(store, record, run, succeeded)
@@ -131,6 +156,29 @@ def mine(index: RunIndex, store: ArtifactStore, *, runs: Iterable[RunInfo] | Non
             if solved is not None:
                 mined.solved.append(solved)
     return mined
+
+
+def _tally(
+    tally: dict[tuple[str, str], StepRecord],
+    program: str,
+    records: list[ArtifactRecord],
+    steps: dict[str, tuple[str, str]],
+    succeeded: bool,
+) -> None:
+    """Count one run into each of its steps' records."""
+    errors = [i for i, r in enumerate(records) if r.type == ERROR]
+    by_worker: dict[tuple[str, str], list[int]] = {}
+    for i, record in enumerate(records):
+        if record.origin in steps:
+            by_worker.setdefault(steps[record.origin], []).append(i)
+    for (unit, worker), places in by_worker.items():
+        step = tally.setdefault((program, worker), StepRecord(program, worker, unit))
+        own = [i for i in places if records[i].type == ERROR]
+        gave = [i for i in places if records[i].type != ERROR]
+        step.runs += 1
+        step.failed += bool(own)
+        step.recovered += bool(own) and any(i > own[0] for i in gave)
+        step.failed_after += bool(gave) and (not succeeded or any(e > gave[0] and e not in places for e in errors))
 
 
 def _load(store: ArtifactStore, record: ArtifactRecord) -> Artifact | None:
@@ -180,4 +228,4 @@ def _solution(
     return Solved(run.id, run.program, asked.strip(), code.strip(), answer.strip())
 
 
-__all__ = ["RETRY_SIMILARITY", "RETRY_WINDOW_S", "Decided", "Mined", "Solved", "mine", "retried"]
+__all__ = ["RETRY_SIMILARITY", "RETRY_WINDOW_S", "Decided", "Mined", "Solved", "StepRecord", "mine", "retried"]

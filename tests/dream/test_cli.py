@@ -53,3 +53,13 @@ def test_background_dreaming_returns_at_once_and_logs(smol_home: Path) -> None:
     while "not due" not in (log.read_text() if log.exists() else "") and time.monotonic() < deadline:
         time.sleep(0.5)
     assert "not due: never dreamt; 0 runs recorded" in log.read_text()
+
+
+def test_improve_mines_the_programs_own_runs_before_it_asks_for_cases(smol_home: Path, tmp_path: Path) -> None:
+    from tests.dream.test_verification import UNCHECKED, in_words, record_runs
+
+    path = tmp_path / "adder.smol"
+    path.write_text(UNCHECKED)
+    assert record_runs(path, in_words)["solve"].failed_after == 6
+    result = smol("improve", str(path), home=smol_home)
+    assert result.returncode == 2 and "no cases" in result.stderr and "Traceback" not in result.stderr
