@@ -19,7 +19,8 @@ from smolcpu.artifact import Artifact, load_json
 from smolcpu.errors import ArtifactError, FlowSyntaxError, UsageError
 from smolcpu.lang import UnitCatalog, UnitInfo, compile_source, format_program, parse
 from smolcpu.server._chat import llm_request
-from smolcpu.server._openai import ChatRequest, ResponsesRequest, message_images, message_text
+from smolcpu.server._openai import ChatRequest, message_images, message_text
+from smolcpu.server._responses import ResponsesRequest
 from smolcpu.units.tools import evaluate
 from smolcpu.units.tools._memory_links import parse_note
 
