@@ -42,7 +42,7 @@ def serve(
     from smolcpu.server import load_keys
     from smolcpu.server import serve as run_server
     from smolcpu.server._serve import check_exposure
-    from smolcpu.server._state import load_ceilings
+    from smolcpu.server._state import load_admins, load_ceilings
 
     use_cluster(cluster, placement)
     keys = load_keys(api_key_file)
@@ -56,5 +56,5 @@ def serve(
     err_console.print(f"[bold]smol serve[/] on http://{host}:{port}/v1 with {guarded}; Ctrl-C stops it")
     run_server(
         host=host, port=port, programs=programs, keys=keys, ceilings=ceilings, policy=read_policy(policy), model=model,
-        workers=workers, capacity=capacity, per_key=per_key,
+        admins=load_admins(api_key_file), workers=workers, capacity=capacity, per_key=per_key,
     )

@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException
 
 from smolcpu import config
-from smolcpu.artifact import Artifact, load_json, open_store
+from smolcpu.artifact import Artifact, RunIndex, load_json, open_store
 from smolcpu.errors import (
     ArtifactError,
     ArtifactNotFound,
@@ -38,6 +38,7 @@ from smolcpu.errors import (
 )
 from smolcpu.models import KNOWN
 from smolcpu.programs import answer_text
+from smolcpu.server._access import Reader
 from smolcpu.server._chat import (
     DEFAULT_MODEL,
     Reply,
@@ -297,8 +298,9 @@ def create_app(state: ServerState) -> FastAPI:
 
     @app.get("/v1/artifacts/{artifact_id}", tags=["jobs"])
     async def artifact(artifact_id: str, key: str = Depends(_key)) -> dict[str, Any]:
-        """A stored artifact in its JSON form (payload in base64), with its text when it has one."""
-        found = await asyncio.to_thread(_load_artifact, artifact_id)
+        """A stored artifact of the caller's runs in its JSON form (payload in base64), with
+        its text when it has one; another key's is 404, as if it were not there."""
+        found = await asyncio.to_thread(_load_artifact, state.reader(key), artifact_id, state.session.index)
         return found.to_dict() | {"text": answer_text(found)}
 
     mount_ui(app, state.session)
@@ -322,10 +324,10 @@ def _job(state: ServerState, job_id: str, key: str) -> Job:
     return found
 
 
-def _load_artifact(artifact_id: str) -> Artifact:
+def _load_artifact(reader: Reader, artifact_id: str, index: RunIndex | None) -> Artifact:
     store = open_store(config.store_url())
     try:
-        return store.get(artifact_id)
+        return reader.artifact(store, artifact_id, index)
     finally:
         store.close()
 
@@ -371,7 +373,7 @@ def _start_program(state: ServerState, program: str, given: Artifact, *, key: st
             job.run_id = event.run_id
             job.publish("step", kind=event.kind, node=event.node, worker=event.worker, outcome=event.outcome)
 
-        result = await state.session.run(target.program, given, observer=observe, policy=state.ceiling(key))
+        result = await state.session.run(target.program, given, observer=observe, policy=state.ceiling(key), caller=key)
         job.run_id, job.output_id = result.run_id, result.output.id
         return {"status": result.status.value, "answer": answer_text(result.output), "usage": result.usage}
 

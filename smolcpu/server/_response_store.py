@@ -17,7 +17,7 @@ import uuid
 from typing import Any
 
 from smolcpu import config
-from smolcpu.artifact import Artifact, open_store
+from smolcpu.artifact import CALLER_ATTRIBUTE, Artifact, open_store
 from smolcpu.errors import ArtifactNotFound
 from smolcpu.server._responses import Item
 
@@ -76,6 +76,7 @@ class ResponseStore:
             {"response": response, "history": history, "key": key},
             origin="api",
             role="response",
+            attributes={CALLER_ATTRIBUTE: key},
             parents=[_artifact_id(previous)] if previous else [],
         )
         await asyncio.to_thread(_use_store, "put", dataclasses.replace(artifact, id=_artifact_id(response["id"])))
