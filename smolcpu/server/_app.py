@@ -13,10 +13,10 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException
@@ -61,7 +61,7 @@ from smolcpu.server._openai import (
     usage,
 )
 from smolcpu.server._response_store import new_response_id
-from smolcpu.server._responses import Draft, Events, ResponsesRequest, output_items
+from smolcpu.server._responses import Draft, Events, ResponsesRequest, item_page, output_items, with_ids
 from smolcpu.server._state import ServerState
 from smolcpu.server._ui import mount_ui
 from smolcpu.server._ui_guard import guard_ui
@@ -207,7 +207,7 @@ def create_app(state: ServerState) -> FastAPI:
 
         async def keep(response: dict[str, Any]) -> None:
             if body.store:
-                await state.responses.put(response, [*earlier, *body.items, *response["output"]], key)
+                await state.responses.put(response, [*earlier, *with_ids(body.items), *response["output"]], key)
 
         if chat.stream:
             return StreamingResponse(_response_stream(state, job, Events(draft), keep), media_type="text/event-stream")
@@ -221,6 +221,26 @@ def create_app(state: ServerState) -> FastAPI:
     async def stored_response(response_id: str, key: str = Depends(_key)) -> dict[str, Any]:
         """A stored Response."""
         return (await state.responses.get(response_id, key)).response
+
+    @app.get("/v1/responses/{response_id}/input_items", tags=["openai"])
+    async def input_items(
+        response_id: str,
+        key: str = Depends(_key),
+        after: str | None = None,
+        limit: int = Query(20, ge=1, le=100),
+        order: Literal["asc", "desc"] = "desc",
+        include: list[str] = Query([]),
+        include_listed: list[str] = Query([], alias="include[]"),
+    ) -> dict[str, Any]:
+        """The items a stored Response answered (the conversation before its output: earlier
+        Responses' items, then its own input), newest first unless ``order`` is ``asc``,
+        ``limit`` of them after the item ``after``. ``include`` (also as the ``openai``
+        client sends it, ``include[]``) is refused: Smol keeps nothing more to include."""
+        if include or include_listed:
+            asked = ", ".join([*include, *include_listed])
+            raise Unsupported(f"include is not supported on input_items (asked for {asked})")
+        stored = await state.responses.get(response_id, key)
+        return item_page(stored.inputs, after=after, limit=limit, order=order)
 
     @app.delete("/v1/responses/{response_id}", tags=["openai"])
     async def delete_response(response_id: str, key: str = Depends(_key)) -> dict[str, Any]:

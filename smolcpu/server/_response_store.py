@@ -49,6 +49,12 @@ class Stored:
     response: dict[str, Any]
     history: list[Item]
 
+    @property
+    def inputs(self) -> list[Item]:
+        """What the Response answered: its conversation up to its own output (the earlier
+        Responses' input and output items, then its own input), oldest first."""
+        return self.history[: len(self.history) - len(self.response.get("output", []))]
+
 
 class ResponseStore:
     """Responses kept as artifacts in the store of ``config.store_url()``; blocking work runs in a thread."""
