@@ -22,7 +22,7 @@ def serve(
     programs: Path = typer.Option(None, help="Folder of NAME.smol programs, served as models smol/NAME."),
     api_key_file: Path = typer.Option(
         None, help="File of accepted API keys, one a line, each perhaps with its ceiling: KEY tokens=2000 wall_s=60"
-        " (also: SMOL_API_KEYS, without ceilings).",
+        " (also: SMOL_API_KEYS, without ceilings); the word `admin` lets a key read every key's runs.",
     ),
     policy: list[str] | None = typer.Option(
         None, "--policy", help="A ceiling for every run, name=value (repeatable), as `smol run --policy` takes it."
@@ -35,7 +35,7 @@ def serve(
     placement: Path | None = PLACEMENT,
 ) -> None:
     """Serve Smol's OpenAI-compatible API: /v1/models, /v1/chat/completions, /v1/embeddings,
-    /v1/responses (stored: GET, DELETE /v1/responses/ID), plus jobs (/v1/jobs), webhooks (/v1/hooks/PROGRAM) and events (/v1/events).
+    /v1/responses (stored: GET, DELETE /v1/responses/ID, GET .../input_items), plus jobs (/v1/jobs), webhooks (/v1/hooks/PROGRAM) and events (/v1/events).
     Model `smol` is the default program, `smol/NAME` a program of --programs, and each LLM of
     `smol models list` answers by its name. The OpenAPI schema is at /openapi.json."""
     from smolcpu.cli._run import read_policy
