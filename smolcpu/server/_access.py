@@ -68,7 +68,7 @@ class Reader:
         """
         missing = ArtifactNotFound(f"no artifact {artifact_id!r}")
         try:
-            found = store.get(artifact_id)
+            found = store.get(artifact_id, search=self.sees_all)  # a guesser makes no store-wide search
         except ArtifactError:
             if self.sees_all:
                 raise
