@@ -430,7 +430,8 @@ class RayCell:
                 self._resolve(
                     reply,
                     error_reply(
-                        f"unit {self.name!r} failed on the cluster on artifact {envelope.artifact.id}: {describe_failure(exc)}",
+                        f"unit {self.name!r} failed on the cluster on artifact {envelope.artifact.id}:"
+                        f" {describe_failure(exc)}",
                         kind="UnitError",
                         unit=self.name,
                         artifact=envelope.artifact,
@@ -469,7 +470,8 @@ class RayCell:
         """The task that brings ``replica`` back after a loss (started by the first call that saw it)."""
         self.losses += 1
         if replica.recovery is None:
-            replica.recovery = self.system.tasks.create_task(self._recover(replica, exc), name=f"ray:{self.name}:recover")
+            recovery = self._recover(replica, exc)
+            replica.recovery = self.system.tasks.create_task(recovery, name=f"ray:{self.name}:recover")
 
     async def _recover(self, replica: _Replica, exc: Exception) -> None:
         """An actor was lost: wait until Ray has restarted it (its unit started again), or drop
@@ -575,4 +577,13 @@ def describe_failure(exc: BaseException) -> str:
     return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
 
 
-__all__ = ["HOST_TIMEOUT_S", "RayCell", "RayHost", "connect", "describe_failure", "disconnect", "end_actor", "import_ray"]
+__all__ = [
+    "HOST_TIMEOUT_S",
+    "RayCell",
+    "RayHost",
+    "connect",
+    "describe_failure",
+    "disconnect",
+    "end_actor",
+    "import_ray",
+]

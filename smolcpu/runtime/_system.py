@@ -100,28 +100,6 @@ class Ctx:
         """This unit's ref."""
         return self._cell.ref
 
-    async def share(
-        self, name: str, factory: Callable[[], Any], handler: Callable[[Any, str, dict[str, Any]], Any], *,
-        api: Iterable[str],
-    ) -> Any:
-        """One object, made by ``factory``, that units on every node of the cluster share: a
-        proxy whose methods in ``api`` run ``handler(object, method, arguments)`` where it lives
-        (on this driver's node, in one Ray actor; see ``smolcpu.runtime._shared``). The same
-        ``name`` gives the same object until the system shuts down.
-
-        Raises:
-            UsageError: the system has no cluster.
-            UnitError: the object could not be made on the cluster.
-        """
-        if self.cluster is None:
-            raise UsageError(f"cannot share {name!r}: this actor system has no cluster (all its units share a process)")
-        async with self._sharing:
-            if name not in self._shared:
-                from smolcpu.runtime._shared import host
-
-                self._shared[name] = await host(name, factory, handler, api=api)
-        return self._shared[name]
-
     def units(self) -> list[UnitRef]:
         """Every unit running in this actor system."""
         return self._system.units()
@@ -588,7 +566,11 @@ class ActorSystem:
         return self.cluster is not None and self.cluster.of(kind) is not None
 
     async def share(
-        self, name: str, factory: Callable[[], Any], handler: Callable[[Any, str, dict[str, Any]], Any], *,
+        self,
+        name: str,
+        factory: Callable[[], Any],
+        handler: Callable[[Any, str, dict[str, Any]], Any],
+        *,
         api: Iterable[str],
     ) -> Any:
         """One object, made by ``factory``, that units on every node of the cluster share: a

@@ -38,6 +38,8 @@ out <= switch <= (
 """Two math steps at once (a fan-out over the replicas), then their results, a Python list, in the sandbox."""
 STORE_PROGRAM = "use mem = vectors\nout <= mem <= in\n"
 GRAPH_PROGRAM = "use g = graph\nout <= g <= in\n"
+CALC_PROGRAM = "use calc = math\nout <= calc <= in\n"
+FIRST = FirstChooser()
 
 
 @pytest.fixture(scope="module")
@@ -227,7 +229,7 @@ async def test_a_store_on_the_cluster_is_one_store_for_every_node(cluster: Any) 
     )
     vector = [1.0] + [0.0] * 383
     async with ActorSystem(record=False, cluster=placement) as system:
-        async with Executor(compile_source(STORE_PROGRAM).runnable(), system=system, chooser=FirstChooser()) as executor:
+        async with Executor(compile_source(STORE_PROGRAM).runnable(), system=system, chooser=FIRST) as executor:
             results = [
                 await executor.run(request("add", key="k1", vector=vector, text="the answer is 42")),
                 await executor.run(request("search", text="answer")),
@@ -239,7 +241,7 @@ async def test_a_store_on_the_cluster_is_one_store_for_every_node(cluster: Any) 
                 await executor.run(request("add", key="k2", vector=vector, text="another answer")),
                 await executor.run(request("search", text="answer")),
             ]
-        async with Executor(compile_source(GRAPH_PROGRAM).runnable(), system=system, chooser=FirstChooser()) as executor:
+        async with Executor(compile_source(GRAPH_PROGRAM).runnable(), system=system, chooser=FIRST) as executor:
             results += [
                 await executor.run(request("add_edge", source="a", target="b")),
                 await executor.run(request("reachable", id="a")),
@@ -283,6 +285,6 @@ async def test_a_node_lost_mid_request_is_retried_on_the_other_node(
         assert not any(reply.is_error for reply in replies), [reply.error_message for reply in replies]
         assert "restarting" in events(system, "ballast")
         assert not (await ref.request(Artifact.text("hello"), timeout=30)).is_error
-        async with Executor(compile_source("use calc = math\nout <= calc <= in\n").runnable(), system=system) as executor:
+        async with Executor(compile_source(CALC_PROGRAM).runnable(), system=system) as executor:
             after = await executor.run(Artifact.text("6 * 7", origin="test", role="input"))
         assert after.ok, after.reason
