@@ -9,7 +9,8 @@ and all (held for each step, so it is never evicted mid-step, and kept under the
 budget), else spawned here.
 ``overrides`` replaces what a worker name stands for (tests give scripted workers so);
 ``units`` stands a unit in for a whole kind, the routing kept (a scripted LLM is still
-asked as a conversation).
+asked as a conversation). A store kind (vectors, graph) the cluster places gets the one store
+the cluster hosts, so its replicas on every node read and write the same entries.
 
 A step on an ``llm`` unit is a conversation: the binding's instruction (or, undeclared,
 its role told by its name) is the system message, the input (with the run's task in view,
