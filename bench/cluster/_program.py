@@ -32,7 +32,7 @@ from typing import Any, TextIO
 from bench.cluster._nodes import MODES, nodes_of, resident_mb, start_ray, stop_ray
 
 SEED = 0
-CHAT = "Hi! In two sentences, what can you help me with?"
+CHAT = "Hello! What can you do for me?"
 WARM_UP = "Tom has 3 apples and buys 4 more. How many apples does he have now?"
 MAX_TOKENS = 192
 CORES = 2
