@@ -216,7 +216,7 @@ def main() -> None:
         meta["program"] = {
             "model": args.model, "requests": requests, "seed": _program.SEED, "rounds": args.rounds,
             "concurrency": args.concurrency, "seconds": args.seconds, "max_tokens": _program.MAX_TOKENS,
-            "placement": {nodes: _program.placement_toml(nodes) for nodes in (1, 2)},
+            "placement": _program.PLACEMENT,
             "figures": figures, "measured": measured,
         }  # fmt: skip
     if args.workload in ("all", "tools"):

@@ -8,10 +8,12 @@ modes in a rotated order, so load from elsewhere on the machine falls on all of 
 the figures are medians over the rounds. A mode stops starting requests SECONDS after its
 batch began (runs under way finish), which bounds the benchmark.
 
-On Ray the LLM, the sandbox and the embedder (the classifier's) run as actors; the LLM gets one
-replica per node, each with the node's cores as threads (2 on 1 node, 1 each on 2 nodes),
-so Ray puts one on each node. Answers are capped at MAX_TOKENS tokens so a model that rambles
-cannot take the time budget; recording is off and distilled choosers are not consulted, so
+On Ray the LLM, the sandbox and the embedder (the classifier's) run as actors, one replica each
+of a small CPU share (PLACEMENT). Unlike the Lifecycle's workers on one machine, placed units
+belong to the run's executor: each run starts its own actors and loads its own models, so
+runs under way at once each have an LLM (of the node's cores as threads: 2 on 1 node, 1 on
+each of 2 nodes), and a run's share must be small enough for all of them to fit. Answers are
+capped at MAX_TOKENS tokens so a model that rambles cannot take the time budget; recording is off and distilled choosers are not consulted, so
 the runtime, not the store, is what is measured.
 """
 
@@ -57,14 +59,12 @@ def load_requests(count: int, seed: int = SEED) -> list[str]:
     return requests_of([item.task for item in items], count)
 
 
-def placement_toml(nodes: int) -> str:
-    """Where the default program's heavy units go on ``nodes`` nodes of ``CORES // nodes`` CPUs:
-    one LLM per node (0.6 CPU each: two never fit on one), the sandbox beside each, the embedder once."""
-    return (
-        f"[units.llm]\nreplicas = {nodes}\ncpus = 0.6\n\n"
-        f"[units.sandbox]\nreplicas = {nodes}\ncpus = 0.2\n\n"
-        "[units.embed]\nreplicas = 1\ncpus = 0.2\n"
-    )
+PLACEMENT = (
+    "[units.llm]\nreplicas = 1\ncpus = 0.25\n\n"
+    "[units.sandbox]\nreplicas = 1\ncpus = 0.1\n\n"
+    "[units.embed]\nreplicas = 1\ncpus = 0.1\n"
+)
+"""Where the default program's heavy units go on Ray: 0.45 CPU a run, so 4 runs at once fit on 2 CPUs."""
 
 
 async def run_batch(session: Any, requests: Sequence[str], *, concurrency: int, seconds: float) -> dict[str, Any]:
@@ -99,7 +99,7 @@ def serve(mode: str, model: str) -> None:
     if nodes:
         cluster = start_ray(nodes)
         path = Path(tempfile.mkdtemp(prefix="smol-bench-")) / "placement.toml"
-        path.write_text(placement_toml(nodes))
+        path.write_text(PLACEMENT)
         os.environ |= {"SMOL_CLUSTER": "auto", "SMOL_PLACEMENT": str(path)}
     try:
         asyncio.run(_serve(model, answers, base_mb=resident_mb()))
@@ -113,8 +113,9 @@ async def _serve(model: str, answers: TextIO, *, base_mb: float) -> None:
 
     async with Session(model=model, record=False, distilled=False) as session:
         start = time.perf_counter()
-        await session.ask(WARM_UP)
-        print(json.dumps({"warm_up_s": time.perf_counter() - start, "base_mb": base_mb}), file=answers)
+        warm = await session.ask(WARM_UP)
+        ready = {"warm_up_s": time.perf_counter() - start, "warm_up_status": warm.status, "base_mb": base_mb}
+        print(json.dumps(ready), file=answers)
         while line := await asyncio.to_thread(sys.stdin.readline):
             order = json.loads(line)
             batch = await run_batch(session, order["requests"], concurrency=order["concurrency"],
@@ -194,6 +195,7 @@ def summary(measured: dict[str, Any]) -> dict[str, dict[str, float]]:
             "resident_mb": max(batch["resident_mb"] for batch in got["batches"]),
             "base_mb": got["ready"]["base_mb"],
             "warm_up_s": got["ready"]["warm_up_s"],
+            "warm_up_ok": got["ready"]["warm_up_status"] == "ok",
         }
     return figures
 
@@ -216,11 +218,11 @@ def program_rows(figures: dict[str, dict[str, float]], model: str) -> list[tuple
 __all__ = [
     "CHAT",
     "MAX_TOKENS",
+    "PLACEMENT",
     "SEED",
     "ModeProcess",
     "interleaved",
     "load_requests",
-    "placement_toml",
     "program_rows",
     "requests_of",
     "run_batch",

@@ -38,14 +38,11 @@ def test_the_batch_is_word_problems_then_the_chat_line() -> None:
     assert _program.requests_of(["a"], 1) == [_program.CHAT]
 
 
-@pytest.mark.parametrize("nodes", [1, 2])
-def test_the_placement_puts_one_llm_on_each_node_and_fits_its_cpus(nodes: int, tmp_path: Path) -> None:
+def test_the_placement_lets_four_runs_at_once_fit_on_two_cpus(tmp_path: Path) -> None:
     path = tmp_path / "placement.toml"
-    path.write_text(_program.placement_toml(nodes))
-    kinds = read_placement("auto", path).kinds
-    assert kinds["llm"].replicas == nodes
-    assert kinds["llm"].cpus * 2 > 1  # two never fit on one node of 1 CPU
-    assert sum(kind.cpus * kind.replicas for kind in kinds.values()) <= 2
+    path.write_text(_program.PLACEMENT)
+    kinds = read_placement("auto", path).kinds  # each run starts its own actors of these kinds
+    assert 4 * sum(kind.cpus * kind.replicas for kind in kinds.values()) <= 2
     assert set(kinds) <= set(read_placement("auto").kinds)  # only kinds placed by default
 
 
@@ -73,7 +70,7 @@ def test_a_batch_runs_every_request_and_starts_none_past_its_seconds() -> None:
 def _measured(seconds: float) -> dict[str, Any]:
     runs = [{"seconds": seconds, "steps": 10, "status": "ok", "tokens": 5}, {"seconds": 2 * seconds, "steps": 10, "status": "error", "tokens": 5}]
     batch = {"runs": runs, "skipped": 1, "wall": 4 * seconds, "resident_mb": 900.0}
-    return {"ready": {"warm_up_s": 1.0, "base_mb": 700.0}, "batches": [batch, batch]}
+    return {"ready": {"warm_up_s": 1.0, "warm_up_status": "ok", "base_mb": 700.0}, "batches": [batch, batch]}
 
 
 def test_the_summary_and_rows_of_the_default_program() -> None:
@@ -90,9 +87,10 @@ def test_the_summary_and_rows_of_the_default_program() -> None:
 
 
 def test_the_summary_of_a_mode_that_ran_nothing_is_not_a_crash() -> None:
-    empty = {"ready": {"warm_up_s": 1.0, "base_mb": 1.0}, "batches": [{"runs": [], "skipped": 3, "wall": 1.0, "resident_mb": 2.0}]}
+    empty = {"ready": {"warm_up_s": 1.0, "warm_up_status": "error", "base_mb": 1.0}, "batches": [{"runs": [], "skipped": 3, "wall": 1.0, "resident_mb": 2.0}]}
     figures = _program.summary({"embedded": empty})
     assert figures["embedded"]["runs"] == 0 and math.isnan(figures["embedded"]["p50_ms"])
+    assert not figures["embedded"]["warm_up_ok"]
 
 
 def test_the_tool_rows_give_the_overhead_over_embedded() -> None:
