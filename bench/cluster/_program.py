@@ -1,9 +1,9 @@
 """The default program on a batch of requests, embedded and on Ray with 1 and 2 nodes, interleaved.
 
-The batch: REQUESTS - 1 GSM8K word problems drawn with SEED from ../shared/bench/gsm8k (the
-slice bench/solve draws, as Smol is given them there) and one chat line. Each mode runs in a
-process of its own that stays up for the whole benchmark (Ray starts once per process, the
-models load once): each round, every mode runs the whole batch, CONCURRENCY at a time, the
+The batch: ``--requests`` - 1 GSM8K word problems drawn with SEED from ../shared/bench/gsm8k
+(the slice bench/solve draws, as Smol is given them there) and one chat line. Each mode runs
+in a process of its own that stays up for the whole benchmark (Ray starts once per process,
+after a warm-up request): each round, every mode runs the whole batch, CONCURRENCY at a time, the
 modes in a rotated order, so load from elsewhere on the machine falls on all of them alike;
 the figures are medians over the rounds. A mode stops starting requests SECONDS after its
 batch began (runs under way finish), which bounds the benchmark.
@@ -13,8 +13,8 @@ of a small CPU share (PLACEMENT). Unlike the Lifecycle's workers on one machine,
 belong to the run's executor: each run starts its own actors and loads its own models, so
 runs under way at once each have an LLM (of the node's cores as threads: 2 on 1 node, 1 on
 each of 2 nodes), and a run's share must be small enough for all of them to fit. Answers are
-capped at MAX_TOKENS tokens so a model that rambles cannot take the time budget; recording is off and distilled choosers are not consulted, so
-the runtime, not the store, is what is measured.
+capped at MAX_TOKENS tokens so a model that rambles cannot take the time budget; recording is
+off and distilled choosers are not consulted, so the runtime, not the store, is measured.
 """
 
 from __future__ import annotations
