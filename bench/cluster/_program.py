@@ -178,7 +178,8 @@ def interleaved(requests: Sequence[str], *, model: str, rounds: int, concurrency
 
 def summary(measured: dict[str, Any]) -> dict[str, dict[str, float]]:
     """Per mode, over all rounds: runs/s (median of the rounds), p50/p99 of a run, ms per step
-    (median of each run's seconds over its steps), runs ok and skipped, steps per run, memory."""
+    (median of each run's seconds over its steps), runs ok and skipped, steps and LLM tokens
+    per run (the model's answers, and so the work, can differ between modes), memory."""
     figures = {}
     for mode, got in measured.items():
         runs = [run for batch in got["batches"] for run in batch["runs"]]
@@ -189,6 +190,7 @@ def summary(measured: dict[str, Any]) -> dict[str, dict[str, float]]:
             "p99_ms": ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))] * 1e3,
             "ms_per_step": statistics.median([run["seconds"] / max(1, run["steps"]) for run in runs] or [float("nan")]) * 1e3,
             "steps_per_run": statistics.median([run["steps"] for run in runs] or [0]),
+            "tokens_per_run": statistics.median([run["tokens"] for run in runs] or [0]),
             "runs": len(runs),
             "ok": sum(run["status"] == "ok" for run in runs),
             "skipped": sum(batch["skipped"] for batch in got["batches"]),
@@ -208,8 +210,9 @@ def program_rows(figures: dict[str, dict[str, float]], model: str) -> list[tuple
     for mode, got in figures.items():
         rows.append((name, mode, got["runs_per_s"], got["p50_ms"], got["p99_ms"], got["ms_per_step"],
                      got["ms_per_step"] - base))  # fmt: skip
-    rows += [(f"{name}: runs ok / run / skipped", mode, f"{got['ok']} / {got['runs']} / {got['skipped']}",
-              "", "", f"{got['steps_per_run']:g} steps", "") for mode, got in figures.items()]  # fmt: skip
+    rows += [(f"{name}: runs ok / run / skipped; tokens, steps a run", mode, f"{got['ok']} / {got['runs']} / {got['skipped']}",
+              "", f"{got['tokens_per_run']:g} tokens", f"{got['steps_per_run']:g} steps", "")
+             for mode, got in figures.items()]  # fmt: skip
     rows += [(f"{name}: resident MB, all / before the Session", mode, "", "", "", "",
               f"{got['resident_mb']:,.0f} / {got['base_mb']:,.0f}") for mode, got in figures.items()]  # fmt: skip
     return rows

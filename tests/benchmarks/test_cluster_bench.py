@@ -83,7 +83,8 @@ def test_the_summary_and_rows_of_the_default_program() -> None:
     rows = _program.program_rows(figures, "smollm2")
     assert len(rows) == 3 * len(MODES)
     assert [row[6] for row in rows[: len(MODES)]] == pytest.approx([0, 150, 300])
-    assert rows[len(MODES)][2] == "2 / 4 / 2" and rows[-1][6] == "900 / 700"
+    assert rows[len(MODES)][2:6] == ("2 / 4 / 2", "", "5 tokens", "10 steps")
+    assert rows[-1][6] == "900 / 700"
 
 
 def test_the_summary_of_a_mode_that_ran_nothing_is_not_a_crash() -> None:
