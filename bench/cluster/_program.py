@@ -179,7 +179,8 @@ def interleaved(requests: Sequence[str], *, model: str, rounds: int, concurrency
 def summary(measured: dict[str, Any]) -> dict[str, dict[str, float]]:
     """Per mode, over all rounds: runs/s (median of the rounds), p50/p99 of a run, ms per step
     (median of each run's seconds over its steps), runs ok and skipped, steps and LLM tokens
-    per run (the model's answers, and so the work, can differ between modes), memory."""
+    per run (the model's answers, and so the work, can differ between modes), LLM tokens per
+    second of a batch (the throughput that does not depend on how long the answers were), memory."""
     figures = {}
     for mode, got in measured.items():
         runs = [run for batch in got["batches"] for run in batch["runs"]]
@@ -191,6 +192,9 @@ def summary(measured: dict[str, Any]) -> dict[str, dict[str, float]]:
             "ms_per_step": statistics.median([run["seconds"] / max(1, run["steps"]) for run in runs] or [float("nan")]) * 1e3,
             "steps_per_run": statistics.median([run["steps"] for run in runs] or [0]),
             "tokens_per_run": statistics.median([run["tokens"] for run in runs] or [0]),
+            "tokens_per_s": statistics.median(
+                sum(run["tokens"] for run in batch["runs"]) / batch["wall"] for batch in got["batches"]
+            ),
             "runs": len(runs),
             "ok": sum(run["status"] == "ok" for run in runs),
             "skipped": sum(batch["skipped"] for batch in got["batches"]),
@@ -210,8 +214,9 @@ def program_rows(figures: dict[str, dict[str, float]], model: str) -> list[tuple
     for mode, got in figures.items():
         rows.append((name, mode, got["runs_per_s"], got["p50_ms"], got["p99_ms"], got["ms_per_step"],
                      got["ms_per_step"] - base))  # fmt: skip
-    rows += [(f"{name}: runs ok / run / skipped; tokens, steps a run", mode, f"{got['ok']} / {got['runs']} / {got['skipped']}",
-              "", f"{got['tokens_per_run']:g} tokens", f"{got['steps_per_run']:g} steps", "")
+    rows += [(f"{name}: runs ok / run / skipped; tokens/s, tokens and steps a run", mode, f"{got['ok']} / {got['runs']} / {got['skipped']}",
+              f"{got['tokens_per_s']:.1f} tokens/s", f"{got['tokens_per_run']:g} tokens",
+              f"{got['steps_per_run']:g} steps", "")
              for mode, got in figures.items()]  # fmt: skip
     rows += [(f"{name}: resident MB, all / before the Session", mode, "", "", "", "",
               f"{got['resident_mb']:,.0f} / {got['base_mb']:,.0f}") for mode, got in figures.items()]  # fmt: skip

@@ -83,7 +83,7 @@ def test_the_summary_and_rows_of_the_default_program() -> None:
     rows = _program.program_rows(figures, "smollm2")
     assert len(rows) == 3 * len(MODES)
     assert [row[6] for row in rows[: len(MODES)]] == pytest.approx([0, 150, 300])
-    assert rows[len(MODES)][2:6] == ("2 / 4 / 2", "", "5 tokens", "10 steps")
+    assert rows[len(MODES)][2:6] == ("2 / 4 / 2", "2.5 tokens/s", "5 tokens", "10 steps")
     assert rows[-1][6] == "900 / 700"
 
 
