@@ -95,14 +95,14 @@ def serve(mode: str, model: str) -> None:
     os.environ["SMOL_LLM_THREADS"] = str(CORES // max(1, nodes))  # Ray's workers inherit it
     answers = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # whatever else prints (Ray, llama.cpp) goes to stderr, not into the answers
-    cluster = None
-    if nodes:
-        cluster = start_ray(nodes)
-        path = Path(tempfile.mkdtemp(prefix="smol-bench-")) / "placement.toml"
-        path.write_text(PLACEMENT)
-        os.environ |= {"SMOL_CLUSTER": "auto", "SMOL_PLACEMENT": str(path)}
+    cluster = start_ray(nodes) if nodes else None
     try:
-        asyncio.run(_serve(model, answers, base_mb=resident_mb()))
+        with tempfile.TemporaryDirectory(prefix="smol-bench-") as scratch:
+            if nodes:  # the Session's actor system reads these: the Ray started above, PLACEMENT
+                path = Path(scratch) / "placement.toml"
+                path.write_text(PLACEMENT)
+                os.environ |= {"SMOL_CLUSTER": "auto", "SMOL_PLACEMENT": str(path)}
+            asyncio.run(_serve(model, answers, base_mb=resident_mb()))
     finally:
         if nodes:
             stop_ray(cluster)
