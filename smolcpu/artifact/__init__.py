@@ -4,16 +4,18 @@ Nothing here imports from any layer above.
 """
 
 from smolcpu.artifact._artifact import BYTES, ERROR, JSON, SCHEMA_PATH, TEXT, Artifact, CapnpArtifact, is_textual, load_json
-from smolcpu.artifact._index import INTERRUPTED, ArtifactRecord, Rebuilt, RunIndex, RunInfo, preview
+from smolcpu.artifact._index import CALLER_ATTRIBUTE, INTERRUPTED, RUN_ATTRIBUTE, ArtifactRecord, Rebuilt, RunIndex, RunInfo, preview
 from smolcpu.artifact._signing import Signer, Verification, require_trusted, verify_signature
 from smolcpu.artifact._store import ArtifactStore, FileStore, S3Store, Verified, key_of, open_store
 from smolcpu.artifact._trust import TrustStore, parse_key
 
 __all__ = [
     "BYTES",
+    "CALLER_ATTRIBUTE",
     "INTERRUPTED",
     "ERROR",
     "JSON",
+    "RUN_ATTRIBUTE",
     "SCHEMA_PATH",
     "TEXT",
     "Artifact",

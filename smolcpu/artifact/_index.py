@@ -43,6 +43,9 @@ _SHIFT = 2**63
 which fits and sorts the same."""
 
 RUN_ATTRIBUTE = "run"
+CALLER_ATTRIBUTE = "caller"
+"""The attribute that names who asked for a run (a server's API key id, never the key): the
+first artifact of a run that carries it claims the run for that caller (see :meth:`RunIndex.caller_of`)."""
 UNKNOWN = "unknown"
 """Status of a run known only from its artifacts (recorded before ``start_run``, or rebuilt)."""
 RUNNING = "running"
@@ -59,7 +62,8 @@ CREATE TABLE IF NOT EXISTS runs (
     program TEXT NOT NULL DEFAULT '',
     input_summary TEXT NOT NULL DEFAULT '',
     owner TEXT NOT NULL DEFAULT '',
-    usage TEXT NOT NULL DEFAULT ''
+    usage TEXT NOT NULL DEFAULT '',
+    caller TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS artifacts (
     id TEXT PRIMARY KEY,
@@ -97,6 +101,8 @@ class RunInfo:
     artifact_count: int
     usage: str = ""
     """JSON: what the run spent against its policy, and why it ended (``{}``-like '' if nothing)."""
+    caller: str = ""
+    """Who asked for the run (a server's API key id), '' when nobody said."""
 
     @property
     def spending(self) -> dict[str, Any]:
@@ -191,6 +197,8 @@ class RunIndex:
                 self._db.execute("ALTER TABLE runs ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
             if "usage" not in columns:  # an index made before runs kept their spending
                 self._db.execute("ALTER TABLE runs ADD COLUMN usage TEXT NOT NULL DEFAULT ''")
+            if "caller" not in columns:  # an index made before runs knew who asked for them
+                self._db.execute("ALTER TABLE runs ADD COLUMN caller TEXT NOT NULL DEFAULT ''")
         except sqlite3.DatabaseError as exc:
             raise ArtifactError(
                 f"run index {self.path} cannot be opened ({exc}); delete it and run"
@@ -226,8 +234,8 @@ class RunIndex:
 
     # -- runs -------------------------------------------------------------------------
 
-    def start_run(self, run_id: str, *, program: str = "", input_summary: str = "") -> None:
-        """Record that a run began (status ``running``).
+    def start_run(self, run_id: str, *, program: str = "", input_summary: str = "", caller: str = "") -> None:
+        """Record that a run began (status ``running``), for ``caller`` if given (see :data:`CALLER_ATTRIBUTE`).
 
         Raises:
             UsageError: the run was already started.
@@ -237,11 +245,12 @@ class RunIndex:
             if row is not None and row[0] != UNKNOWN:
                 raise UsageError(f"run {run_id} was already started (status {row[0]})")
             db.execute(
-                "INSERT INTO runs (id, started_ns, status, program, input_summary, owner)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+                "INSERT INTO runs (id, started_ns, status, program, input_summary, owner, caller)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
                 " started_ns = excluded.started_ns, status = excluded.status,"
-                " program = excluded.program, input_summary = excluded.input_summary, owner = excluded.owner",
-                (run_id, time.time_ns(), RUNNING, program, input_summary, _owner()),
+                " program = excluded.program, input_summary = excluded.input_summary, owner = excluded.owner,"
+                " caller = CASE runs.caller WHEN '' THEN excluded.caller ELSE runs.caller END",
+                (run_id, time.time_ns(), RUNNING, program, input_summary, _owner(), caller),
             )
 
     def mark_interrupted(self) -> list[str]:
@@ -278,16 +287,23 @@ class RunIndex:
 
     _RUN_COLUMNS = (
         "SELECT r.id, r.started_ns, r.finished_ns, r.status, r.program, r.input_summary,"
-        " (SELECT count(*) FROM artifacts a WHERE a.run = r.id), r.usage FROM runs r"
+        " (SELECT count(*) FROM artifacts a WHERE a.run = r.id), r.usage, r.caller FROM runs r"
     )
 
-    def runs(self, *, limit: int | None = None) -> list[RunInfo]:
-        """Runs, newest first."""
+    def runs(self, *, limit: int | None = None, caller: str | None = None) -> list[RunInfo]:
+        """Runs, newest first; with ``caller``, only the runs that caller asked for."""
+        where, args = (" WHERE r.caller = ?", (caller,)) if caller is not None else ("", ())
         rows = self._query(
-            f"{self._RUN_COLUMNS} ORDER BY r.started_ns DESC LIMIT ?",
-            (-1 if limit is None else limit,),
+            f"{self._RUN_COLUMNS}{where} ORDER BY r.started_ns DESC LIMIT ?",
+            (*args, -1 if limit is None else limit),
         )
         return [RunInfo(*row) for row in rows]
+
+    def caller_of(self, run_id: str) -> str:
+        """Who asked for run ``run_id``: the :data:`CALLER_ATTRIBUTE` of its first artifact that
+        carried one (a run cannot be claimed again); '' for an unknown or unclaimed run."""
+        rows = self._query("SELECT caller FROM runs WHERE id = ?", (run_id,))
+        return rows[0][0] if rows else ""
 
     def run(self, run_id: str) -> RunInfo | None:
         """The run with this id, or None."""
@@ -355,6 +371,9 @@ class RunIndex:
                 "INSERT OR IGNORE INTO runs (id, started_ns, status) VALUES (?, ?, ?)",
                 (run, min(artifact.timestamp, _SHIFT - 1), UNKNOWN),
             )
+            caller = artifact.attr(CALLER_ATTRIBUTE)
+            if caller:
+                db.execute("UPDATE runs SET caller = ? WHERE id = ? AND caller = ''", (caller, run))
 
     def key_of(self, artifact_id: str) -> str | None:
         """The store key of an indexed artifact, or None."""
@@ -457,4 +476,4 @@ class RunIndex:
         return f"<RunIndex {self.path} {state}>"
 
 
-__all__ = ["INTERRUPTED", "ArtifactRecord", "Rebuilt", "RunIndex", "RunInfo", "preview"]
+__all__ = ["CALLER_ATTRIBUTE", "INTERRUPTED", "RUN_ATTRIBUTE", "ArtifactRecord", "Rebuilt", "RunIndex", "RunInfo", "preview"]

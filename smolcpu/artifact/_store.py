@@ -202,11 +202,13 @@ class ArtifactStore(abc.ABC):
             raise ArtifactNotFound(f"no artifact under key {key} in {self.url}")
         return decode_stored(data, key, trust=self.trust)
 
-    def get(self, artifact_id: str) -> Artifact:
+    def get(self, artifact_id: str, *, search: bool = True) -> Artifact:
         """The artifact with this id, verified (checksum, and signature when signed).
 
         Found through the index; an artifact the index does not know (stored by another
-        machine, or before a crash) is looked for in the store and then indexed.
+        machine, or before a crash) is looked for in the store and then indexed, unless
+        ``search`` is false: that lists the whole store, which no one who may guess ids (a
+        server's caller) should be able to make it do.
 
         Raises:
             ArtifactNotFound: no such artifact.
@@ -220,7 +222,7 @@ class ArtifactStore(abc.ABC):
                 return decode_stored(data, key, trust=self.trust)
             self.index.forget(artifact_id)
         wanted = "/" + segment(artifact_id) + SUFFIX
-        for key in self.keys():
+        for key in self.keys() if search else ():
             if key.endswith(wanted):
                 artifact = self.load(key)
                 self.index.record(artifact, key)

@@ -232,16 +232,16 @@ def improve_command(
     table = Table(box=None, header_style="bold")
     for column in ("variant", "chosen on", "held out"):
         table.add_column(column)
-    table.add_row("(the program)", f"{result.baseline['chosen on']:.0%}", _percent(result.baseline.get("held out")))
-    for variant in result.variants:
-        table.add_row(escape(variant["change"]), f"{variant['chosen on']:.0%}", _percent(variant.get("held out")))
+    for change, scores in [("(the program)", result.baseline), *((v["change"], v) for v in result.variants)]:
+        table.add_row(escape(change), _scored(scores.get("chosen on")), _scored(scores.get("held out")))
     console.print(table)
     verdict = f"[green]adopted[/] {escape(result.adopted)}" if result.adopted else "[yellow]kept the program[/]"
     console.print(f"{verdict}: {escape(result.why)} ({result.cases} cases, {result.held_out} held out)")
 
 
-def _percent(value: float | None) -> str:
-    return "—" if value is None else f"{value:.0%}"
+def _scored(score: object) -> str:
+    """A variant's score on a set of cases: right answers, steps and tokens; a dash if not tried."""
+    return "—" if score is None else str(score)
 
 
 @dream_app.command("diff")

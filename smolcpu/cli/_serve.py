@@ -22,7 +22,7 @@ def serve(
     programs: Path = typer.Option(None, help="Folder of NAME.smol programs, served as models smol/NAME."),
     api_key_file: Path = typer.Option(
         None, help="File of accepted API keys, one a line, each perhaps with its ceiling: KEY tokens=2000 wall_s=60"
-        " (also: SMOL_API_KEYS, without ceilings).",
+        " (also: SMOL_API_KEYS, without ceilings); the word `admin` lets a key read every key's runs.",
     ),
     policy: list[str] | None = typer.Option(
         None, "--policy", help="A ceiling for every run, name=value (repeatable), as `smol run --policy` takes it."
@@ -35,14 +35,14 @@ def serve(
     placement: Path | None = PLACEMENT,
 ) -> None:
     """Serve Smol's OpenAI-compatible API: /v1/models, /v1/chat/completions, /v1/embeddings,
-    /v1/responses (stored: GET, DELETE /v1/responses/ID), plus jobs (/v1/jobs), webhooks (/v1/hooks/PROGRAM) and events (/v1/events).
+    /v1/responses (stored: GET, DELETE /v1/responses/ID, GET .../input_items), plus jobs (/v1/jobs), webhooks (/v1/hooks/PROGRAM) and events (/v1/events).
     Model `smol` is the default program, `smol/NAME` a program of --programs, and each LLM of
     `smol models list` answers by its name. The OpenAPI schema is at /openapi.json."""
     from smolcpu.cli._run import read_policy
     from smolcpu.server import load_keys
     from smolcpu.server import serve as run_server
     from smolcpu.server._serve import check_exposure
-    from smolcpu.server._state import load_ceilings
+    from smolcpu.server._state import load_admins, load_ceilings
 
     use_cluster(cluster, placement)
     keys = load_keys(api_key_file)
@@ -56,5 +56,5 @@ def serve(
     err_console.print(f"[bold]smol serve[/] on http://{host}:{port}/v1 with {guarded}; Ctrl-C stops it")
     run_server(
         host=host, port=port, programs=programs, keys=keys, ceilings=ceilings, policy=read_policy(policy), model=model,
-        workers=workers, capacity=capacity, per_key=per_key,
+        admins=load_admins(api_key_file), workers=workers, capacity=capacity, per_key=per_key,
     )

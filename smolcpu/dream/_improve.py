@@ -16,9 +16,11 @@ Every variant must check clean to be tried.
 
 Cases are inputs with known answers (a JSON-lines file, or the verified runs of the
 program). They are split once, by seed, into cases to choose on and held-out cases; the
-variant that does best on the first is adopted only when it is *strictly* better than the
-program on the held-out ones, so an adopted variant is never worse there than what it
-replaced. Versions live in the store (``program-version`` artifacts) and in
+variant that does best on the first is adopted only when it *beats* the program on the
+held-out ones too: more right answers, or as many (some) for clearly less work (fewer tokens
+generated, or as many and fewer steps: a check removed, a vote of three made one answer), so an
+adopted variant is never worse there than what it replaced. Work is counted, not timed: on a
+shared machine, seconds would adopt whichever variant ran while the machine was quiet. Versions live in the store (``program-version`` artifacts) and in
 ``SMOL_HOME/dream/programs.json`` with the hash of the file each time dream wrote it: a file
 whose hash differs was edited by its user, and dream never overwrites it.
 """
@@ -53,8 +55,11 @@ VERSION_ROLE = "program-version"
 HELD_OUT = 0.4
 """The share of the cases kept out of choosing, to decide adoption on."""
 
-Run = Callable[[str, str], Awaitable[str]]
-"""``await run(program_source, input)``: the program's answer to one input."""
+CHEAPER_BY = 0.9
+"""As many right answers beat the program only at this share of its generated tokens (or steps) or less."""
+
+Run = Callable[[str, str], Awaitable["Answered"]]
+"""``await run(program_source, input)``: the program's answer to one input, and its cost."""
 Propose = Callable[[str], Awaitable[list[str]]]
 """``await propose(instruction)``: rewritten instructions for one LLM step."""
 
@@ -67,6 +72,41 @@ class Case:
 
     input: str
     answer: str
+
+
+@dataclass(frozen=True)
+class Answered:
+    """One run's answer and the work it took: steps, and tokens the LLM generated (reading a
+    prompt costs a tenth of writing here, and a shorter instruction is no saving worth a risk)."""
+
+    text: str
+    steps: int = 0
+    tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Score:
+    """How a program did on a set of cases: its share of right answers and the work it took."""
+
+    accuracy: float
+    steps: int = 0
+    tokens: int = 0
+
+    def beats(self, other: Score) -> bool:
+        """More right answers; or as many (and some), for at most CHEAPER_BY of the other's
+        tokens (or as many tokens and at most CHEAPER_BY of its steps)."""
+        if self.accuracy != other.accuracy or not self.accuracy:
+            return self.accuracy > other.accuracy
+        if self.tokens != other.tokens:
+            return self.tokens <= other.tokens * CHEAPER_BY
+        return self.steps <= other.steps * CHEAPER_BY
+
+    def rank(self) -> tuple[float, int, int]:
+        """Best first when sorted descending: accuracy, then fewer tokens, then fewer steps."""
+        return self.accuracy, -self.tokens, -self.steps
+
+    def __str__(self) -> str:
+        return f"{self.accuracy:.0%}, {self.steps} steps, {self.tokens} tokens"
 
 
 @dataclass(frozen=True)
@@ -84,7 +124,7 @@ class Improvement:
     program: str
     cases: int
     held_out: int
-    baseline: dict[str, float] = field(default_factory=dict)  # "chosen on" / "held out" → accuracy
+    baseline: dict[str, Score] = field(default_factory=dict)  # "chosen on" / "held out" → its score
     variants: list[dict[str, Any]] = field(default_factory=list)
     adopted: str | None = None
     why: str = ""
@@ -181,26 +221,31 @@ async def variants(
     return [v for v in found if compile_source(v.source).ok]
 
 
-async def accuracy(run: Run, source: str, cases: Sequence[Case]) -> float:
-    """The share of ``cases`` the program answers with the known answer."""
+async def score(run: Run, source: str, cases: Sequence[Case]) -> Score:
+    """The share of ``cases`` the program answers with the known answer, and the steps and
+    LLM tokens it took over all of them."""
     if not cases:
-        return 0.0
-    right = 0
+        return Score(0.0)
+    right = steps = tokens = 0
     for case in cases:
-        right += agrees(await run(source, case.input), case.answer)
-    return right / len(cases)
+        answered = await run(source, case.input)
+        right += agrees(answered.text, case.answer)
+        steps += answered.steps
+        tokens += answered.tokens
+    return Score(right / len(cases), steps, tokens)
 
 
 def session_runner(session: Session, *, path: str | Path = "<flow>") -> Run:
     """A :data:`Run` on an open session: the program compiled (as if at ``path``, so imports
-    and choice examples beside it are found), run on the input, its answer."""
+    and choice examples beside it are found), run on the input, its answer and cost."""
 
-    async def run(source: str, given: str) -> str:
+    async def run(source: str, given: str) -> Answered:
         compilation = compile_source(source, path=path)
         if not compilation.ok:
             raise UsageError("a variant has errors:\n" + compilation.render(warnings=False))
         result = await session.run(compilation.runnable(), given)
-        return answer_text(result.output)
+        spent = result.usage.get("spent", {})
+        return Answered(answer_text(result.output), result.steps, int(spent.get("tokens_written", 0)))
 
     return run
 
@@ -244,7 +289,7 @@ async def improve(
     steps: dict[str, StepRecord] | None = None,
     seed: int = 0,
 ) -> Improvement:
-    """Try every variant of the program at ``path``; adopt the best when it is better held out.
+    """Try every variant of the program at ``path``; adopt the best when it beats the program held out.
     ``steps``: how its workers fared in its recorded runs (see :func:`variants`).
 
     Raises:
@@ -259,25 +304,25 @@ async def improve(
     began_hash = file_hash(path)
     chosen_on, held_out = split(cases, seed=seed)
     found = Improvement(str(path), len(cases), len(held_out))
-    base_chosen = await accuracy(run, source, chosen_on)
+    base_chosen = await score(run, source, chosen_on)
     found.baseline = {"chosen on": base_chosen}
     scored = []
     for variant in await variants(source, propose=propose, models=models, steps=steps, want=wants(cases)):
-        score = await accuracy(run, variant.source, chosen_on)
-        scored.append((score, variant))
-        found.variants.append({"change": variant.change, "chosen on": score})
-    best = max(scored, key=lambda pair: pair[0], default=None)
-    if best is None or best[0] <= base_chosen:
+        got = await score(run, variant.source, chosen_on)
+        scored.append((got, variant))
+        found.variants.append({"change": variant.change, "chosen on": got})
+    best = max(scored, key=lambda pair: pair[0].rank(), default=None)
+    if best is None or not best[0].beats(base_chosen):
         found.why = "no variant did better than the program on the cases chosen on"
         return found
-    base_held = await accuracy(run, source, held_out)
-    best_held = await accuracy(run, best[1].source, held_out)
+    base_held = await score(run, source, held_out)
+    best_held = await score(run, best[1].source, held_out)
     found.baseline["held out"] = base_held
     next(v for v in found.variants if v["change"] == best[1].change)["held out"] = best_held
-    if best_held <= base_held:
-        found.why = f"{best[1].change}: better where chosen, not held out ({best_held:.0%} vs {base_held:.0%})"
+    if not best_held.beats(base_held):
+        found.why = f"{best[1].change}: better where chosen, not held out ({best_held} vs {base_held})"
         return found
-    why = f"{best[1].change}: held out {best_held:.0%} vs {base_held:.0%}"
+    why = f"{best[1].change}: held out {best_held} vs {base_held}"
     if file_hash(path) != began_hash or user_edited(path):
         found.why = f"{why}; not written: the file was edited since dream last wrote it (see smol dream diff)"
         return found
@@ -389,10 +434,11 @@ def revert_program(store: ArtifactStore, path: Path) -> str:
 __all__ = [
     "HELD_OUT",
     "VERSION_ROLE",
+    "Answered",
     "Case",
     "Improvement",
+    "Score",
     "Variant",
-    "accuracy",
     "adopt_version",
     "agrees",
     "diff",
@@ -400,6 +446,7 @@ __all__ = [
     "llm_proposer",
     "load_cases",
     "revert_program",
+    "score",
     "session_runner",
     "split",
     "user_edited",

@@ -26,7 +26,7 @@ from types import TracebackType
 from typing import Any
 
 from smolcpu import config
-from smolcpu.artifact import BYTES, Artifact, RunIndex
+from smolcpu.artifact import BYTES, CALLER_ATTRIBUTE, Artifact, RunIndex
 from smolcpu.errors import UsageError
 from smolcpu.lang import Graph, Policy, compile_file, compile_source
 from smolcpu.runtime import ActorSystem, RunLog, StoreProcess
@@ -245,12 +245,17 @@ class Session:
         observer: Observer | None = None,
         tokens: bool = False,
         policy: Policy | None = None,
+        caller: str = "",
     ) -> RunResult:
         """Run ``program`` (None: the default one) on ``given``; ``observer`` hears each step
         start and end, and with ``tokens`` each piece of an LLM step's answer as it comes;
-        ``policy`` is a ceiling on what the run may spend (the tighter of it and the program's holds)."""
+        ``policy`` is a ceiling on what the run may spend (the tighter of it and the program's holds);
+        ``caller`` (a server's API key id) is who the run is recorded for: only they may read it back."""
         if self.lifecycle is None:
             raise UsageError("the session is not open: use it inside `async with Session() as session`")
+        if caller:
+            given = Artifact.text(given) if isinstance(given, str) else given
+            given = given.replace(attributes=(*given.attributes, (CALLER_ATTRIBUTE, caller)))
         graph = load_program(program)
         examples = examples_of(graph) if self.classifier else None
         async with Executor(
@@ -276,9 +281,11 @@ class Session:
         observer: Observer | None = None,
         tokens: bool = False,
         policy: Policy | None = None,
+        caller: str = "",
     ) -> Answer:
         """Ask ``question`` (with images to look at, functions the model may call, the chat
-        so far); the program's answer. ``observer``, ``tokens`` and ``policy`` are as :meth:`run` takes them.
+        so far); the program's answer. ``observer``, ``tokens``, ``policy`` and ``caller`` are
+        as :meth:`run` takes them.
 
         Raises:
             UsageError: an empty question, an image that cannot be read, a program with errors.
@@ -293,7 +300,7 @@ class Session:
         )
         tally = _Tally(observer)
         began = time.monotonic()
-        result = await self.run(program, given, observer=tally, tokens=tokens, policy=policy)
+        result = await self.run(program, given, observer=tally, tokens=tokens, policy=policy, caller=caller)
         return Answer(
             text=answer_text(result.output),
             run_id=result.run_id,

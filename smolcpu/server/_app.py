@@ -13,16 +13,16 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException
 
 from smolcpu import config
-from smolcpu.artifact import Artifact, load_json, open_store
+from smolcpu.artifact import Artifact, RunIndex, load_json, open_store
 from smolcpu.errors import (
     ArtifactError,
     ArtifactNotFound,
@@ -38,6 +38,7 @@ from smolcpu.errors import (
 )
 from smolcpu.models import KNOWN
 from smolcpu.programs import answer_text
+from smolcpu.server._access import Reader
 from smolcpu.server._chat import (
     DEFAULT_MODEL,
     Reply,
@@ -60,7 +61,7 @@ from smolcpu.server._openai import (
     usage,
 )
 from smolcpu.server._response_store import new_response_id
-from smolcpu.server._responses import Draft, Events, ResponsesRequest, output_items
+from smolcpu.server._responses import Draft, Events, ResponsesRequest, item_page, output_items, with_ids
 from smolcpu.server._state import ServerState
 from smolcpu.server._ui import mount_ui
 from smolcpu.server._ui_guard import guard_ui
@@ -206,7 +207,7 @@ def create_app(state: ServerState) -> FastAPI:
 
         async def keep(response: dict[str, Any]) -> None:
             if body.store:
-                await state.responses.put(response, [*earlier, *body.items, *response["output"]], key)
+                await state.responses.put(response, [*earlier, *with_ids(body.items), *response["output"]], key)
 
         if chat.stream:
             return StreamingResponse(_response_stream(state, job, Events(draft), keep), media_type="text/event-stream")
@@ -220,6 +221,26 @@ def create_app(state: ServerState) -> FastAPI:
     async def stored_response(response_id: str, key: str = Depends(_key)) -> dict[str, Any]:
         """A stored Response."""
         return (await state.responses.get(response_id, key)).response
+
+    @app.get("/v1/responses/{response_id}/input_items", tags=["openai"])
+    async def input_items(
+        response_id: str,
+        key: str = Depends(_key),
+        after: str | None = None,
+        limit: int = Query(20, ge=1, le=100),
+        order: Literal["asc", "desc"] = "desc",
+        include: list[str] = Query([]),
+        include_listed: list[str] = Query([], alias="include[]"),
+    ) -> dict[str, Any]:
+        """The items a stored Response answered (the conversation before its output: earlier
+        Responses' items, then its own input), newest first unless ``order`` is ``asc``,
+        ``limit`` of them after the item ``after``. ``include`` (also as the ``openai``
+        client sends it, ``include[]``) is refused: Smol keeps nothing more to include."""
+        if include or include_listed:
+            asked = ", ".join([*include, *include_listed])
+            raise Unsupported(f"include is not supported on input_items (asked for {asked})")
+        stored = await state.responses.get(response_id, key)
+        return item_page(stored.inputs, after=after, limit=limit, order=order)
 
     @app.delete("/v1/responses/{response_id}", tags=["openai"])
     async def delete_response(response_id: str, key: str = Depends(_key)) -> dict[str, Any]:
@@ -297,8 +318,9 @@ def create_app(state: ServerState) -> FastAPI:
 
     @app.get("/v1/artifacts/{artifact_id}", tags=["jobs"])
     async def artifact(artifact_id: str, key: str = Depends(_key)) -> dict[str, Any]:
-        """A stored artifact in its JSON form (payload in base64), with its text when it has one."""
-        found = await asyncio.to_thread(_load_artifact, artifact_id)
+        """A stored artifact of the caller's runs in its JSON form (payload in base64), with
+        its text when it has one; another key's is 404, as if it were not there."""
+        found = await asyncio.to_thread(_load_artifact, state.reader(key), artifact_id, state.session.index)
         return found.to_dict() | {"text": answer_text(found)}
 
     mount_ui(app, state.session)
@@ -322,10 +344,10 @@ def _job(state: ServerState, job_id: str, key: str) -> Job:
     return found
 
 
-def _load_artifact(artifact_id: str) -> Artifact:
+def _load_artifact(reader: Reader, artifact_id: str, index: RunIndex | None) -> Artifact:
     store = open_store(config.store_url())
     try:
-        return store.get(artifact_id)
+        return reader.artifact(store, artifact_id, index)
     finally:
         store.close()
 
@@ -371,7 +393,7 @@ def _start_program(state: ServerState, program: str, given: Artifact, *, key: st
             job.run_id = event.run_id
             job.publish("step", kind=event.kind, node=event.node, worker=event.worker, outcome=event.outcome)
 
-        result = await state.session.run(target.program, given, observer=observe, policy=state.ceiling(key))
+        result = await state.session.run(target.program, given, observer=observe, policy=state.ceiling(key), caller=key)
         job.run_id, job.output_id = result.run_id, result.output.id
         return {"status": result.status.value, "answer": answer_text(result.output), "usage": result.usage}
 

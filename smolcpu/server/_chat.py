@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from smolcpu import config
-from smolcpu.artifact import JSON, Artifact
+from smolcpu.artifact import CALLER_ATTRIBUTE, JSON, RUN_ATTRIBUTE, Artifact
 from smolcpu.errors import ArtifactError, BudgetError, PolicyLimit, UnitError, UnknownModel, Unsupported, UsageError
 from smolcpu.lang import Policy
 from smolcpu.models import KNOWN
@@ -123,8 +123,8 @@ async def answer_with_program(
     *, policy: Policy | None = None,
 ) -> Reply:
     """Run ``target``'s program on the request, once per choice (its steps go to ``job``'s
-    events), each run under ``policy`` (the key's ceiling); usage counts the tokens its LLM
-    steps read and wrote.
+    events), each run under ``policy`` (the key's ceiling) and claimed for the job's key;
+    usage counts the tokens its LLM steps read and wrote.
 
     Raises:
         PolicyLimit: a run went past a limit of its policy (the message names it).
@@ -185,6 +185,7 @@ async def answer_with_program(
             observer=observe,
             tokens=on_delta is not None,
             policy=policy,
+            caller=job.key,
         )
         if answer.status == "limit":
             raise PolicyLimit(f"the program {target.name!r} ended limit: {answer.text}")
@@ -265,7 +266,8 @@ async def answer_with_llm(
         for index in range(request.n):
             seed = request.seed + index if request.seed is not None else None
             body = llm_request(request, seed=seed, stream=on_delta is not None)
-            asked = Artifact.json(body, origin="api", role="input", attributes={"run": job.run_id})
+            attributes = {RUN_ATTRIBUTE: job.run_id, CALLER_ATTRIBUTE: job.key}
+            asked = Artifact.json(body, origin="api", role="input", attributes=attributes)
             kept.append(asked)
             began = time.perf_counter()
             answer = await _ask(ref, asked, index, on_delta if body.get("stream") else None)

@@ -17,7 +17,7 @@ import uuid
 from typing import Any
 
 from smolcpu import config
-from smolcpu.artifact import Artifact, open_store
+from smolcpu.artifact import CALLER_ATTRIBUTE, Artifact, open_store
 from smolcpu.errors import ArtifactNotFound
 from smolcpu.server._responses import Item
 
@@ -49,6 +49,12 @@ class Stored:
     response: dict[str, Any]
     history: list[Item]
 
+    @property
+    def inputs(self) -> list[Item]:
+        """What the Response answered: its conversation up to its own output (the earlier
+        Responses' input and output items, then its own input), oldest first."""
+        return self.history[: len(self.history) - len(self.response.get("output", []))]
+
 
 class ResponseStore:
     """Responses kept as artifacts in the store of ``config.store_url()``; blocking work runs in a thread."""
@@ -76,6 +82,7 @@ class ResponseStore:
             {"response": response, "history": history, "key": key},
             origin="api",
             role="response",
+            attributes={CALLER_ATTRIBUTE: key},
             parents=[_artifact_id(previous)] if previous else [],
         )
         await asyncio.to_thread(_use_store, "put", dataclasses.replace(artifact, id=_artifact_id(response["id"])))

@@ -34,6 +34,7 @@ class ResponsesRequest(OpenAIRequest):
     temperature: float | None = Field(default=None, ge=0, le=2)
     stream: bool = False
     store: bool = True
+    text: dict[str, Any] | None = None
     metadata: dict[str, str] | None = None
     user: str | None = None
 
@@ -67,6 +68,7 @@ class ResponsesRequest(OpenAIRequest):
                 max_tokens=self.max_output_tokens,
                 temperature=self.temperature,
                 stream=self.stream,
+                response_format=chat_response_format(self.text),
             )
         except ValidationError as exc:
             raise UsageError(f"input: {exc.errors()[0]['msg']}") from None
@@ -130,6 +132,79 @@ def _chat_parts(content: str | list[dict[str, Any]]) -> str | list[dict[str, Any
         else:
             raise Unsupported(f"content parts of type {kind!r} are not supported")
     return parts
+
+
+def chat_response_format(text: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A Responses ``text`` option (``{"format": {"type": "json_schema", "name", "schema",
+    "strict"}}``, ``json_object`` or ``text``) as chat's ``response_format``.
+
+    Raises:
+        Unsupported: a ``text`` option other than ``format``, or a format type Smol does not know.
+        UsageError: a ``json_schema`` format without its schema.
+    """
+    if text is None:
+        return None
+    if not isinstance(text, dict) or set(text) - {"format"}:
+        others = sorted(set(text) - {"format"}) if isinstance(text, dict) else ["(not an object)"]
+        raise Unsupported(f"text.{', text.'.join(others)} is not supported: Smol honours text.format")
+    spec = text.get("format") or {"type": "text"}
+    kind = spec.get("type") if isinstance(spec, dict) else None
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return {"type": "json_object"}
+    if kind == "json_schema":
+        if not isinstance(spec.get("schema"), dict):
+            raise UsageError("text.format of type json_schema needs schema, a JSON schema object")
+        keys = ("name", "description", "schema", "strict")
+        return {"type": "json_schema", "json_schema": {key: spec[key] for key in keys if key in spec}}
+    raise Unsupported(f"text.format type {kind!r} is not supported: 'text', 'json_object' or 'json_schema'")
+
+
+ITEM_PREFIXES = {"message": "msg", "function_call": "fc", "function_call_output": "fco"}
+"""The id prefix of each item type (as OpenAI's ids have them)."""
+
+
+def with_ids(items: Sequence[Item]) -> list[Item]:
+    """``items`` with an ``id`` each (a stored conversation's items are listed and paged by id)."""
+    return [
+        item if "id" in item else {"id": completion_id(ITEM_PREFIXES.get(item.get("type", "message"), "item")), **item}
+        for item in items
+    ]
+
+
+def listed_item(item: Item) -> Item:
+    """An input item as ``GET /v1/responses/{id}/input_items`` shows it: a message's text as
+    content parts (``input_text``, or ``output_text`` for the assistant's), every item with its type and status."""
+    kind = item.get("type", "message")
+    shown = {"type": kind, "status": "completed", **item}
+    if kind == "message" and isinstance(item.get("content"), str):
+        part = "output_text" if item.get("role") == "assistant" else "input_text"
+        shown["content"] = [{"type": part, "text": item["content"]}]
+    return shown
+
+
+def item_page(items: Sequence[Item], *, after: str | None, limit: int, order: str) -> dict[str, Any]:
+    """A page of ``items`` as OpenAI lists them: ``order`` ``desc`` (newest first) or ``asc``,
+    the ``limit`` items after the one whose id is ``after``.
+
+    Raises:
+        UsageError: ``after`` names no item of ``items``.
+    """
+    ordered = [listed_item(item) for item in (reversed(items) if order == "desc" else items)]
+    if after is not None:
+        ids = [item.get("id") for item in ordered]
+        if after not in ids:
+            raise UsageError(f"after: no input item {after!r} in this response")
+        ordered = ordered[ids.index(after) + 1 :]
+    page = ordered[:limit]
+    return {
+        "object": "list",
+        "data": page,
+        "first_id": page[0].get("id") if page else None,
+        "last_id": page[-1].get("id") if page else None,
+        "has_more": len(ordered) > limit,
+    }
 
 
 def chat_tool(tool: dict[str, Any]) -> dict[str, Any]:
@@ -214,6 +289,7 @@ class Draft:
             "temperature": request.temperature,
             "tool_choice": request.tool_choice or "auto",
             "tools": request.tools or [],
+            "text": request.text or {"format": {"type": "text"}},
         }
         if tokens is not None:
             body["usage"] = {
@@ -310,4 +386,16 @@ class Events:
         return events
 
 
-__all__ = ["Draft", "Events", "Item", "ResponsesRequest", "chat_messages", "chat_tool", "chat_tool_choice", "output_items"]
+__all__ = [
+    "Draft",
+    "Events",
+    "Item",
+    "ResponsesRequest",
+    "chat_messages",
+    "chat_response_format",
+    "chat_tool",
+    "chat_tool_choice",
+    "item_page",
+    "output_items",
+    "with_ids",
+]

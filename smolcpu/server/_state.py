@@ -21,6 +21,7 @@ from smolcpu.errors import PolicyLimit, UsageError
 from smolcpu.lang import Policy, PolicyValueError, parse_settings
 from smolcpu.programs import Session
 from smolcpu.runtime import UnitRef
+from smolcpu.server._access import Reader
 from smolcpu.server._jobs import CAPACITY, PER_KEY, WORKERS, JobQueue
 from smolcpu.server._response_store import ResponseStore
 
@@ -42,29 +43,50 @@ def load_keys(file: Path | None = None, *, environ: Mapping[str, str] = os.envir
     return keys + list(load_ceilings(file)) if file is not None else keys
 
 
+ADMIN_WORD = "admin"
+"""The word on a key file's line that makes its key an admin's: it reads every key's runs and artifacts."""
+
+
 def load_ceilings(file: Path | None) -> dict[str, Policy | None]:
     """Each key of a key file with its ceiling: ``KEY`` alone (none), or ``KEY name=value ...``
-    (``sk-team tokens=20000 wall_s=120 units=math,llm``), the settings of a ``policy`` line.
+    (``sk-team tokens=20000 wall_s=120 units=math,llm``), the settings of a ``policy`` line
+    (the word ``admin`` among them is not a setting: see :func:`load_admins`).
 
     Raises:
         UsageError: the file cannot be read, or a ceiling does not parse (its line is named).
     """
+    found: dict[str, Policy | None] = {}
+    for number, key, words in _key_lines(file):
+        settings = " ".join(word for word in words if word != ADMIN_WORD)
+        try:
+            found[key] = parse_settings(settings) if settings else None
+        except PolicyValueError as exc:
+            raise UsageError(f"{file}:{number}: the ceiling of key {key_id(key)} does not parse: {exc}") from None
+    return found
+
+
+def load_admins(file: Path | None) -> list[str]:
+    """The keys of a key file whose line holds the word ``admin`` (``sk-root admin``).
+
+    Raises:
+        UsageError: the file cannot be read.
+    """
+    return [key for _, key, words in _key_lines(file) if ADMIN_WORD in words]
+
+
+def _key_lines(file: Path | None) -> list[tuple[int, str, list[str]]]:
+    """Each key line of a key file: its number, the key, the words after it."""
     if file is None:
-        return {}
+        return []
     try:
         lines = Path(file).expanduser().read_text().splitlines()
     except OSError as exc:
         raise UsageError(f"cannot read the API key file {str(file)!r}: {exc.strerror or exc}") from exc
-    found: dict[str, Policy | None] = {}
-    for number, line in enumerate(lines, 1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        key, _, settings = line.strip().partition(" ")
-        try:
-            found[key] = parse_settings(settings) if settings.strip() else None
-        except PolicyValueError as exc:
-            raise UsageError(f"{file}:{number}: the ceiling of key {key_id(key)} does not parse: {exc}") from None
-    return found
+    return [
+        (number, words[0], words[1:])
+        for number, line in enumerate(lines, 1)
+        if (words := line.split()) and not words[0].startswith("#")
+    ]
 
 
 def is_loopback(host: str) -> bool:
@@ -91,6 +113,7 @@ class ServerState:
         programs: the folder whose ``NAME.smol`` programs are served as model ``smol/NAME``.
         keys: the API keys accepted; none: every caller is let in (loopback only).
         ceilings: key → the most a run of that key may spend and touch (its policy ceiling).
+        admins: keys that read every key's runs and artifacts (the others read only their own).
         policy: a ceiling for every run, whatever the key (``smol serve --policy``).
         workers, capacity, per_key: as :class:`~smolcpu.server._jobs.JobQueue` takes them.
     """
@@ -103,6 +126,7 @@ class ServerState:
         keys: Sequence[str] = (),
         ceilings: Mapping[str, Policy | None] | None = None,
         policy: Policy | None = None,
+        admins: Sequence[str] = (),
         workers: int = WORKERS,
         capacity: int = CAPACITY,
         per_key: int = PER_KEY,
@@ -113,6 +137,7 @@ class ServerState:
         self.keys = [key.encode() for key in keys]
         self.policy = policy
         self.ceilings = {key_id(key): ceiling for key, ceiling in (ceilings or {}).items() if ceiling is not None}
+        self.admins = {key_id(key) for key in admins}
         self.queue = JobQueue(workers=workers, capacity=capacity, per_key=per_key)
         self.responses = ResponseStore()
         self._stand_ins: dict[str, UnitRef] = {}
@@ -142,6 +167,15 @@ class ServerState:
         offered = given.strip().encode()
         matches = [hmac.compare_digest(offered, key) for key in self.keys]
         return key_id(given.strip()) if any(matches) else None
+
+    def sees_all(self, key: str) -> bool:
+        """Whether key id ``key`` reads every key's runs and artifacts: an admin's, or any
+        caller of a server without keys (loopback only)."""
+        return not self.keys or key in self.admins
+
+    def reader(self, key: str) -> Reader:
+        """Key id ``key`` as a reader of what the server recorded."""
+        return Reader(key, self.sees_all(key))
 
     def ceiling(self, key: str) -> Policy | None:
         """What a run of key id ``key`` may spend and touch at most: its own ceiling, and the
@@ -184,4 +218,14 @@ class ServerState:
             yield ref
 
 
-__all__ = ["KEYS_VARIABLE", "LOCAL_KEY", "ServerState", "is_loopback", "key_id", "load_ceilings", "load_keys"]
+__all__ = [
+    "ADMIN_WORD",
+    "KEYS_VARIABLE",
+    "LOCAL_KEY",
+    "ServerState",
+    "is_loopback",
+    "key_id",
+    "load_admins",
+    "load_ceilings",
+    "load_keys",
+]

@@ -13,12 +13,13 @@ import base64
 import binascii
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from smolcpu.errors import UsageError
-from smolcpu.server._ui_session import Observer, UISession, run_events, ui_router
+from smolcpu.server._access import Reader
+from smolcpu.server._ui_session import Observer, UISession, run_events, ui_reader, ui_router
 
 MAX_IMAGE_BYTES = 20 * 1024**2
 """Largest image a message may carry (decoded)."""
@@ -60,7 +61,7 @@ def chat_router(session: UISession) -> APIRouter:
     router = ui_router()
 
     @router.post("/chat")
-    async def chat(body: ChatMessage) -> StreamingResponse:
+    async def chat(body: ChatMessage, reader: Reader = Depends(ui_reader)) -> StreamingResponse:
         """Answer ``message`` with the default program; server-sent events until ``done``."""
         images = [_decoded(image) for image in body.images]
         if not body.message.strip() and not images:
@@ -73,6 +74,7 @@ def chat_router(session: UISession) -> APIRouter:
                 history=[turn.model_dump() for turn in body.history],
                 observer=observe,
                 tokens=True,
+                caller=reader.key,
             )
             return answer.to_dict()
 

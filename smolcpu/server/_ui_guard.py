@@ -9,6 +9,7 @@ from fastapi.responses import PlainTextResponse, RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from smolcpu.server._state import ServerState
+from smolcpu.server._ui_session import READER_STATE
 
 UI_COOKIE = "smol_key"
 """The cookie that carries an exposed server's API key for its web interface."""
@@ -34,7 +35,8 @@ class _UIGuard:
             response.set_cookie(
                 UI_COOKIE, offered, httponly=True, samesite="strict", secure=request.url.scheme == "https"
             )
-        elif self.state.authorize(f"Bearer {request.cookies.get(UI_COOKIE, '')}") is not None:
+        elif (key := self.state.authorize(f"Bearer {request.cookies.get(UI_COOKIE, '')}")) is not None:
+            scope.setdefault("state", {})[READER_STATE] = self.state.reader(key)
             await self.app(scope, receive, send)
             return
         else:

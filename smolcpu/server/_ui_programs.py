@@ -18,7 +18,7 @@ import hashlib
 import re
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
@@ -27,7 +27,8 @@ from smolcpu.errors import FlowSyntaxError
 from smolcpu.lang import Block, Case, Chain, Graph, Step, compile_source
 from smolcpu.lang._ir import CANCEL, SINK, SOURCE
 from smolcpu.programs import PROGRAMS, answer_text
-from smolcpu.server._ui_session import Observer, UISession, result_summary, run_events, ui_router
+from smolcpu.server._access import Reader
+from smolcpu.server._ui_session import Observer, UISession, result_summary, run_events, ui_reader, ui_router
 
 EDITOR_PATH = "<editor>"
 """The name diagnostics give the program being edited."""
@@ -143,12 +144,12 @@ def programs_router(session: UISession) -> APIRouter:
         return await asyncio.to_thread(checked, body.source)
 
     @router.post("/programs/run")
-    async def run(body: ProgramRun) -> StreamingResponse:
+    async def run(body: ProgramRun, reader: Reader = Depends(ui_reader)) -> StreamingResponse:
         """Run program text on an input; each step's start and end as server-sent events."""
         path = await asyncio.to_thread(saved_program, body.source)
 
         async def work(observe: Observer) -> dict[str, Any]:
-            result = await session.run(path, body.input, observer=observe, tokens=True)
+            result = await session.run(path, body.input, observer=observe, tokens=True, caller=reader.key)
             return result_summary(result, answer_text(result.output))
 
         return run_events(work)

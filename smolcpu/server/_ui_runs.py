@@ -14,14 +14,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response, StreamingResponse
 
-from smolcpu.artifact import ERROR, Artifact, ArtifactStore, RunIndex, RunInfo, is_textual, open_store
+from smolcpu.artifact import CALLER_ATTRIBUTE, ERROR, RUN_ATTRIBUTE, Artifact, ArtifactStore, RunIndex, RunInfo, is_textual, open_store
 from smolcpu.errors import UsageError
 from smolcpu.programs import answer_text
 from smolcpu.server._ui_programs import checked
-from smolcpu.server._ui_session import Observer, UISession, result_summary, run_events, ui_router
+from smolcpu.server._access import Reader
+from smolcpu.server._ui_session import Observer, UISession, result_summary, run_events, ui_reader, ui_router
 
 MAX_SHOWN_BYTES = 256 * 1024
 """The most of an artifact's payload shown as text (the raw endpoint has all of it)."""
@@ -77,14 +78,11 @@ class _Runs:
             self._store = open_store(location.url if location is not None else None, index=self.index)
         return self._store
 
-    def resolve(self, run_id: str) -> RunInfo:
-        try:
-            return self.index.resolve(run_id)
-        except UsageError as exc:
-            raise HTTPException(404, str(exc)) from exc
+    def resolve(self, run_id: str, reader: Reader) -> RunInfo:
+        return reader.run(self.index, run_id)
 
-    def trace(self, run_id: str) -> dict[str, Any]:
-        run = self.resolve(run_id)
+    def trace(self, run_id: str, reader: Reader) -> dict[str, Any]:
+        run = self.resolve(run_id, reader)
         records = self.index.artifacts(run.id)
         return {
             "run": run_dict(run),
@@ -111,7 +109,7 @@ class _Runs:
         for record in self.index.artifacts(run.id):
             if record.origin == INPUT_NODE and record.role == INPUT_ROLE:
                 stored = self.store().get(record.id)
-                attributes = {k: v for k, v in stored.attributes if k not in ("run", "node")}
+                attributes = {k: v for k, v in stored.attributes if k not in (RUN_ATTRIBUTE, "node", CALLER_ATTRIBUTE)}
                 return program, Artifact.create(stored.payload, type=stored.type, attributes=attributes)
         raise UsageError(f"run {run.id} has no stored input to run again")
 
@@ -149,43 +147,44 @@ def runs_router(session: UISession) -> APIRouter:
     runs = _Runs(session)
 
     @router.get("/runs")
-    def list_runs(limit: int = Query(100, ge=1, le=10_000)) -> dict[str, Any]:
-        """Recorded runs, newest first."""
-        return {"runs": [run_dict(run) for run in runs.index.runs(limit=limit)]}
+    def list_runs(limit: int = Query(100, ge=1, le=10_000), reader: Reader = Depends(ui_reader)) -> dict[str, Any]:
+        """Recorded runs (the caller's), newest first."""
+        return {"runs": [run_dict(run) for run in reader.runs(runs.index, limit=limit)]}
 
     @router.get("/runs/{run_id}")
-    def run_trace(run_id: str) -> Response:
+    def run_trace(run_id: str, reader: Reader = Depends(ui_reader)) -> Response:
         """A run (a whole id or a unique prefix) and its artifacts, oldest first, as columns."""
-        return Response(_dumps(runs.trace(run_id)), media_type="application/json")
+        return Response(_dumps(runs.trace(run_id, reader)), media_type="application/json")
 
     @router.get("/runs/{run_id}/program")
-    async def run_program(run_id: str) -> dict[str, Any]:
+    async def run_program(run_id: str, reader: Reader = Depends(ui_reader)) -> dict[str, Any]:
         """The graph of the program a run ran, with the nodes it visited and how each ended."""
-        return await asyncio.to_thread(program_overlay, runs.index, runs.resolve(run_id))
+        return await asyncio.to_thread(program_overlay, runs.index, runs.resolve(run_id, reader))
 
     @router.post("/runs/{run_id}/rerun")
-    async def rerun(run_id: str) -> StreamingResponse:
-        """Run a past run's program again on its stored input; progress as server-sent events."""
-        run = runs.resolve(run_id)
+    async def rerun(run_id: str, reader: Reader = Depends(ui_reader)) -> StreamingResponse:
+        """Run a past run's program again on its stored input (as the caller's run); progress
+        as server-sent events."""
+        run = runs.resolve(run_id, reader)
         program, given = await asyncio.to_thread(runs.pinned_input, run)
 
         async def work(observe: Observer) -> dict[str, Any]:
-            result = await session.run(program, given, observer=observe)
+            result = await session.run(program, given, observer=observe, caller=reader.key)
             return result_summary(result, answer_text(result.output)) | {"rerun_of": run.id}
 
         return run_events(work)
 
     @router.get("/artifacts/{artifact_id}")
-    async def artifact(artifact_id: str) -> dict[str, Any]:
+    async def artifact(artifact_id: str, reader: Reader = Depends(ui_reader)) -> dict[str, Any]:
         """One artifact: header, attributes, parents, children and its content (text up to a limit)."""
-        found = await asyncio.to_thread(runs.store().get, artifact_id)
+        found = await asyncio.to_thread(reader.artifact, runs.store(), artifact_id, runs.index)
         return artifact_dict(found) | {"children": runs.index.children(artifact_id)}
 
     @router.get("/artifacts/{artifact_id}/raw")
-    async def raw(artifact_id: str) -> Response:
+    async def raw(artifact_id: str, reader: Reader = Depends(ui_reader)) -> Response:
         """An artifact's payload as it is, with its type (sandboxed: a payload that is a page
         cannot run script as the interface)."""
-        found = await asyncio.to_thread(runs.store().get, artifact_id)
+        found = await asyncio.to_thread(reader.artifact, runs.store(), artifact_id, runs.index)
         return Response(found.payload, media_type=found.type, headers=RAW_HEADERS)
 
     return router

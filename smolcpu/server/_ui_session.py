@@ -19,6 +19,7 @@ from fastapi.routing import APIRoute
 from smolcpu.artifact import Artifact, RunIndex, preview
 from smolcpu.errors import ArtifactNotFound, SmolError
 from smolcpu.programs import Answer
+from smolcpu.server._access import Reader
 from smolcpu.vm import RunResult, StepEvent
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ class UISession(Protocol):
     store: StoreLocation | None
 
     async def run(
-        self, program: str | Path, given: Artifact | str, *, observer: Observer, tokens: bool = False
+        self, program: str | Path, given: Artifact | str, *, observer: Observer, tokens: bool = False, caller: str = ""
     ) -> RunResult: ...
 
     async def ask(
@@ -48,6 +49,7 @@ class UISession(Protocol):
         history: Sequence[Mapping[str, str]],
         observer: Observer,
         tokens: bool,
+        caller: str = "",
     ) -> Answer: ...
 
 
@@ -89,6 +91,18 @@ def same_origin(request: Request) -> None:
 def ui_router() -> APIRouter:
     """A router for interface endpoints: Smol errors answered in one line, other sites refused."""
     return APIRouter(route_class=UIRoute, dependencies=[Depends(same_origin)])
+
+
+READER_STATE = "smol_reader"
+"""Where the interface's guard leaves the caller (a :class:`Reader`) in a request's state."""
+
+EVERYONE = Reader("", sees_all=True)
+"""The reader of an interface without keys (loopback only): it reads every run."""
+
+
+def ui_reader(request: Request) -> Reader:
+    """Who is asking: the key the guard let in, or :data:`EVERYONE` on a server without keys."""
+    return request.scope.get("state", {}).get(READER_STATE, EVERYONE)
 
 
 def step_event(event: StepEvent) -> tuple[str, dict[str, Any]]:
@@ -156,4 +170,16 @@ def result_summary(result: RunResult, text: str) -> dict[str, Any]:
     }
 
 
-__all__ = ["Observer", "UIRoute", "UISession", "result_summary", "run_events", "same_origin", "step_event", "ui_router"]
+__all__ = [
+    "EVERYONE",
+    "READER_STATE",
+    "Observer",
+    "UIRoute",
+    "UISession",
+    "result_summary",
+    "run_events",
+    "same_origin",
+    "step_event",
+    "ui_reader",
+    "ui_router",
+]

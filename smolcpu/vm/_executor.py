@@ -71,7 +71,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from smolcpu import config
-from smolcpu.artifact import BYTES, ERROR, JSON, Artifact, RunIndex
+from smolcpu.artifact import BYTES, CALLER_ATTRIBUTE, ERROR, JSON, Artifact, RunIndex
 from smolcpu.errors import ArtifactError, PolicyLimit, RequestTimeout, SmolError, UsageError
 from smolcpu.lang import DEFAULT_UNIT, Block, Case, Chain, Graph, Node, Outcome, Policy, Step
 from smolcpu.runtime import ActorSystem, Recorder, Store, StoreProcess, UnitRef
@@ -376,7 +376,8 @@ class Execution:
         index = executor.index
         if index is not None:
             summary = self.given.as_text()[:80] if self.given.type != BYTES else f"<{len(self.given.payload)} bytes>"
-            index.start_run(self.run_id, program=self.graph.path, input_summary=summary)
+            caller = self.given.attr(CALLER_ATTRIBUTE) or ""
+            index.start_run(self.run_id, program=self.graph.path, input_summary=summary, caller=caller)
         first = Artifact.create(
             self.given.payload,
             type=self.given.type,

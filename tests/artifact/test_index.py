@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -168,3 +169,27 @@ def test_a_forged_cycle_ends(store: FileStore) -> None:
     console.print(trace_tree("loop", index=store.index))
     drawn = console.export_text()
     assert first.id[:8] in drawn and second.id[:8] in drawn and "shown above" in drawn
+
+
+def test_a_run_is_claimed_once_for_its_caller(store: FileStore) -> None:
+    index = store.index
+    index.start_run("r1", caller="key-a")
+    store.put(Artifact.text("later", attributes={"run": "r1", "caller": "key-b"}))
+    store.put(Artifact.text("early", attributes={"run": "r2", "caller": "key-b"}))
+    index.start_run("r2", caller="key-a")
+    index.start_run("r3")
+    assert [index.caller_of(run) for run in ("r1", "r2", "r3", "ghost")] == ["key-a", "key-b", "", ""]
+    assert {run.id for run in index.runs(caller="key-b")} == {"r2"}
+    assert {run.id for run in index.runs()} == {"r1", "r2", "r3"}
+
+
+def test_an_index_made_before_runs_had_callers_gains_the_column(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE runs (id TEXT PRIMARY KEY, started_ns INTEGER NOT NULL, finished_ns INTEGER,"
+            " status TEXT NOT NULL, program TEXT NOT NULL DEFAULT '', input_summary TEXT NOT NULL DEFAULT '')"
+        )
+        db.execute("INSERT INTO runs (id, started_ns, status) VALUES ('old', 1, 'ok')")
+    with RunIndex(path) as index:
+        assert index.caller_of("old") == "" and index.runs(caller="key-a") == []

@@ -175,8 +175,11 @@ def test_get_finds_artifacts_the_index_does_not_know(store: ArtifactStore, tmp_p
     other = FileStore(store.root, index=fresh) if isinstance(store, FileStore) else S3Store(
         store.bucket, store.prefix, index=fresh
     )
+    with pytest.raises(ArtifactNotFound):
+        other.get(artifact.id, search=False)  # what a server's caller gets: no store-wide search
     assert other.get(artifact.id) == artifact
     assert fresh.key_of(artifact.id) == key_of(artifact)
+    assert other.get(artifact.id, search=False) == artifact  # indexed now
     fresh.close()
 
 

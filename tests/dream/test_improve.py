@@ -79,12 +79,12 @@ def test_a_better_variant_is_adopted_stored_diffable_and_revertible(tmp_path: Pa
     path.write_text(PROGRAM)
     found = improve_file(path)
     assert found.adopted == "instruction of solve rewritten"
-    assert found.baseline == {"chosen on": 0.0, "held out": 0.0}
+    assert [score.accuracy for score in found.baseline.values()] == [0.0, 0.0]
     assert "carefully" in path.read_text() and not user_edited(path)
     with RunIndex() as index, open_store(index=index) as store:
         shown = diff(store, path)
         assert '-use solve = llm "Answer with a number."' in shown and "+use solve = llm" in shown
-        assert "held out 100% vs 0%" in revert_program(store, path)
+        assert "held out 100%, 8 steps, 4 tokens vs 0%, 8 steps, 4 tokens" in revert_program(store, path)
     assert path.read_text() == PROGRAM
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from smolcpu.artifact import RunIndex, open_store
 from smolcpu.dream import mine
-from smolcpu.dream._improve import Case, diff, improve, session_runner, variants
+from smolcpu.dream._improve import Case, Score, diff, improve, session_runner, variants
 from smolcpu.dream._mining import StepRecord
 from smolcpu.dream._verification import MIN_RUNS, verification_edits
 from smolcpu.lang import compile_source, format_program, parse
@@ -88,13 +88,14 @@ def test_runs_failing_after_a_step_propose_a_check_after_it_and_the_cases_adopt_
         assert_round_trips(variant.source)
     assert "solve_check<3> => next | back" in found[0].source
     result = improve_file(path, in_words, steps)
-    assert result.adopted == found[0].change and result.baseline == {"chosen on": 0.0, "held out": 0.0}
+    assert result.adopted == found[0].change
+    assert [score.accuracy for score in result.baseline.values()] == [0.0, 0.0]
     with RunIndex() as index, open_store(index=index) as store:
         shown = diff(store, path)
     assert '+use solve_check = check with want = "number"' in shown and "-out <= calc <= solve <= in" in shown
 
 
-def test_a_check_that_never_failed_gets_a_variant_without_it_kept_only_when_better(tmp_path: Path) -> None:
+def test_a_check_that_never_failed_is_removed_when_as_right_for_less_work(tmp_path: Path) -> None:
     path = tmp_path / "adder.smol"
     path.write_text(CHECKED)
     steps = record_runs(path, right, cases=CASES[:MIN_RUNS])
@@ -105,8 +106,18 @@ def test_a_check_that_never_failed_gets_a_variant_without_it_kept_only_when_bett
     assert "sure" not in without.source and "solve => next" in without.source
     assert_round_trips(without.source)
     result = improve_file(path, right, steps)
-    assert result.adopted is None and "no variant did better" in result.why  # as right, not better
-    assert path.read_text() == CHECKED
+    assert result.adopted == without.change  # as right, in half the steps; the stricter check is no cheaper
+    assert result.why.endswith("held out 100%, 4 steps, 4 tokens vs 100%, 8 steps, 4 tokens")
+    assert path.read_text() == without.source
+
+
+def test_as_right_for_as_much_work_or_as_wrong_for_less_is_not_adopted() -> None:
+    some = Score(0.5, steps=10, tokens=100)
+    assert Score(0.5, steps=10, tokens=90).beats(some) and Score(0.5, steps=9, tokens=100).beats(some)
+    assert not Score(0.5, steps=10, tokens=95).beats(some)  # within the noise of a generation
+    assert not Score(0.5, steps=9, tokens=101).beats(some)
+    assert not Score(0.0, steps=1, tokens=1).beats(Score(0.0, steps=10, tokens=100))  # nothing right is no saving
+    assert Score(0.6, steps=99, tokens=999).beats(some) and not some.beats(Score(0.6))
 
 
 def test_a_back_that_never_helped_and_too_few_runs_propose_what_they_should() -> None:

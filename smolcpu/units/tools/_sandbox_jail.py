@@ -440,9 +440,10 @@ def snippet_uid(*, sweep: bool = False) -> Iterator[int | None]:
     The lock is a ``flock`` on a file per uid, so that runtimes running side by side never
     hand out the same uid and a runtime that dies frees its uids. With ``sweep`` (a jail
     without a pid namespace, whose processes do not die with it), a uid is cleared of
-    processes when it is given back, and before it is handed out if its last holder died
-    holding it (the file still says ``busy``): a child the snippet detached (setsid) does
-    not live on.
+    processes when it is given back: a child the snippet detached (setsid) does not live on.
+    A uid whose last holder died holding it (the file still says ``busy``) is cleared before
+    it is handed out, whatever the jail: that holder's jail may have been one without a pid
+    namespace.
 
     Raises:
         ToolFailed: every uid in SNIPPET_UIDS is in use.
@@ -459,7 +460,7 @@ def snippet_uid(*, sweep: bool = False) -> Iterator[int | None]:
             os.close(fd)
             continue
         try:
-            if sweep and os.pread(fd, 4, 0) == b"busy":  # its last holder died before clearing it
+            if os.pread(fd, 4, 0) == b"busy":  # its last holder died before clearing it
                 end_processes(uid)
             os.pwrite(fd, b"busy", 0)
             yield uid
