@@ -1,11 +1,14 @@
-"""The cluster backend's cost: the same workload embedded and on Ray with 1 and 2 nodes, in one run.
+"""The cluster backend's cost: the same workloads embedded and on Ray with 1 and 2 nodes, in one run.
 
-Workloads (tool units only, no model; recording off, so the runtime is what is measured):
+Tool workloads (tool units only, no model; recording off, so the runtime is what is measured):
   request     one math unit asked REQUESTS times in a row by the driver (ref.request)
   step        a one-step math program run RUNS_SEQ times in a row (the executor's step)
   fan-out     a program that joins FANOUT math steps, BATCH runs, CONCURRENCY at a time
   tool batch  math, math, then the sandbox (a fresh isolated process per snippet),
               TOOL_BATCH runs, TOOL_CONCURRENCY at a time
+The default program (bench/cluster/_program.py): the shipped default program with an LLM from
+the registry on a batch of word problems and a chat line (--model, --requests, --rounds,
+--concurrency, --seconds), the modes interleaved.
 Modes: ``embedded`` (every unit in this process, the default); ``ray, 1 node`` (a local
 Ray, 2 CPUs); ``ray, 2 nodes`` (two Ray nodes of 1 CPU each on this machine, via
 ``ray.cluster_utils``). On Ray, math and the sandbox have REPLICAS actors each; the driver
@@ -23,15 +26,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import subprocess
 import sys
 import time
 from typing import Any
 
-import psutil
-
 from bench._report import report
+from bench.solve._suite import MissingData
+from bench.cluster import _program
+from bench.cluster._nodes import MODES, latencies, nodes_of, resident_mb, start_ray, stop_ray
 
 REQUESTS = 300
 RUNS_SEQ = 100
@@ -41,8 +44,7 @@ CONCURRENCY = 8
 TOOL_BATCH = 12
 TOOL_CONCURRENCY = 4
 REPLICAS = 2
-OBJECT_STORE_BYTES = 80 * 1024**2
-MODES = ("embedded", "ray, 1 node", "ray, 2 nodes")
+WORKLOADS = ("all", "tools", "program")
 
 STEP = "use calc = math\nout <= switch <= (\n    calc => next\n) <= in\n"
 FAN_OUT = (
@@ -55,51 +57,6 @@ TOOLS = (
     "use a = math\nuse b = math\nuse run = sandbox\n"
     "out <= switch <= (\n    a => next\n    b => next\n    run => next\n) <= in\n"
 )
-
-
-def start_ray(nodes: int) -> Any:
-    """A Ray of ``nodes`` nodes on this machine (the driver connected to it); the cluster handle, if any."""
-    import ray
-
-    if nodes == 1:
-        ray.init(
-            address="local", num_cpus=2, include_dashboard=False, object_store_memory=OBJECT_STORE_BYTES,
-            log_to_driver=False,
-        )  # fmt: skip
-        return None
-    from ray.cluster_utils import Cluster
-
-    cluster = Cluster(
-        initialize_head=True,
-        head_node_args={"num_cpus": 1, "object_store_memory": OBJECT_STORE_BYTES, "include_dashboard": False},
-    )
-    for _ in range(nodes - 1):
-        cluster.add_node(num_cpus=1, object_store_memory=OBJECT_STORE_BYTES)
-    cluster.wait_for_nodes()
-    ray.init(address=cluster.address, log_to_driver=False)
-    return cluster
-
-
-def resident_mb() -> float:
-    """Resident memory of this process and every process under it, in MB."""
-    me = psutil.Process()
-    total = 0
-    for process in [me, *me.children(recursive=True)]:
-        try:
-            total += process.memory_info().rss
-        except psutil.Error:
-            continue
-    return total / 1024**2
-
-
-def latencies(seconds: list[float], wall: float, steps: int) -> dict[str, float]:
-    ordered = sorted(seconds)
-    return {
-        "runs_per_s": len(seconds) / wall,
-        "p50_ms": statistics.median(ordered) * 1e3,
-        "p99_ms": ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))] * 1e3,
-        "ms_per_step": statistics.median(ordered) * 1e3 / steps,
-    }
 
 
 async def batch(executor: Any, inputs: list[str], concurrency: int) -> tuple[list[float], float]:
@@ -157,28 +114,17 @@ async def measure(mode: str) -> dict[str, Any]:
 
 
 def one_mode(mode: str) -> dict[str, Any]:
-    """Measure ``mode`` in this process (Ray, if any, started here and shut down after)."""
-    cluster = None
-    if mode != "embedded":
-        cluster = start_ray(int(mode.split()[1]))
+    """Measure the tool workloads in ``mode`` in this process (Ray, if any, started here and shut down after)."""
+    cluster = start_ray(nodes_of(mode)) if nodes_of(mode) else None
     try:
         return asyncio.run(measure(mode))
     finally:
-        if mode != "embedded":
-            import ray
-
-            ray.shutdown()
-            if cluster is not None:
-                cluster.shutdown()
+        if nodes_of(mode):
+            stop_ray(cluster)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="smol bench cluster", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.mode:
-        print(json.dumps(one_mode(args.mode)))
-        return
+def measure_tools() -> dict[str, dict[str, Any]]:
+    """The tool workloads, each mode in a process of its own, one after another."""
     results: dict[str, dict[str, Any]] = {}
     for mode in MODES:
         done = subprocess.run(
@@ -187,40 +133,110 @@ def main() -> None:
         if done.returncode != 0:
             sys.exit(f"bench cluster: mode {mode!r} failed:\n{done.stderr[-3000:]}")
         results[mode] = json.loads(done.stdout.strip().splitlines()[-1])
-    rows = []
+    return results
+
+
+def tool_rows(results: dict[str, dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """The table's rows for the tool workloads: figures per mode, overhead over embedded, memory."""
+    rows: list[tuple[Any, ...]] = []
     for workload in ("request", "step", "fan-out", "tool batch"):
         base = results["embedded"][workload]["ms_per_step"]
-        for mode in MODES:
-            got = results[mode][workload]
-            rows.append(
-                (
-                    workload,
-                    mode,
-                    got["runs_per_s"],
-                    got["p50_ms"],
-                    got["p99_ms"],
-                    got["ms_per_step"],
-                    got["ms_per_step"] - base,
-                )
-            )
-    rows += [("resident memory (MB)", mode, "", "", "", "", results[mode]["resident_mb"]) for mode in MODES]
+        for mode, measured in results.items():
+            got = measured[workload]
+            rows.append((workload, mode, got["runs_per_s"], got["p50_ms"], got["p99_ms"], got["ms_per_step"],
+                         got["ms_per_step"] - base))  # fmt: skip
+    rows += [("resident memory (MB), tools", mode, "", "", "", "", got["resident_mb"]) for mode, got in results.items()]
+    return rows
+
+
+def positive(kind: type) -> Any:
+    """An argparse type: a number of ``kind`` above 0."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
+        return value
+
+    return parse
+
+
+def parser() -> argparse.ArgumentParser:
+    """The benchmark's options (``smol bench cluster --help``)."""
+    options = argparse.ArgumentParser(prog="smol bench cluster", description=__doc__.split("\n\n")[0])
+    options.add_argument("--workload", choices=WORKLOADS, default="all",
+                         help="the tool workloads, the default program, or both (default)")  # fmt: skip
+    options.add_argument("--model", default="smollm2", help="the default program's LLM: a registry name (smollm2)")
+    options.add_argument("--requests", type=positive(int), default=4,
+                         help="requests in the default program's batch: word problems and a chat line (4)")  # fmt: skip
+    options.add_argument("--rounds", type=positive(int), default=2, help="batches each mode runs, interleaved (2)")
+    options.add_argument("--concurrency", type=positive(int), default=2, help="requests under way at once (2)")
+    options.add_argument("--seconds", type=positive(float), default=60.0,
+                         help="a mode starts no request this long after its batch began (60)")  # fmt: skip
+    options.add_argument("--mode", choices=MODES, help=argparse.SUPPRESS)
+    options.add_argument("--serve", choices=MODES, help=argparse.SUPPRESS)
+    return options
+
+
+def check_model(name: str) -> None:
+    """Exit with a message unless ``name`` is a registry LLM that is installed."""
+    from smolcpu.models import KNOWN
+
+    llms = sorted(model for model, entry in KNOWN.items() if entry.role.startswith("llm"))
+    if name not in llms:
+        sys.exit(f"bench cluster: --model {name!r} is not an LLM of the registry; known: {', '.join(llms)}")
+    if not KNOWN[name].installed:
+        sys.exit(f"bench cluster: {name} is not installed: ./smol models install {name}")
+
+
+def main() -> None:
+    args = parser().parse_args()
+    if args.mode:
+        print(json.dumps(one_mode(args.mode)))
+        return
+    if args.serve:
+        _program.serve(args.serve, args.model)
+        return
+    rows: list[tuple[Any, ...]] = []
+    meta: dict[str, Any] = {}
+    if args.workload in ("all", "program"):
+        check_model(args.model)
+        try:
+            requests = _program.load_requests(args.requests)
+        except MissingData as exc:
+            sys.exit(f"bench cluster: {exc}")
+        measured = _program.interleaved(
+            requests, model=args.model, rounds=args.rounds, concurrency=args.concurrency, seconds=args.seconds
+        )
+        figures = _program.summary(measured)
+        rows += _program.program_rows(figures, args.model)
+        meta["program"] = {
+            "model": args.model, "requests": requests, "seed": _program.SEED, "rounds": args.rounds,
+            "concurrency": args.concurrency, "seconds": args.seconds, "max_tokens": _program.MAX_TOKENS,
+            "placement": _program.PLACEMENT,
+            "figures": figures, "measured": measured,
+        }  # fmt: skip
+    if args.workload in ("all", "tools"):
+        results = measure_tools()
+        rows += tool_rows(results)
+        meta["tools"] = {
+            "results": results,
+            "workloads": {"step": STEP, "fan-out": FAN_OUT, "tool batch": TOOLS},
+            "sizes": {
+                "requests": REQUESTS, "sequential_runs": RUNS_SEQ, "fan_out": FANOUT, "batch": BATCH,
+                "concurrency": CONCURRENCY, "tool_batch": TOOL_BATCH, "tool_concurrency": TOOL_CONCURRENCY,
+                "replicas": REPLICAS,
+            },
+        }  # fmt: skip
     report(
         "cluster",
-        "Cluster backend: embedded vs Ray (1 and 2 nodes on this machine), tool units, recording off",
+        "Cluster backend: embedded vs Ray (1 and 2 nodes on this machine), recording off",
         ["workload", "mode", "runs/s", "p50 ms", "p99 ms", "ms per step", "overhead ms per step"],
         rows,
-        results=results,
-        workloads={"step": STEP, "fan-out": FAN_OUT, "tool batch": TOOLS},
-        sizes={
-            "requests": REQUESTS,
-            "sequential_runs": RUNS_SEQ,
-            "fan_out": FANOUT,
-            "batch": BATCH,
-            "concurrency": CONCURRENCY,
-            "tool_batch": TOOL_BATCH,
-            "tool_concurrency": TOOL_CONCURRENCY,
-            "replicas": REPLICAS,
-        },
+        **meta,
     )
 
 
