@@ -425,6 +425,7 @@ class ActorSystem:
         self._joined_cluster = False
         self._shared: dict[str, Any] = {}
         self._sharing = asyncio.Lock()
+        self._lasting = asyncio.Lock()
 
     def __repr__(self) -> str:
         return f"<ActorSystem {self.address} {self.state.value} units={len(self._cells)}>"
@@ -560,6 +561,19 @@ class ActorSystem:
                 raise
             raise UnitError(f"unit {cell.name!r} failed to start: {type(exc).__name__}: {exc}") from exc
         return cell.ref
+
+    async def lasting(
+        self, name: str, factory: UnitFactory | str, *, kwargs: Mapping[str, Any] | None = None, kind: str
+    ) -> UnitRef:
+        """The unit ``name``, spawned by the first caller and shared by every later one until
+        the system shuts down (or the unit stops: the next caller starts it again).
+
+        Raises:
+            UnitError: the unit could not start.
+        """
+        async with self._lasting:
+            cell = self._cells.get(name)  # a cell that stops forgets itself
+            return cell.ref if cell is not None else await self.spawn(name, factory, kwargs=kwargs, kind=kind)
 
     def placed(self, kind: str) -> bool:
         """Whether units of ``kind`` run on this system's cluster (spawned with ``kind=``)."""

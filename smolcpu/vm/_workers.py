@@ -160,6 +160,11 @@ class Workers:
         ref = self.refs.get(route.key)
         if ref is not None:
             return ref
+        if route.kind is not None and self.system.placed(route.kind) and _in_worker(route.kind):
+            # A model on the cluster serves every run of the session, as the Lifecycle's worker
+            # does on one machine: each run starting its own actors would load the model each time.
+            factory, kwargs, process = route.make()
+            return await self.system.lasting(f"cluster.{route.key}", factory, kwargs=kwargs, kind=route.kind)
         lock = self._locks.setdefault(route.key, asyncio.Lock())
         async with lock:
             if route.key not in self.refs:

@@ -17,6 +17,7 @@ import pytest
 from smolcpu.artifact import Artifact, RunIndex, open_store
 from smolcpu.errors import RequestTimeout, UnitError, UnitStopped
 from smolcpu.lang import compile_source
+from smolcpu.models import model_spec
 from smolcpu.runtime import ActorSystem, KindPlacement, Placement
 from smolcpu.vm import Executor, FirstChooser
 
@@ -101,6 +102,21 @@ async def test_a_program_runs_over_two_nodes_and_its_trace_is_in_s3(
             rebuilt = fresh.rebuild(again)
             assert rebuilt.indexed == len(keys) and not rebuilt.corrupt
             assert {record.id for record in fresh.artifacts(result.run_id)} == {record.id for record in trace}
+
+
+async def test_a_model_on_the_cluster_serves_every_run_of_the_session(cluster: Any) -> None:
+    """Runs one after another (as a server's requests are) share the model's actors: it loads once."""
+    if not model_spec("minilm").installed:
+        pytest.skip("the embedder is not installed: smol models install minilm")
+    program = compile_source("use look = embed\nout <= look <= in\n").runnable()
+    async with ActorSystem(record=False, cluster=placed(embed=KindPlacement(cpus=0))) as system:
+        for text in ("one run", "another run"):
+            async with Executor(program, system=system, chooser=FIRST, record=False) as executor:
+                result = await executor.run(text)
+            assert result.ok, result.reason
+        started = [e.attr("unit") for e in system.events if e.attr("event") == "started"]
+        assert [name.split("(")[0] for name in started] == ["cluster.embed"]
+        assert [ref.name for ref in system.units()] == started  # still up for the next run
 
 
 async def test_a_lost_actor_is_restarted_and_the_request_retried(cluster: Any) -> None:
