@@ -29,10 +29,17 @@ DRIVER = Path(__file__).resolve().parent / "_driver.py"
 
 
 def run_bfcl(python: Path, root: Path, base: str, model: str, seconds: float) -> subprocess.CompletedProcess[str]:
-    """BFCL's generate and evaluate on the ids under ``root``, against the server at ``base``."""
+    """BFCL's generate and evaluate on the ids under ``root``, against the server at ``base``.
+
+    Raises:
+        UsageError: BFCL did not finish within ``seconds``.
+    """
     env = os.environ | {"OPENAI_BASE_URL": base, "OPENAI_API_KEY": "unused", "BFCL_PROJECT_ROOT": str(root)}
     command = ["nice", "-n", "10", str(python), str(DRIVER), f"smol-{model}-FC", model]
-    return subprocess.run(command, env=env, cwd=root, capture_output=True, text=True, timeout=seconds, check=False)
+    try:
+        return subprocess.run(command, env=env, cwd=root, capture_output=True, text=True, timeout=seconds, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise UsageError(f"BFCL did not finish within {seconds:.0f}s (--seconds); try fewer --items") from exc
 
 
 def main() -> None:
