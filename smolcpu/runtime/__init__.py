@@ -1,8 +1,8 @@
 """The runtime layer: units, their mailboxes and supervision, worker processes, and the cluster.
 
 ``ActorSystem`` spawns units (in this process or, with ``process=True``, each in a worker
-process of its own; with a :class:`Placement`, the kinds it names on Ray actors); a
-``UnitRef`` reaches one with ``send``, ``request``, ``stream``, ``stop`` and ``poison``; a
+process of its own; with a :class:`Placement`, the kinds it names on Ray actors, and
+``share`` hosts one object that units on every node call); a ``UnitRef`` reaches one with ``send``, ``request``, ``stream``, ``stop`` and ``poison``; a
 unit's ``Ctx`` gives it its peers, ``spawn`` and pub/sub.
 """
 

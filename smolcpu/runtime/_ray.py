@@ -209,13 +209,19 @@ def _sender(name: str, origin: str) -> UnitRef | None:
 class _Replica:
     """One actor of a :class:`RayCell`, and what this side knows of it."""
 
-    __slots__ = ("actor", "pid", "node", "inflight")
+    __slots__ = ("actor", "pid", "node", "inflight", "recovery")
 
     def __init__(self, actor: Any) -> None:
         self.actor = actor
         self.pid = 0
         self.node = ""
         self.inflight = 0
+        self.recovery: asyncio.Task[None] | None = None
+        """Waiting for Ray to restart this actor after a loss; no request goes to it meanwhile."""
+
+    @property
+    def live(self) -> bool:
+        return self.recovery is None
 
     def where(self, info: dict[str, Any]) -> None:
         self.pid, self.node = int(info["pid"]), str(info["node"])
@@ -251,6 +257,8 @@ class RayCell:
         self.replicas: list[_Replica] = []
         self.calls: set[asyncio.Task[None]] = set()
         self.losses = 0
+        self.served: dict[str, int] = {}
+        """Requests answered, by Ray node: where the unit's work ran (the ``stopped`` event says)."""
         self.stopped: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._turn = 0
 
@@ -299,7 +307,7 @@ class RayCell:
             ) from None
         except Exception as exc:
             self._kill()
-            raise UnitError(f"unit {self.name!r} failed to start on the cluster: {_cause(exc)}") from None
+            raise UnitError(f"unit {self.name!r} failed to start on the cluster: {describe_failure(exc)}") from None
         for replica, info in zip(self.replicas, infos, strict=True):
             replica.where(info)
         self.state = UnitState.RUNNING
@@ -355,13 +363,24 @@ class RayCell:
         elif isinstance(reply, StreamReply):
             reply.on_abandon = task.cancel
 
+    async def _next(self) -> _Replica | None:
+        """The replica for the next attempt; while every one is being restarted, the first back."""
+        await self._recovered(asyncio.FIRST_COMPLETED)
+        return self._pick()
+
+    async def _recovered(self, when: str) -> None:
+        """While no replica is live, wait until the first (or all) of their restarts have ended."""
+        recoveries = [replica.recovery for replica in self.replicas if replica.recovery is not None]
+        if recoveries and len(recoveries) == len(self.replicas):
+            await asyncio.wait(recoveries, return_when=when)
+
     def _pick(self) -> _Replica | None:
-        """The least busy replica (in turn among equals)."""
-        if not self.replicas:
+        """The least busy live replica (in turn among equals)."""
+        live = [replica for replica in self.replicas if replica.live]
+        if not live:
             return None
-        self._turn = (self._turn + 1) % len(self.replicas)
-        ordered = self.replicas[self._turn :] + self.replicas[: self._turn]
-        return min(ordered, key=lambda replica: replica.inflight)
+        self._turn = (self._turn + 1) % len(live)
+        return min(live[self._turn :] + live[: self._turn], key=lambda replica: replica.inflight)
 
     async def _call(self, envelope: Envelope) -> None:
         """Carry ``envelope`` to a replica and its reply back; retry a lost actor by policy."""
@@ -374,7 +393,7 @@ class RayCell:
         )
         lost = ""
         for _ in range(self.placement.retries + 1):
-            replica = self._pick()
+            replica = await self._next()
             if replica is None:
                 break
             replica.inflight += 1
@@ -396,21 +415,23 @@ class RayCell:
                 else:
                     pending = replica.actor.handle.remote(*args)
                     self._resolve(reply, Artifact.from_bytes(await pending))
+                self.served[replica.node] = self.served.get(replica.node, 0) + 1
                 return
             except asyncio.CancelledError:
                 if pending is not None:
                     ray.cancel(pending)
                 raise
             except ray.exceptions.RayActorError as exc:
-                lost = f"{type(exc).__name__}: {_cause(exc)}"
-                await self._recover(replica, exc)
+                lost = f"{type(exc).__name__}: {describe_failure(exc)}"
+                self._recovering(replica, exc)  # meanwhile, the next attempt goes to another replica
                 if streamed or not self.replicas:
                     break  # parts already went out (sending it again would repeat them), or no actor is left
             except ray.exceptions.RayError as exc:
                 self._resolve(
                     reply,
                     error_reply(
-                        f"unit {self.name!r} failed on the cluster on artifact {envelope.artifact.id}: {_cause(exc)}",
+                        f"unit {self.name!r} failed on the cluster on artifact {envelope.artifact.id}:"
+                        f" {describe_failure(exc)}",
                         kind="UnitError",
                         unit=self.name,
                         artifact=envelope.artifact,
@@ -429,7 +450,8 @@ class RayCell:
                 artifact=envelope.artifact,
             ),
         )
-        if not self.replicas:
+        await self._recovered(asyncio.ALL_COMPLETED)
+        if not self.replicas and self.state is UnitState.RUNNING:
             self._give_up(lost)
 
     def _emit(self, reply: Reply, part: Artifact) -> None:
@@ -444,20 +466,33 @@ class RayCell:
         self.system.record(artifact)
         reply.resolve(artifact)
 
+    def _recovering(self, replica: _Replica, exc: Exception) -> None:
+        """The task that brings ``replica`` back after a loss (started by the first call that saw it)."""
+        self.losses += 1
+        if replica.recovery is None:
+            recovery = self._recover(replica, exc)
+            replica.recovery = self.system.tasks.create_task(recovery, name=f"ray:{self.name}:recover")
+
     async def _recover(self, replica: _Replica, exc: Exception) -> None:
         """An actor was lost: wait until Ray has restarted it (its unit started again), or drop
-        the replica when Ray gave up on it or it is not back within the worker start timeout."""
+        the replica when Ray gave up on it or it is not back within the worker start timeout.
+        Meanwhile the other replicas take the requests."""
         ray = import_ray()
-        self.losses += 1
         if replica not in self.replicas:
-            return  # another call saw the same loss first
-        lost = f"actor of unit {self.name!r} (pid {replica.pid}) was lost: {_cause(exc)}"
+            return  # dropped already
+        lost = f"actor of unit {self.name!r} (pid {replica.pid}) was lost: {describe_failure(exc)}"
         self.system.emit_event(self, "restarting", error=lost)
-        deadline = asyncio.get_running_loop().time() + config.WORKER_START_TIMEOUT_S
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + config.WORKER_START_TIMEOUT_S
         pause = RESTART_POLL_S
-        while not isinstance(exc, ray.exceptions.ActorDiedError) and asyncio.get_running_loop().time() < deadline:
+        while not isinstance(exc, ray.exceptions.ActorDiedError) and loop.time() < deadline:
             try:
-                replica.where(await replica.actor.start.remote())
+                # A restart no node can take (its node gone, no CPU free elsewhere) waits in Ray for ever.
+                async with asyncio.timeout_at(deadline):
+                    replica.where(await replica.actor.start.remote())
+            except TimeoutError:
+                exc = TimeoutError(f"not restarted within {config.WORKER_START_TIMEOUT_S}s")
+                break
             except ray.exceptions.ActorUnavailableError as again:
                 exc = again
                 await asyncio.sleep(pause)
@@ -466,11 +501,13 @@ class RayCell:
             except ray.exceptions.RayError as failed:
                 exc = failed
                 break
+            replica.recovery = None
             self.system.emit_event(self, "started", pids=[r.pid for r in self.replicas], nodes=self.nodes())
             return
-        log.warning("unit %r: an actor is gone for good (%s)", self.name, _cause(exc))
+        log.warning("unit %r: an actor is gone for good (%s)", self.name, describe_failure(exc))
         if replica in self.replicas:
             self.replicas.remove(replica)
+            end_actor(replica.actor, self.name)
 
     def _give_up(self, why: str) -> None:
         """No actor is left: the supervisor hears of it, and the unit stops."""
@@ -495,18 +532,17 @@ class RayCell:
         await asyncio.shield(self.stopped)
 
     def _kill(self) -> None:
-        ray = import_ray()
         for replica in self.replicas:
-            try:
-                ray.kill(replica.actor, no_restart=True)
-            except Exception as exc:  # an actor already gone: nothing left to kill
-                log.debug("killing an actor of %r: %s", self.name, exc)
+            end_actor(replica.actor, self.name)
         self.replicas = []
 
     def _close(self, reason: str) -> None:
         if self.stopped.done():
             return
         self.state = UnitState.STOPPED
+        for replica in self.replicas:
+            if replica.recovery is not None:
+                replica.recovery.cancel()
         for task in list(self.calls):
             task.cancel()
             envelope: Envelope = task.smol_envelope  # type: ignore[attr-defined]
@@ -517,8 +553,16 @@ class RayCell:
                 )
         self._kill()
         self.system.forget(self)
-        self.system.emit_event(self, "stopped", reason=reason)
+        self.system.emit_event(self, "stopped", reason=reason, served=dict(self.served))
         self.stopped.set_result(None)
+
+
+def end_actor(actor: Any, name: str) -> None:
+    """Kill ``actor`` of unit ``name`` for good (Ray restarts it no more)."""
+    try:
+        import_ray().kill(actor, no_restart=True)
+    except Exception as exc:  # an actor already gone: nothing left to kill
+        log.debug("killing an actor of %r: %s", name, exc)
 
 
 def _labelled(placement: KindPlacement) -> str:
@@ -526,11 +570,20 @@ def _labelled(placement: KindPlacement) -> str:
     return f" with labels {labels}" if labels else ""
 
 
-def _cause(exc: BaseException) -> str:
+def describe_failure(exc: BaseException) -> str:
     """The first line of what went wrong on the cluster (Ray's errors carry whole tracebacks)."""
     cause = getattr(exc, "cause", None)
     text = f"{type(cause).__name__}: {cause}" if isinstance(cause, BaseException) else str(exc)
     return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
 
 
-__all__ = ["HOST_TIMEOUT_S", "RayCell", "RayHost", "connect", "disconnect", "import_ray"]
+__all__ = [
+    "HOST_TIMEOUT_S",
+    "RayCell",
+    "RayHost",
+    "connect",
+    "describe_failure",
+    "disconnect",
+    "end_actor",
+    "import_ray",
+]

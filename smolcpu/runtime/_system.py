@@ -423,6 +423,8 @@ class ActorSystem:
         self._cells: dict[str, Any] = {}
         self.cluster: Placement | None = configured_placement() if cluster is USE_CONFIG else cluster
         self._joined_cluster = False
+        self._shared: dict[str, Any] = {}
+        self._sharing = asyncio.Lock()
 
     def __repr__(self) -> str:
         return f"<ActorSystem {self.address} {self.state.value} units={len(self._cells)}>"
@@ -466,6 +468,9 @@ class ActorSystem:
                 await self.recorder.close()
             ROUTERS.pop(self.address, None)
             self.state = SystemState.CLOSED
+            for shared in self._shared.values():
+                shared.kill()
+            self._shared.clear()
             if self._joined_cluster:
                 from smolcpu.runtime._ray import disconnect
 
@@ -559,6 +564,32 @@ class ActorSystem:
     def placed(self, kind: str) -> bool:
         """Whether units of ``kind`` run on this system's cluster (spawned with ``kind=``)."""
         return self.cluster is not None and self.cluster.of(kind) is not None
+
+    async def share(
+        self,
+        name: str,
+        factory: Callable[[], Any],
+        handler: Callable[[Any, str, dict[str, Any]], Any],
+        *,
+        api: Iterable[str],
+    ) -> Any:
+        """One object, made by ``factory``, that units on every node of the cluster share: a
+        proxy whose methods in ``api`` run ``handler(object, method, arguments)`` where it lives
+        (on this driver's node, in one Ray actor; see ``smolcpu.runtime._shared``). The same
+        ``name`` gives the same object until the system shuts down.
+
+        Raises:
+            UsageError: the system has no cluster.
+            UnitError: the object could not be made on the cluster.
+        """
+        if self.cluster is None:
+            raise UsageError(f"cannot share {name!r}: this actor system has no cluster (all its units share a process)")
+        async with self._sharing:
+            if name not in self._shared:
+                from smolcpu.runtime._shared import host
+
+                self._shared[name] = await host(name, factory, handler, api=api)
+        return self._shared[name]
 
     def units(self) -> list[UnitRef]:
         """The refs of all running units, in spawn order."""

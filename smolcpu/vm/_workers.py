@@ -9,7 +9,8 @@ and all (held for each step, so it is never evicted mid-step, and kept under the
 budget), else spawned here.
 ``overrides`` replaces what a worker name stands for (tests give scripted workers so);
 ``units`` stands a unit in for a whole kind, the routing kept (a scripted LLM is still
-asked as a conversation).
+asked as a conversation). A store kind (vectors, graph) the cluster places gets the one store
+the cluster hosts, so its replicas on every node read and write the same entries.
 
 A step on an ``llm`` unit is a conversation: the binding's instruction (or, undeclared,
 its role told by its name) is the system message, the input (with the run's task in view,
@@ -26,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -38,6 +40,7 @@ from smolcpu.errors import UnitError
 from smolcpu.lang import DEFAULT_UNIT, Binding, Policy, Step
 from smolcpu.runtime import ActorSystem, Unit, UnitRef
 from smolcpu.units import Tool, question_of, text_for_model, tools_of, unit_kind
+from smolcpu.units.stores import StoreTool, dispatch
 
 from smolcpu.vm._lifecycle import NEURAL_KINDS, Lifecycle
 from smolcpu.vm._policing import check_memory
@@ -160,11 +163,27 @@ class Workers:
         lock = self._locks.setdefault(route.key, asyncio.Lock())
         async with lock:
             if route.key not in self.refs:
-                factory, kwargs, process = route.make()
+                make = route.make
+                if route.binding is not None and self.system.placed(route.kind):
+                    make = functools.partial(_spawnable, await self._shared(route.binding))
+                factory, kwargs, process = make()
                 self.refs[route.key] = await self.system.spawn(
                     f"{self.prefix}.{route.key}", factory, kwargs=kwargs, process=process, kind=route.kind
                 )
         return self.refs[route.key]
+
+    async def _shared(self, binding: Binding) -> Binding:
+        """``binding`` of a unit placed on the cluster, its state shared by every replica: a
+        store kind (vectors, graph) gets the one store all its replicas call, on every node,
+        hosted by the cluster (``ActorSystem.share``); other kinds are left as they are."""
+        tool = unit_kind(binding.unit).factory
+        shared = tool.shared_store(binding.params) if isinstance(tool, type) and issubclass(tool, StoreTool) else None
+        if shared is None:
+            return binding
+        name, opener = shared
+        store = await self.system.share(name, opener, dispatch, api=tool.kind.API)
+        params = {key: value for key, value in binding.params.items() if key != "path"}
+        return dataclasses.replace(binding, params={**params, "store": store})
 
     @contextlib.asynccontextmanager
     async def hold(self, route: Route, binding: Binding) -> AsyncIterator[UnitRef]:

@@ -36,6 +36,10 @@ out <= switch <= (
 ) <= in
 """
 """Two math steps at once (a fan-out over the replicas), then their results, a Python list, in the sandbox."""
+STORE_PROGRAM = "use mem = vectors\nout <= mem <= in\n"
+GRAPH_PROGRAM = "use g = graph\nout <= g <= in\n"
+CALC_PROGRAM = "use calc = math\nout <= calc <= in\n"
+FIRST = FirstChooser()
 
 
 @pytest.fixture(scope="module")
@@ -198,3 +202,89 @@ async def test_a_unit_no_node_can_take_is_a_unit_error_not_a_hang(
     async with ActorSystem(record=False, cluster=placed(ballast=KindPlacement(labels={"zone": "nowhere"}))) as system:
         with pytest.raises(UnitError, match="not placed on the cluster within 3.0s.*zone=nowhere"):
             await system.spawn("ballast", BALLAST, kind="ballast")
+
+
+def holders(path: Any) -> list[int]:
+    """The processes that have the file at ``path`` open."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if any(os.readlink(f"/proc/{pid}/fd/{fd}") == str(path) for fd in os.listdir(f"/proc/{pid}/fd")):
+                found.append(int(pid))
+        except OSError:  # gone meanwhile, or not ours to look into
+            continue
+    return found
+
+
+def request(op: str, **args: Any) -> Artifact:
+    return Artifact.json({"op": op, "args": args}, origin="test", role="input")
+
+
+async def test_a_store_on_the_cluster_is_one_store_for_every_node(cluster: Any) -> None:
+    from smolcpu import config
+
+    placement = placed(
+        vectors=KindPlacement(replicas=2, cpus=1),  # one CPU a node: a replica on each, requests in turn
+        graph=KindPlacement(replicas=2, cpus=1),
+    )
+    vector = [1.0] + [0.0] * 383
+    async with ActorSystem(record=False, cluster=placement) as system:
+        async with Executor(compile_source(STORE_PROGRAM).runnable(), system=system, chooser=FIRST) as executor:
+            results = [
+                await executor.run(request("add", key="k1", vector=vector, text="the answer is 42")),
+                await executor.run(request("search", text="answer")),
+            ]
+            (host,) = holders(config.vectors_path())  # one process holds the store: its Ray actor
+            assert host != os.getpid()
+            os.kill(host, signal.SIGKILL)  # Ray restarts it on the driver's node; the file stays
+            results += [
+                await executor.run(request("add", key="k2", vector=vector, text="another answer")),
+                await executor.run(request("search", text="answer")),
+            ]
+        async with Executor(compile_source(GRAPH_PROGRAM).runnable(), system=system, chooser=FIRST) as executor:
+            results += [
+                await executor.run(request("add_edge", source="a", target="b")),
+                await executor.run(request("reachable", id="a")),
+            ]
+        assert holders(config.vectors_path()) not in ([], [host])  # restarted
+    assert all(result.ok for result in results), [result.reason for result in results]
+    assert [hit["key"] for hit in results[1].output.as_json()] == ["k1"]
+    assert sorted(hit["key"] for hit in results[3].output.as_json()) == ["k1", "k2"]
+    assert results[5].output.as_json() == ["b"]
+    stopped = [e.as_json() for e in system.events if e.attr("event") == "stopped"]
+    for kind in ("vectors", "graph"):
+        served = next(event["served"] for event in stopped if f".{kind}(" in event["unit"])
+        assert len(served) == 2 and all(count >= 1 for count in served.values()), served  # both nodes did work
+    store = open_store()
+    try:
+        for result in results:
+            steps = {record.origin.rsplit(".", 1)[-1] for record in store.index.artifacts(result.run_id)}
+            assert {"in", "mem"} <= steps or {"in", "g"} <= steps
+    finally:
+        store.close()
+
+
+async def test_a_node_lost_mid_request_is_retried_on_the_other_node(
+    cluster: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smolcpu import config
+
+    doomed = cluster.add_node(num_cpus=1, object_store_memory=80 * 1024**2, labels={"zone": "c"})
+    cluster.wait_for_nodes()
+    placement = placed(
+        ballast=KindPlacement(replicas=2, cpus=1, labels={"zone": "in(b,c)"}, retries=1),  # one on b, one on c
+        math=KindPlacement(cpus=0),
+    )
+    async with ActorSystem(record=False, cluster=placement) as system:
+        ref = await system.spawn("ballast", BALLAST, kind="ballast")
+        monkeypatch.setattr(config, "WORKER_START_TIMEOUT_S", 5.0)  # how long a restart no node can take is waited for
+        pending = [asyncio.ensure_future(ref.request(Artifact.text("sleep 3"), timeout=60)) for _ in range(2)]
+        await asyncio.sleep(1.0)  # one request on each node now
+        cluster.remove_node(doomed)
+        replies = await asyncio.gather(*pending)
+        assert not any(reply.is_error for reply in replies), [reply.error_message for reply in replies]
+        assert "restarting" in events(system, "ballast")
+        assert not (await ref.request(Artifact.text("hello"), timeout=30)).is_error
+        async with Executor(compile_source(CALC_PROGRAM).runnable(), system=system) as executor:
+            after = await executor.run(Artifact.text("6 * 7", origin="test", role="input"))
+        assert after.ok, after.reason

@@ -12,13 +12,14 @@ time: on S3 each change would rewrite the whole file, with no lock between write
 from __future__ import annotations
 
 import asyncio
+import functools
 import http.client
 import inspect
 import json
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -223,6 +224,16 @@ class StoreTool(Tool):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.store!r}>"
+
+    @classmethod
+    def shared_store(cls, params: Mapping[str, Any]) -> tuple[str, Callable[[], Any]] | None:
+        """What replicas of this unit on several nodes must share, given its ``params``: a name
+        for its store and how to open it (its SQLite file, named here, on the node it opens on);
+        None when the parameters already name a store every node reaches (``url``, ``store``)."""
+        if params.get("url") or params.get("store") is not None:
+            return None
+        path = str(params.get("path") or cls.default_path())
+        return f"{cls.name}:{path}", functools.partial(cls.kind, path)
 
     async def forward(self, op: str, args: dict[str, Any] | None = None) -> Any:
         result = await asyncio.to_thread(dispatch, self.store, op, args or {})  # a large search takes a while
