@@ -78,7 +78,8 @@ def start(options: argparse.Namespace) -> tuple[Solve, dict[str, Any]]:
         reply = {
             "output": "" if result.output is None else str(result.output),
             "steps": sum(1 for step in result.steps if step.get("step_number") is not None),
-            "tokens": usage.total_tokens if usage else None,
+            "tokens": usage.output_tokens if usage else None,
+            "prompt_tokens": usage.input_tokens if usage else None,
             "status": result.state,
         }
         if suite == "bfcl":
