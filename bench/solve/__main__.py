@@ -1,6 +1,8 @@
 """Smol against the bare LLM and smolagents' CodeAgent: the same seeded items, side by side.
 
-Systems, each in processes of its own, one after the other on the same items:
+Systems, each in processes of its own, one after the other on the same items (or, with
+``--interleave``, all started at once and asked item by item in turn, so that they meet the
+same load on a shared machine; only one generates at a time):
 
 - ``bare``: the LLM alone through Smol's LLM engine (llama.cpp via xllamacpp): one greedy
   generation per item from a chain-of-thought prompt (BFCL: BFCL's own prompt format).
@@ -26,6 +28,7 @@ run resumes where it stopped (``--fresh`` starts over; ``--report`` only tabulat
     ./smol bench solve [--limit 20] [--seed 0] [--suites gsm8k,humaneval,bfcl,images]
                        [--systems bare,smol,smolagents] [--model qwen2.5-coder-1.5b]
                        [--program mine.smol]...   # Smol with another program too: smol:mine-<sha>
+                       [--interleave]             # all systems at once, item by item in turn
 """
 
 from __future__ import annotations
