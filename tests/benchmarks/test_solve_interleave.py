@@ -1,4 +1,5 @@
-"""The solve benchmark's interleaved run: systems started at once, asked item by item in turn.
+"""The solve benchmark's interleaved run (systems started at once, asked item by item in turn),
+and where the smolagents runner stops its agent on HumanEval.
 
 The systems are scripted runners (the benchmark's own protocol, a fixed answer each), so
 no model is needed; what is checked is the order, what each result records, and the table.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from collections.abc import Iterator
 from typing import IO
 
@@ -18,6 +20,7 @@ from rich.progress import Progress
 from bench.solve import __main__ as solve
 from bench.solve._suite import Item
 from bench.solve._systems import System
+from bench.solve._written import stop_when_defined
 
 
 @pytest.fixture
@@ -95,3 +98,32 @@ def test_a_system_that_cannot_start_is_noted_and_the_others_still_run(
         )
     assert "ZeroDivisionError" in notes["smolagents"]
     assert [json.loads(line)["system"] for line in solve.ITEMS.read_text().splitlines()] == ["smol"]
+
+
+class Agent:
+    """What the step callback needs of a smolagents agent: a way to interrupt it."""
+
+    def __init__(self) -> None:
+        self.interrupted = 0
+
+    def interrupt(self) -> None:
+        self.interrupted += 1
+
+
+def step(code: str | None, *, error: Exception | None = None, final: bool = False) -> SimpleNamespace:
+    return SimpleNamespace(code_action=code, error=error, is_final_answer=final)
+
+
+def test_the_agent_is_stopped_at_the_first_code_that_defines_the_function_and_runs() -> None:
+    written: list[str] = []
+    callback = stop_when_defined("add_all", written)
+    agent = Agent()
+    callback(step("x = add_all_numbers([1])"), agent)
+    callback(step("def add_all(numbers):\n    return numbers[0]\n", error=RuntimeError("it failed")), agent)
+    callback(step("def add_all(n):\n    return 1\nfinal_answer(inspect.getsource(add_all))", final=True), agent)
+    callback(step(None), agent)
+    assert written == [] and agent.interrupted == 0, "a mention, a failing definition, a final answer: the run goes on"
+    callback(step("from typing import *\ndef add_all(numbers):\n    return sum(numbers)\n"), agent)
+    callback(step("def add_all(numbers):\n    return 0\n"), agent)
+    assert written == ["from typing import *\ndef add_all(numbers):\n    return sum(numbers)\n"]
+    assert agent.interrupted == 1
