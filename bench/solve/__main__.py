@@ -413,8 +413,8 @@ def main(argv: list[str] | None = None) -> None:
         }
         if options.report:
             todo = {}
-        if options.interleave:
-            chosen = [systems[name] for name in options.systems if todo.get(name)]
+        chosen = [systems[name] for name in options.systems if todo.get(name)]
+        if options.interleave and chosen:
             everything = [item for turn in itertools.zip_longest(*items.values()) for item in turn if item]
             announced, notes = run_interleaved(chosen, todo, everything, options=options, key=key, progress=progress)
         for name in [] if options.interleave else todo:
