@@ -286,7 +286,9 @@ def interleaved(todo: dict[str, list[Item]], items: list[Item]) -> list[tuple[st
     order of the systems turning by one from item to item, so that none always goes first
     (and always finds the machine as the other left it)."""
     names = list(todo)
-    order = []
+    order: list[tuple[str, Item]] = []
+    if not names:
+        return order
     for number, item in enumerate(items):
         turn = names[number % len(names) :] + names[: number % len(names)]
         order += [(name, item) for name in turn if item in todo[name]]

@@ -50,6 +50,7 @@ def test_the_turn_passes_from_item_to_item_and_skips_what_is_done() -> None:
         ("smol", "2"), ("smolagents", "2"),
         ("smolagents", "3"), ("smol", "3"),
     ]  # fmt: skip
+    assert solve.interleaved({}, items) == [], "nothing to run (--report): no turns"
 
 
 def test_interleaved_systems_answer_in_turn_and_each_result_records_tokens_and_load(
