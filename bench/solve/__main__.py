@@ -1,6 +1,8 @@
 """Smol against the bare LLM and smolagents' CodeAgent: the same seeded items, side by side.
 
-Systems, each in processes of its own, one after the other on the same items:
+Systems, each in processes of its own, one after the other on the same items (or, with
+``--interleave``, all started at once and asked item by item in turn, so that they meet the
+same load on a shared machine; only one generates at a time):
 
 - ``bare``: the LLM alone through Smol's LLM engine (llama.cpp via xllamacpp): one greedy
   generation per item from a chain-of-thought prompt (BFCL: BFCL's own prompt format).
@@ -26,12 +28,14 @@ run resumes where it stopped (``--fresh`` starts over; ``--report`` only tabulat
     ./smol bench solve [--limit 20] [--seed 0] [--suites gsm8k,humaneval,bfcl,images]
                        [--systems bare,smol,smolagents] [--model qwen2.5-coder-1.5b]
                        [--program mine.smol]...   # Smol with another program too: smol:mine-<sha>
+                       [--interleave]             # all systems at once, item by item in turn
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import os
 import signal
@@ -40,7 +44,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -61,6 +65,8 @@ SUITES: dict[str, Callable[[Item, dict[str, Any]], Verdict]] = {
     _images.NAME: _images.score,
 }
 SYSTEMS = ("bare", "smol", "smolagents")
+REPLY_FIELDS = ("steps", "tokens", "prompt_tokens", "status", "error", "run_id")
+"""What a runner's reply may say beside its answer; recorded with each item's result."""
 ITEMS = RESULTS / "solve.items.jsonl"
 LOG = RESULTS / "solve.log"
 GB = 1024**3
@@ -91,6 +97,11 @@ def options_from(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--agent-context", type=int, default=8192, help="the agent's context (its prompt is long)")
     parser.add_argument("--max-steps", type=int, default=6, help="the agent's step limit")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per item before the system is restarted")
+    parser.add_argument(
+        "--interleave",
+        action="store_true",
+        help="start every system at once and ask them item by item in turn (one generates at a time), so that all meet the same machine load",
+    )
     parser.add_argument("--fresh", action="store_true", help="forget earlier results with these settings; start over")
     parser.add_argument("--report", action="store_true", help="run nothing: tabulate the results already recorded")
     options = parser.parse_args(argv)
@@ -175,6 +186,7 @@ def run_key(options: argparse.Namespace) -> dict[str, Any]:
         "context": options.context,
         "agent_context": options.agent_context,
         "max_steps": options.max_steps,
+        **({"interleaved": True} if options.interleave else {}),
     }
 
 
@@ -203,6 +215,48 @@ def _key_of(line: str) -> Any:
         return None
 
 
+def answer(
+    system: System,
+    item: Item,
+    *,
+    options: argparse.Namespace,
+    key: dict[str, Any],
+    memory: PeakMemory,
+    items: IO[str],
+) -> bool:
+    """Ask ``system`` one item (restarting it when it dies or hangs), score the reply and append
+    the result to ``items``; whether it was right."""
+    memory.take()
+    began = time.perf_counter()
+    broken = None
+    try:
+        reply = system.ask(item.to_json(), timeout=options.timeout)
+    except (TimeoutError, RunnerDied) as exc:
+        reply, broken = {"output": "", "error": str(exc)}, exc
+    seconds = time.perf_counter() - began
+    if broken is not None:  # a late reply would answer the next item: start afresh
+        system.restart()
+    peak = memory.take()
+    verdict = SUITES[item.suite](item, reply)
+    record = {
+        "key": key,
+        "system": system.name,
+        "suite": item.suite,
+        "id": item.id,
+        "correct": verdict.correct,
+        "detail": verdict.detail,
+        "seconds": round(seconds, 3),
+        "peak_bytes": peak,
+        "load": round(os.getloadavg()[0], 2),
+        **{field: reply.get(field) for field in REPLY_FIELDS},
+        "output": (reply.get("output") or "")[:4000],
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    items.write(json.dumps(record, default=str) + "\n")
+    items.flush()
+    return verdict.correct
+
+
 def run_system(
     system: System,
     todo: list[Item],
@@ -214,45 +268,80 @@ def run_system(
 ) -> dict[str, Any]:
     """Start ``system``, answer and score every item, append each result; what it announced."""
     task = progress.add_task(f"{system.name}: starting", total=len(todo))
-    started = time.perf_counter()
-    announced = system.start()
-    announced["start_seconds"] = round(time.perf_counter() - started, 1)
+    announced = _start(system)
     memory.watch(system.roots)
     right = 0
     with ITEMS.open("a", encoding="utf-8") as items:
         for done, item in enumerate(todo):
             progress.update(task, description=f"{system.name}: {item.suite} {item.id} ({right}/{done} right)")
-            memory.take()
-            began = time.perf_counter()
-            broken = None
-            try:
-                reply = system.ask(item.to_json(), timeout=options.timeout)
-            except (TimeoutError, RunnerDied) as exc:
-                reply, broken = {"output": "", "error": str(exc)}, exc
-            seconds = time.perf_counter() - began
-            if broken is not None:  # a late reply would answer the next item: start afresh
-                system.restart()
-            peak = memory.take()
-            verdict = SUITES[item.suite](item, reply)
-            right += verdict.correct
-            record = {
-                "key": key,
-                "system": system.name,
-                "suite": item.suite,
-                "id": item.id,
-                "correct": verdict.correct,
-                "detail": verdict.detail,
-                "seconds": round(seconds, 3),
-                "peak_bytes": peak,
-                **{field: reply.get(field) for field in ("steps", "tokens", "status", "error", "run_id")},
-                "output": (reply.get("output") or "")[:4000],
-                "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            }
-            items.write(json.dumps(record, default=str) + "\n")
-            items.flush()
+            right += answer(system, item, options=options, key=key, memory=memory, items=items)
             progress.advance(task)
     progress.update(task, description=f"{system.name}: done ({right}/{len(todo)} right)")
     system.stop()
+    return announced
+
+
+def interleaved(todo: dict[str, list[Item]], items: list[Item]) -> list[tuple[str, Item]]:
+    """Who answers what, in order: item by item, each system that has it to do in turn, the
+    order of the systems turning by one from item to item, so that none always goes first
+    (and always finds the machine as the other left it)."""
+    names = list(todo)
+    order: list[tuple[str, Item]] = []
+    if not names:
+        return order
+    for number, item in enumerate(items):
+        turn = names[number % len(names) :] + names[: number % len(names)]
+        order += [(name, item) for name in turn if item in todo[name]]
+    return order
+
+
+def run_interleaved(
+    systems: list[System],
+    todo: dict[str, list[Item]],
+    items: list[Item],
+    *,
+    options: argparse.Namespace,
+    key: dict[str, Any],
+    progress: Progress,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Start every system, then ask them item by item in turn (:func:`interleaved`), each with
+    a memory sampler of its own; what each announced, and why any could not run."""
+    announced: dict[str, Any] = {}
+    notes: dict[str, str] = {}
+    running: dict[str, tuple[System, PeakMemory]] = {}
+    task = progress.add_task("starting", total=sum(len(todo[system.name]) for system in systems))
+    try:
+        for system in systems:
+            try:
+                announced[system.name] = _start(system)
+            except Unavailable as exc:
+                notes[system.name] = f"unavailable: {exc}"
+                console.print(f"[yellow]{system.name} cannot run here: {exc}[/]")
+                continue
+            memory = PeakMemory()
+            memory.watch(system.roots)
+            running[system.name] = (system, memory)
+        right = dict.fromkeys(running, 0)
+        with ITEMS.open("a", encoding="utf-8") as records:
+            for name, item in interleaved({name: todo[name] for name in running}, items):
+                system, memory = running[name]
+                tally = ", ".join(f"{who} {count}" for who, count in right.items())
+                progress.update(task, description=f"{name}: {item.suite} {item.id} (right: {tally})")
+                right[name] += answer(system, item, options=options, key=key, memory=memory, items=records)
+                progress.advance(task)
+    finally:
+        for system in systems:
+            system.stop()
+        for _, memory in running.values():
+            memory.close()
+    return announced, notes
+
+
+def _start(system: System) -> dict[str, Any]:
+    """Start ``system``; what it announced, with how long it took to start."""
+    started = time.perf_counter()
+    announced = system.start()
+    announced["start_seconds"] = round(time.perf_counter() - started, 1)
     return announced
 
 
@@ -275,11 +364,13 @@ def table_rows(
         for system in systems:
             records = [results[key] for item in chosen if (key := (system, suite, item.id)) in results]
             if not records:
-                rows.append([suite, system, 0, "-", "-", "-", "-", notes.get(system, "not run")])
+                rows.append([suite, system, 0, "-", "-", "-", "-", "-", "-", notes.get(system, "not run")])
                 continue
             seconds = [record["seconds"] for record in records]
             correct = sum(record["correct"] for record in records)
             errors = sum(1 for record in records if record.get("error"))
+            tokens = [record["tokens"] for record in records if record.get("tokens") is not None]
+            loads = [record["load"] for record in records if record.get("load") is not None]
             rows.append([
                 suite,
                 system,
@@ -288,6 +379,8 @@ def table_rows(
                 statistics.median(seconds),
                 percentile(seconds, 0.9),
                 max(record["peak_bytes"] for record in records) / GB,
+                round(statistics.median(tokens)) if tokens else "-",
+                f"{min(loads):.1f}-{max(loads):.1f}" if loads else "-",
                 f"{errors} error{'s' if errors > 1 else ''}" if errors else "",
             ])  # fmt: skip
     return rows
@@ -316,12 +409,21 @@ def main(argv: list[str] | None = None) -> None:
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
     ) as progress:
         systems = make_systems(options, bench_py, log)
-        for name in options.systems:
-            todo = [item for chosen in items.values() for item in chosen if (name, item.suite, item.id) not in results]
-            if not todo or options.report:
+        todo = {
+            name: [item for chosen in items.values() for item in chosen if (name, item.suite, item.id) not in results]
+            for name in options.systems
+        }
+        if options.report:
+            todo = {}
+        chosen = [systems[name] for name in options.systems if todo.get(name)]
+        if options.interleave and chosen:
+            everything = [item for turn in itertools.zip_longest(*items.values()) for item in turn if item]
+            announced, notes = run_interleaved(chosen, todo, everything, options=options, key=key, progress=progress)
+        for name in [] if options.interleave else todo:
+            if not todo[name]:
                 continue
             try:
-                announced[name] = run_system(systems[name], todo, options=options, key=key, progress=progress, memory=memory)
+                announced[name] = run_system(systems[name], todo[name], options=options, key=key, progress=progress, memory=memory)
             except Unavailable as exc:
                 notes[name] = f"unavailable: {exc}"
                 console.print(f"[yellow]{name} cannot run here: {exc}[/]")
@@ -339,7 +441,7 @@ def main(argv: list[str] | None = None) -> None:
         "solve",
         f"Solving: Smol vs the bare LLM vs smolagents ({options.model}, llama.cpp threads {options.threads},"
         f" {options.max_tokens} tokens per generation, seed {options.seed})",
-        ["suite", "system", "items", "accuracy", "median s", "p90 s", "peak GB", "notes"],
+        ["suite", "system", "items", "accuracy", "median s", "p90 s", "peak GB", "median tokens", "load", "notes"],
         table_rows(items, options.systems, results, notes),
         model=options.model,
         model_file=model_file.name,
@@ -363,6 +465,8 @@ def main(argv: list[str] | None = None) -> None:
             "bare on images: a text-only model gets the question without the picture",
             "smolagents: CodeAgent, local Python executor, greedy, --max-tokens per step, --max-steps steps",
             "2 shared cores: other processes' load slows all systems; compare within one run",
+            "median tokens: generated per item, all the system's generations summed (prompt_tokens, read, are in the items file)",
+            "load: the range of the 1-minute load average as the items were answered (--interleave: all systems alike)",
         ],
     )
 

@@ -3,8 +3,10 @@
 Runs in the benchmark's own environment (smolagents is never installed in Smol's), so it
 imports nothing from Smol. The agent writes Python, which smolagents' own local Python
 executor runs (``executor_type="local"``: its AST interpreter with an import allow-list, in
-this process). It gets tools only where a suite needs them: BFCL's functions become tools
-that record the call they receive (the recorded calls are what is checked); the image
+this process). On HumanEval its answer is the function it writes (``_written``: the first code
+action that defines the entry point and runs ends the run), or its ``final_answer`` before
+that. It gets tools only where a suite needs them: BFCL's functions become tools that record
+the call they receive (the recorded calls are what is checked); the image
 questions get ``detect_objects`` and ``classify_image``, which ask Smol's detector and
 classifier at the endpoint's vision address. Every model call is greedy with the same token
 budget as the bare LLM.
@@ -21,9 +23,11 @@ import urllib.request
 from typing import Any
 
 import smolagents
-from smolagents import CodeAgent, OpenAIServerModel, Tool, tool
+from smolagents import ActionStep, CodeAgent, OpenAIServerModel, Tool, tool
+from smolagents.utils import AgentError
 
 from bench.solve._runner import Solve, run
+from bench.solve._written import stop_when_defined
 
 INSTRUCTIONS = {
     "gsm8k": "Give the final answer, a number only, with final_answer.",
@@ -60,6 +64,7 @@ def start(options: argparse.Namespace) -> tuple[Solve, dict[str, Any]]:
 
     def solve(item: dict[str, Any]) -> dict[str, Any]:
         calls: list[dict[str, Any]] = []
+        written: list[str] = []
         suite = item["suite"]
         tools = function_tools(item["functions"], calls) if suite == "bfcl" else []
         if suite == "images":
@@ -71,15 +76,23 @@ def start(options: argparse.Namespace) -> tuple[Solve, dict[str, Any]]:
             verbosity_level=1,  # its steps go to the log (bench/results/solve.log)
             additional_authorized_imports=IMPORTS,
             executor_type="local",
+            step_callbacks=[stop_when_defined(item["reference"]["entry_point"], written)] if suite == "humaneval" else [],
         )
         instruction = INSTRUCTIONS[suite].format(image=(item["images"] or [""])[0])
-        result = agent.run(f"{item['request'] or item['task']}\n\n{instruction}", return_full_result=True)
-        usage = result.token_usage
+        try:
+            result = agent.run(f"{item['request'] or item['task']}\n\n{instruction}", return_full_result=True)
+            output, status = result.output, result.state
+        except AgentError:
+            if not written:
+                raise
+            output, status = None, "function written"
+        usage = agent.monitor.get_total_token_counts()
         reply = {
-            "output": "" if result.output is None else str(result.output),
-            "steps": sum(1 for step in result.steps if step.get("step_number") is not None),
-            "tokens": usage.total_tokens if usage else None,
-            "status": result.state,
+            "output": written[0] if written else "" if output is None else str(output),
+            "steps": sum(1 for step in agent.memory.steps if isinstance(step, ActionStep)),
+            "tokens": usage.output_tokens,
+            "prompt_tokens": usage.input_tokens,
+            "status": status,
         }
         if suite == "bfcl":
             reply["calls"] = calls

@@ -22,7 +22,8 @@ def start(options: argparse.Namespace) -> tuple[Solve, dict[str, Any]]:
         return {
             "output": answer.text,
             "steps": 1,
-            "tokens": answer.prompt_tokens + answer.completion_tokens,
+            "tokens": answer.completion_tokens,
+            "prompt_tokens": answer.prompt_tokens,
             "status": answer.finish_reason,
         }
 

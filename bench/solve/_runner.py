@@ -4,7 +4,8 @@ Each system answers in processes of its own, so that its memory is its own and a
 hung item costs only a restart. A runner announces itself with one ``{"ready": {...}}`` line
 (or ``{"error": "..."}`` when it cannot run), then reads one item per line on stdin and
 writes one reply per line: ``output`` (the answer's text) and what the system reports
-(``steps``, ``tokens``, ``status``, ``calls``), or ``error``. Only the protocol writes to the
+(``steps``; ``tokens``, the tokens it generated, and ``prompt_tokens``, those it read, summed over
+its generations; ``status``, ``calls``), or ``error``. Only the protocol writes to the
 real stdout: file descriptor 1 is pointed at stderr first, so what libraries or executed
 code print cannot corrupt it. Standard library only: the agent's runner imports this from
 an environment without Smol.
