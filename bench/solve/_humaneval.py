@@ -67,7 +67,10 @@ def completion_code(output: str, entry_point: str) -> str:
 
 def program(reference: dict[str, Any], output: str) -> str:
     """The program that tests an answer: the prompt's header (imports, helpers) and the answer's
-    function, or the prompt continued by the answer when it is only a body; then ``check``."""
+    function, or the prompt continued by the answer when it is only a body; then ``check``.
+
+    Run as HumanEval's own harness runs it, ``exec`` in a namespace that is not ``__main__``:
+    an answer's own ``if __name__ == "__main__":`` examples are the answer's, not the test's."""
     prompt, entry_point = reference["prompt"], reference["entry_point"]
     code = completion_code(output, entry_point)
     if _defines(code, entry_point):
@@ -75,7 +78,8 @@ def program(reference: dict[str, Any], output: str) -> str:
         solution = f"{prompt[: start.start()] if start else ''}\n{code}"
     else:
         solution = prompt + code
-    return f"{solution}\n\n{reference['test']}\n\ncheck({entry_point})\n"
+    tested = f"{solution}\n\n{reference['test']}\n\ncheck({entry_point})\n"
+    return f"exec(compile({tested!r}, 'humaneval', 'exec'), {{'__name__': 'humaneval'}})\n"
 
 
 def score(item: Item, reply: dict[str, Any]) -> Verdict:

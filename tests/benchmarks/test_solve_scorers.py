@@ -88,6 +88,16 @@ def test_humaneval_fails_an_endless_loop_at_the_deadline(problem: Item, monkeypa
     assert not verdict.correct and verdict.detail == "timeout"
 
 
+def test_humaneval_runs_the_answer_as_its_harness_does_not_as_main(problem: Item) -> None:
+    """HumanEval's harness execs the program in a namespace of its own: an answer's own examples
+    under ``if __name__ == "__main__":`` never run (a wrong one would fail a right function)."""
+    answer = (
+        "```python\ndef add_all(numbers):\n    return sum(numbers)\n\n"
+        "if __name__ == \"__main__\":\n    assert add_all([1, 2]) == 4\n```"
+    )
+    assert _humaneval.score(problem, {"output": answer}).correct
+
+
 def test_humaneval_picks_the_block_that_defines_the_function() -> None:
     text = "```\n$ python x.py\n```\n```python\nimport math\ndef f(x):\n    return x\n```"
     assert _humaneval.completion_code(text, "f").startswith("import math")
