@@ -563,17 +563,21 @@ class ActorSystem:
         return cell.ref
 
     async def lasting(
-        self, name: str, factory: UnitFactory | str, *, kwargs: Mapping[str, Any] | None = None, kind: str
+        self, name: str, make: Callable[[], tuple[UnitFactory | str, Mapping[str, Any]]], *, kind: str
     ) -> UnitRef:
         """The unit ``name``, spawned by the first caller and shared by every later one until
-        the system shuts down (or the unit stops: the next caller starts it again).
+        the system shuts down (or the unit stops: the next caller starts it again). ``make``
+        gives its factory and keyword arguments; it is called only to spawn it.
 
         Raises:
             UnitError: the unit could not start.
         """
         async with self._lasting:
             cell = self._cells.get(name)  # a cell that stops forgets itself
-            return cell.ref if cell is not None else await self.spawn(name, factory, kwargs=kwargs, kind=kind)
+            if cell is not None:
+                return cell.ref
+            factory, kwargs = make()
+            return await self.spawn(name, factory, kwargs=kwargs, kind=kind)
 
     def placed(self, kind: str) -> bool:
         """Whether units of ``kind`` run on this system's cluster (spawned with ``kind=``)."""

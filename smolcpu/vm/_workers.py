@@ -163,8 +163,7 @@ class Workers:
         if route.kind is not None and self.system.placed(route.kind) and _in_worker(route.kind):
             # A model on the cluster serves every run of the session, as the Lifecycle's worker
             # does on one machine: each run starting its own actors would load the model each time.
-            factory, kwargs, process = route.make()
-            return await self.system.lasting(f"cluster.{route.key}", factory, kwargs=kwargs, kind=route.kind)
+            return await self.system.lasting(f"cluster.{route.key}", lambda: route.make()[:2], kind=route.kind)
         lock = self._locks.setdefault(route.key, asyncio.Lock())
         async with lock:
             if route.key not in self.refs:
