@@ -18,7 +18,7 @@ from smolcpu.artifact import Artifact, RunIndex, open_store
 from smolcpu.errors import RequestTimeout, UnitError, UnitStopped
 from smolcpu.lang import compile_source
 from smolcpu.models import model_spec
-from smolcpu.runtime import ActorSystem, KindPlacement, Placement
+from smolcpu.runtime import ActorSystem, KindPlacement, Placement, UnitRef
 from smolcpu.vm import Executor, FirstChooser
 
 ray = pytest.importorskip("ray", reason="the cluster backend needs the ray extra: pip install 'smolcpu[ray]'")
@@ -67,6 +67,17 @@ def placed(**kinds: KindPlacement) -> Placement:
 
 def events(system: ActorSystem, name: str) -> list[str]:
     return [event.as_json()["event"] for event in system.events if event.attr("unit") == name]
+
+
+async def killed_mid_request(system: ActorSystem) -> tuple[UnitRef, int, Artifact]:
+    """A ballast unit asked to sleep 5 s, its actor SIGKILLed a second in: the unit, the pid
+    killed, and the reply the request got."""
+    ref = await system.spawn("ballast", BALLAST, kind="ballast")
+    killed = ref.pid
+    pending = asyncio.ensure_future(ref.request(Artifact.text("sleep 5"), timeout=60))
+    await asyncio.sleep(1.0)
+    os.kill(killed, signal.SIGKILL)
+    return ref, killed, await pending
 
 
 async def test_a_program_runs_over_two_nodes_and_its_trace_is_in_s3(
@@ -121,12 +132,7 @@ async def test_a_model_on_the_cluster_serves_every_run_of_the_session(cluster: A
 
 async def test_a_lost_actor_is_restarted_and_the_request_retried(cluster: Any) -> None:
     async with ActorSystem(record=False, cluster=placed(ballast=KindPlacement(cpus=0, retries=1))) as system:
-        ref = await system.spawn("ballast", BALLAST, kind="ballast")
-        first = ref.pid
-        pending = asyncio.ensure_future(ref.request(Artifact.text("sleep 5"), timeout=60))
-        await asyncio.sleep(1.0)
-        os.kill(first, signal.SIGKILL)
-        reply = await pending
+        ref, first, reply = await killed_mid_request(system)
         assert not reply.is_error, reply.error_message
         assert reply.as_json()["pid"] != first
         assert "restarting" in events(system, "ballast")
@@ -136,11 +142,7 @@ async def test_a_lost_actor_is_restarted_and_the_request_retried(cluster: Any) -
 
 async def test_without_retries_the_request_gets_an_error_artifact(cluster: Any) -> None:
     async with ActorSystem(record=False, cluster=placed(ballast=KindPlacement(cpus=0, retries=0))) as system:
-        ref = await system.spawn("ballast", BALLAST, kind="ballast")
-        pending = asyncio.ensure_future(ref.request(Artifact.text("sleep 5"), timeout=60))
-        await asyncio.sleep(1.0)
-        os.kill(ref.pid, signal.SIGKILL)
-        reply = await pending
+        ref, _, reply = await killed_mid_request(system)
         assert reply.is_error and reply.as_json()["error"] == "WorkerCrashed"
         assert "lost its actor" in reply.error_message
         assert not (await ref.request(Artifact.text("hello"), timeout=30)).is_error
@@ -149,11 +151,7 @@ async def test_without_retries_the_request_gets_an_error_artifact(cluster: Any) 
 async def test_an_actor_ray_gave_up_on_stops_the_unit(cluster: Any) -> None:
     placement = placed(ballast=KindPlacement(cpus=0, retries=1, max_restarts=0))
     async with ActorSystem(record=False, cluster=placement) as system:
-        ref = await system.spawn("ballast", BALLAST, kind="ballast")
-        pending = asyncio.ensure_future(ref.request(Artifact.text("sleep 5"), timeout=60))
-        await asyncio.sleep(1.0)
-        os.kill(ref.pid, signal.SIGKILL)
-        reply = await pending
+        ref, _, reply = await killed_mid_request(system)
         assert reply.is_error and reply.as_json()["error"] == "WorkerCrashed"
         assert events(system, "ballast")[-1] == "stopped"
         with pytest.raises(UnitStopped):
