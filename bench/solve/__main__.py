@@ -190,13 +190,26 @@ def run_key(options: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def default_program() -> str:
+    """A digest of the default program and its examples: the system ``smol`` is another system
+    once they change, as an edited ``--program`` is (its results are not reused)."""
+    from smolcpu.programs import DEFAULT_PROGRAM
+
+    files = (DEFAULT_PROGRAM, DEFAULT_PROGRAM.with_suffix(".examples.json"))
+    return hashlib.sha256(b"".join(f.read_bytes() for f in files if f.is_file())).hexdigest()[:6]
+
+
 def earlier_results(key: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """The results already in the items file for this run's key, by (system, suite, item)."""
+    """The results already in the items file for this run's key, by (system, suite, item);
+    Smol's only for the default program as it is now."""
     done: dict[tuple[str, str, str], dict[str, Any]] = {}
+    program = default_program()
     if ITEMS.is_file():
         for line in ITEMS.read_text(encoding="utf-8").splitlines():
             if _key_of(line) == key:  # a line cut short by a crash has none
                 record = json.loads(line)
+                if record["system"] == "smol" and record.get("program") != program:
+                    continue
                 done[record["system"], record["suite"], record["id"]] = record
     return done
 
@@ -251,6 +264,7 @@ def answer(
         **{field: reply.get(field) for field in REPLY_FIELDS},
         "output": (reply.get("output") or "")[:4000],
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **({"program": default_program()} if system.name == "smol" else {}),
     }
     items.write(json.dumps(record, default=str) + "\n")
     items.flush()

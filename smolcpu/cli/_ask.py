@@ -68,13 +68,14 @@ class Progress:
                 err_console.print(f"  [dim]{escape(event.node)}[/] chose [bold]{escape(event.outcome)}[/]", highlight=False)
         elif event.kind == "end":
             shown = text_for_model(event.output).strip().replace("\n", " ⏎ ") if event.output is not None else ""
-            self.steps.append(
-                {"node": event.node, "unit": event.unit, "outcome": event.outcome, "seconds": round(event.seconds, 3)}
-            )
+            step = {"node": event.node, "unit": event.unit, "outcome": event.outcome, "seconds": round(event.seconds, 3)}
+            sure = event.output.attr("confidence") if event.output is not None and event.unit == "llm" else None
+            self.steps.append(step | ({"confidence": float(sure)} if sure is not None else {}))
             if self.trace:
                 style = _OUTCOME_STYLE.get(event.outcome.split()[0].rstrip("!"), "red")
+                how = f"{event.unit}, {event.seconds:.1f}s" + (f", {float(sure):.2f} sure" if sure is not None else "")
                 err_console.print(
-                    f"  {escape(event.node)} [dim]({event.unit}, {event.seconds:.1f}s)[/] →"
+                    f"  {escape(event.node)} [dim]({how})[/] →"
                     f" [{style}]{escape(event.outcome)}[/]  [dim]{escape(shown[:100])}[/]",
                     highlight=False,
                 )

@@ -7,7 +7,8 @@ Most variants change a program's bindings, never its control flow:
   proposals are the anchor; here a small model proposes, and the cases decide);
 - ``model``: another model for an LLM step;
 - ``examples``: how many solved problems an ``experience`` step shows the writer;
-- ``verification``: a ``check`` made stricter or looser (``positive``);
+- ``verification``: a ``check`` made stricter or looser (``positive``; ``sure``, how confident
+  the writer of the answer must have been, moved both ways);
 - verification *steps* added or removed where the program's recorded runs show a reason
   (:mod:`smolcpu.dream._verification`: a check or a vote after a step that runs often failed
   after, a check that never failed, a ``back`` that never helped).
@@ -167,6 +168,11 @@ def _replace_use(program: Program, old: Use, new: Use) -> str:
     return format_program(dataclasses.replace(program, declarations=declarations))
 
 
+SURE_STEP = 0.03
+"""How far a ``verification`` variant moves a check's ``sure``: on GSM8K dev, 0.03 around 0.87
+moves about one program in ten between taken and doubted."""
+
+
 def _with_param(use: Use, name: str, value: Any) -> Use:
     kept = tuple(p for p in use.params if p.name != name)
     params = kept if value is None else (*kept, Param(name=name, value=value))
@@ -216,6 +222,12 @@ async def variants(
             positive = bool(_param(use, "positive"))
             changed = _replace_use(program, use, _with_param(use, "positive", None if positive else True))
             found.append(Variant(f"{use.name} {'looser: any sign' if positive else 'stricter: above zero'}", changed))
+            sure = _param(use, "sure")
+            for other in () if sure is None else (round(sure - SURE_STEP, 2), round(sure + SURE_STEP, 2)):
+                if 0 < other < 1:
+                    changed = _replace_use(program, use, _with_param(use, "sure", other))
+                    how = "doubts less" if other < sure else "doubts more"
+                    found.append(Variant(f"{use.name} {how}: sure = {other:g}", changed))
     for change, edited in verification_edits(program, steps or {}, want=want):
         found.append(Variant(change, format_program(edited)))
     return [v for v in found if compile_source(v.source).ok]

@@ -11,8 +11,9 @@ Like the real unit it counts tokens (a token is a word with the space before it)
 answer at ``stop`` strings and at ``max_tokens``, streams each token as a part when asked
 to, parses the tool calls its answer writes (``tool_choice`` and ``parallel_tool_calls`` as
 the real unit applies them), and gives log probabilities: 0 for each token it was scripted
-to say (a script is certain). ``delay`` seconds pass before each token, so a test can
-catch a request in flight.
+to say (a script is certain). Asked for its ``confidence``, it says ``confidence(messages)``
+(1.0 unless given), so a test can make a step's answer doubtful. ``delay`` seconds pass
+before each token, so a test can catch a request in flight.
 """
 
 from __future__ import annotations
@@ -49,9 +50,11 @@ class ScriptedLLM(Unit):
         answer: Callable[[Messages], str],
         *,
         choose: Callable[[str, Sequence[str]], str] = _first,
+        confidence: Callable[[Messages], float] = lambda messages: 1.0,
         delay: float = 0.0,
     ) -> None:
         self.answer = answer
+        self.confidence = confidence
         self.chooser = choose
         self.delay = delay
         self.requests: list[dict[str, Any]] = []
@@ -87,6 +90,8 @@ class ScriptedLLM(Unit):
         }
         if "logprobs" in request:
             attributes["logprobs"] = json.dumps([_scored(token, request["logprobs"]) for token in tokens])
+        if request.get("confidence"):
+            attributes["confidence"] = f"{self.confidence(request['messages']):.4f}"
         if tools:
             calls = [call.to_dict() for call in extract_tool_calls(text)]
             calls = calls if request.get("parallel_tool_calls", True) else calls[:1]

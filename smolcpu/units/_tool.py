@@ -104,9 +104,9 @@ class Tool(Unit):
             "scope": artifact.scope,
             "parents": (artifact.id,),
         }
-        run = artifact.attr("run")
-        if run is not None:
-            meta["attributes"] = {"run": run}
+        carried = {key: artifact.attr(key) for key in CARRIED_ATTRIBUTES if artifact.attr(key) is not None}
+        if carried:
+            meta["attributes"] = carried
         try:
             result = self.invoke(artifact, self.arguments(artifact))
             if inspect.isawaitable(result):
@@ -116,6 +116,11 @@ class Tool(Unit):
         except TypeError as exc:
             return Artifact.error(f"bad arguments for tool {self.name}: {exc}", kind="UsageError", **meta)
         return as_artifact(result, **meta)
+
+
+CARRIED_ATTRIBUTES = ("run", "confidence")
+"""What a tool's output keeps of its input's header: the run it belongs to, and how sure the
+model that wrote the input was (an answer computed from a program is only as sure as the program)."""
 
 
 def _tool_failed(message: str, details: dict[str, Any] | None) -> ToolFailed:

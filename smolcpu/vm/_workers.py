@@ -397,7 +397,7 @@ async def _converse(
     async def ask(sampling: dict[str, Any], *, fresh: bool = False) -> Artifact:
         messages = messages_of(role, artifact, conversation, fresh=fresh)
         chat = Artifact.json(
-            {"op": "chat", "messages": messages}
+            {"op": "chat", "messages": messages, "confidence": True}
             | sampling
             | ({"max_tokens": max_tokens} if max_tokens is not None else {})
             | ({"tools": tools} if tools else {})

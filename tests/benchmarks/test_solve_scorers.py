@@ -317,3 +317,20 @@ def test_fresh_forgets_only_the_results_with_the_same_settings(tmp_path: Path, m
     assert list(solve.earlier_results(mine)) == [("bare", "gsm8k", "1")]
     solve.forget(mine)
     assert solve.earlier_results(mine) == {} and list(solve.earlier_results(other)) == [("bare", "gsm8k", "1")]
+
+
+def test_smols_results_stand_only_for_the_default_program_they_were_made_with(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bench.solve import __main__ as solve
+
+    monkeypatch.setattr(solve, "ITEMS", tmp_path / "items.jsonl")
+    key = {"model": "a"}
+    rows = [
+        {"key": key, "system": "smol", "suite": "gsm8k", "id": "1", "program": solve.default_program()},
+        {"key": key, "system": "smol", "suite": "gsm8k", "id": "2", "program": "0ld0ne"},
+        {"key": key, "system": "smol", "suite": "gsm8k", "id": "3"},
+        {"key": key, "system": "bare", "suite": "gsm8k", "id": "2"},
+    ]
+    solve.ITEMS.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    assert sorted(solve.earlier_results(key)) == [("bare", "gsm8k", "2"), ("smol", "gsm8k", "1")]

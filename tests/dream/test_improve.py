@@ -74,6 +74,14 @@ def test_variants_change_one_binding_and_check_clean() -> None:
     assert 'positive = true' in found[3].source
 
 
+def test_a_check_that_doubts_is_tried_doubting_less_and_more() -> None:
+    doubting = PROGRAM.replace('with want = "number"', 'with want = "number", sure = 0.87')
+    assert doubting != PROGRAM
+    found = [v for v in asyncio.run(variants(doubting)) if "sure" in v.change]
+    assert [v.change for v in found] == ["check doubts less: sure = 0.84", "check doubts more: sure = 0.9"]
+    assert "sure = 0.84" in found[0].source and "sure = 0.9" in found[1].source
+
+
 def test_a_better_variant_is_adopted_stored_diffable_and_revertible(tmp_path: Path) -> None:
     path = tmp_path / "adder.smol"
     path.write_text(PROGRAM)

@@ -74,6 +74,8 @@ def test_ask_with_the_default_program_on_the_test_model() -> None:
     assert answer["run_id"].startswith("run-") and answer["status"] in ("ok", "error")
     assert answer["steps"] >= 1 and answer["tokens"] > 0
     assert any(step.get("node") == "route" for step in answer["trace"])  # the LLM chose a route
+    written = [step for step in answer["trace"] if step.get("unit") == "llm"]
+    assert written and all(0 < step["confidence"] <= 1 for step in written)  # how sure each LLM step was
 
 
 def test_chat_answers_each_line_and_keeps_the_thread_in_the_memory_vault(tmp_path: Path) -> None:

@@ -97,3 +97,35 @@ def test_vote_refuses_least_below_one() -> None:
 def test_vote_counts_the_answers_of_a_join_of_joins_as_one_list() -> None:
     nested = Artifact.json([["Answer: 18", "20"], "Answer: 20", {"stdout": "18\n", "exit_status": 0}, "20"])
     assert run(VoteTool(), nested).as_text() == "20"
+
+
+def doubtful(text: str, confidence: float) -> Artifact:
+    return Artifact.text(text, attributes={"confidence": f"{confidence:.4f}"})
+
+
+def test_check_with_sure_fails_an_answer_its_writer_doubted() -> None:
+    assert run(CheckTool(sure=0.87), doubtful("18", 0.9)).as_text() == "18"
+    reply = run(CheckTool(sure=0.87), doubtful("18", 0.8))
+    assert reply.is_error and "confidence 0.80, below 0.87" in reply.error_message
+    assert run(CheckTool(), doubtful("18", 0.1)).as_text() == "18"  # no sure: confidence is not asked about
+
+
+def test_check_with_sure_passes_an_answer_no_model_wrote() -> None:
+    assert run(CheckTool(sure=0.87), Artifact.text("18")).as_text() == "18"
+
+
+def test_a_form_failure_is_said_before_a_doubt() -> None:
+    reply = run(CheckTool(decimals=0, sure=0.87), doubtful("18.5", 0.5))
+    assert reply.is_error and "not a whole number" in reply.error_message
+
+
+def test_check_refuses_a_sure_outside_zero_to_one() -> None:
+    with pytest.raises(UsageError, match="between 0 and 1"):
+        CheckTool(sure=1.5)
+
+
+def test_a_tool_output_keeps_the_confidence_of_its_input() -> None:
+    from smolcpu.units.tools import MathTool
+
+    result = run(MathTool(), doubtful("6 * 7", 0.75))
+    assert result.as_text() == "42" and result.attr("confidence") == "0.7500"

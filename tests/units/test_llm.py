@@ -17,6 +17,7 @@ from smolcpu.errors import BudgetError, RequestTimeout, UnitError, UsageError
 from smolcpu.models import model_path
 from smolcpu.units._registry import create_unit
 from smolcpu.units.neural import LLM, LLMEngine, choice_grammar
+from smolcpu.units.neural._llm_engine import confidence_of
 
 PERSON = {
     "type": "object",
@@ -170,6 +171,19 @@ def test_unit_answers_text_json_and_choices(unit: LLM) -> None:
 
     too_long = ask(unit, {"messages": [{"role": "user", "content": "pear " * 1500}]})
     assert too_long.is_error and "context holds 1024" in too_long.error_message
+
+
+def test_confidence_is_the_geometric_mean_of_the_token_probabilities() -> None:
+    assert confidence_of([{"logprob": 0.0}, {"logprob": 0.0}]) == 1.0
+    assert confidence_of([{"logprob": -1.0}, {"logprob": -3.0}]) == pytest.approx(0.1353, abs=1e-4)
+    assert confidence_of([]) == 1.0  # nothing written, nothing doubted
+
+
+@pytest.mark.slow
+def test_unit_says_how_sure_it_was_when_asked_and_keeps_logprobs_to_itself(unit: LLM) -> None:
+    reply = ask(unit, {"messages": [{"role": "user", "content": "Count from 1 to 5."}], "confidence": True})
+    assert 0 < float(reply.attr("confidence")) <= 1 and reply.attr("logprobs") is None
+    assert ask(unit, {"messages": [{"role": "user", "content": "Say hi."}]}).attr("confidence") is None
 
 
 @pytest.mark.slow

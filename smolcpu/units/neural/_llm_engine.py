@@ -11,6 +11,7 @@ of its worker process.
 from __future__ import annotations
 
 import enum
+import math
 import os
 import sys
 import threading
@@ -57,6 +58,14 @@ class Completion:
     pieces handed back to Python (what llama.cpp's own server spends beside the model too)."""
     logprobs: tuple[dict[str, Any], ...] = ()
     """Per answer token, as OpenAI gives them (``token``, ``logprob``, ``bytes``, ``top_logprobs``)."""
+
+
+def confidence_of(logprobs: Sequence[dict[str, Any]]) -> float:
+    """How sure a model was of an answer: the geometric mean of its tokens' probabilities
+    (1.0: every token certain). On GSM8K dev the 1.5B model's wrong programs mostly score
+    below 0.87 and its right ones above: a cheap signal that a second opinion is worth its time."""
+    scores = [token["logprob"] for token in logprobs if isinstance(token.get("logprob"), int | float)]
+    return math.exp(sum(scores) / len(scores)) if scores else 1.0
 
 
 def gbnf_literal(text: str) -> str:

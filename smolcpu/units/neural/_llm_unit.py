@@ -5,7 +5,7 @@ Requests are JSON objects (plain text is one user message)::
     {"op": "chat", "messages": [...], "json_schema": {...} | "grammar": "...",
      "tools": [...], "tool_choice": "auto" | "required" | NAME, "parallel_tool_calls": true,
      "max_tokens": 256, "temperature": 0.2, "seed": 1, "stop": ["END"], "logprobs": 2,
-     "stream": true}
+     "confidence": true, "stream": true}
     {"op": "choose", "prompt": "...", "options": ["a", "b"]}
 
 A chat answer is text, or JSON when a schema was given; with ``tools`` it is a JSON
@@ -13,7 +13,9 @@ object ``{"content": ..., "tool_calls": [{"name": ..., "arguments": {...}}]}``, 
 calls extracted from whatever shape the model wrote them in, and asked again under a
 schema when the model tried and failed (a compulsory call is decoded under that schema at
 once). ``logprobs`` (how many alternatives per token) adds an attribute ``logprobs``, the
-tokens' log probabilities as JSON. ``choose`` answers exactly one of the options.
+tokens' log probabilities as JSON; ``confidence`` adds an attribute ``confidence``, how sure the
+model was of its answer (see :func:`~smolcpu.units.neural._llm_engine.confidence_of`).
+``choose`` answers exactly one of the options.
 With ``"stream": true`` each piece of text is emitted as it is decoded. A request that
 cannot be served (bad fields, too long for the context) is answered with an error
 artifact; the model is loaded in ``init``, in the worker process the unit runs in.
@@ -31,12 +33,12 @@ from smolcpu.artifact import JSON, TEXT, Artifact
 from smolcpu.errors import BudgetError, UnitError, UsageError
 from smolcpu.runtime import Unit
 from smolcpu.units._registry import register
-from smolcpu.units.neural._llm_engine import Completion, LLMEngine
+from smolcpu.units.neural._llm_engine import Completion, LLMEngine, confidence_of
 from smolcpu.units.neural._llm_toolcalls import extract_tool_calls, tool_call_schema, tool_calls_schema, tool_named
 
 _ENGINE_FIELDS = ("json_schema", "grammar", "max_tokens", "temperature", "seed", "stop", "logprobs")
 """Chat fields passed to the engine as they are."""
-_CHAT_FIELDS = {"op", "messages", "tools", "tool_choice", "parallel_tool_calls", "stream", *_ENGINE_FIELDS}
+_CHAT_FIELDS = {"op", "messages", "tools", "tool_choice", "parallel_tool_calls", "stream", "confidence", *_ENGINE_FIELDS}
 _CHOOSE_FIELDS = {"op", "prompt", "options"}
 
 
@@ -116,12 +118,15 @@ class LLM(Unit):
         self, ctx: Any, request: dict[str, Any], *, attributes: dict[str, str], meta: dict[str, Any]
     ) -> Artifact:
         options = {key: request[key] for key in _ENGINE_FIELDS if key in request}
+        if request.get("confidence"):
+            options.setdefault("logprobs", 1)  # llama.cpp scores the chosen tokens only when asked for one alternative
         tools, forced = tool_decoding(request)
         if forced is not None:
             options["json_schema"] = forced
         elif tools:
             options["tools"] = tools
         on_token, on_logprobs = self._emitter(ctx, meta, attributes) if request.get("stream") else (None, None)
+        on_logprobs = on_logprobs if "logprobs" in request else None  # scored for confidence only: not streamed
         completion = await self._blocking(
             self.engine.chat, request["messages"], on_token=on_token, on_logprobs=on_logprobs, **options
         )
@@ -135,6 +140,8 @@ class LLM(Unit):
         }
         if "logprobs" in request:
             attributes["logprobs"] = json.dumps(completion.logprobs)
+        if request.get("confidence") and completion.logprobs:
+            attributes["confidence"] = f"{confidence_of(completion.logprobs):.4f}"
         if tools:
             calls = await self._tool_calls(request, completion, forced=forced is not None)
             content = "" if forced is not None else completion.text

@@ -4,7 +4,10 @@ answer most solutions agree on.
 A small model's program can print a traceback, a sentence or ``12.333333333`` where a
 word problem wants a count; a check that fails makes the step fail, so the flow takes its
 alternative (a second solution) instead of passing the answer on. Checks are about form,
-never about the expected value: they hold for any question of the kind.
+never about the expected value: they hold for any question of the kind. ``sure`` adds one
+more, about the writer: an answer computed from an LLM's reply keeps the reply's
+``confidence``, and one written with less than ``sure`` fails, so a doubtful answer gets the
+second opinion too.
 """
 
 from __future__ import annotations
@@ -53,7 +56,8 @@ class CheckTool(Tool):
     description: ClassVar[str] = (
         "Check that an answer has the expected form and pass it on: want='number' (one finite number,"
         " at most `decimals` decimal places when given, above zero when `positive`) or want='text'"
-        " (not empty). Fails with what is wrong."
+        " (not empty); with `sure`, the model that wrote it must have been at least that confident"
+        " (0-1, the geometric mean of its tokens' probabilities). Fails with what is wrong."
     )
     inputs: ClassVar[dict[str, dict[str, Any]]] = {
         "answer": {"type": "string", "description": "the answer to check"},
@@ -61,17 +65,32 @@ class CheckTool(Tool):
     output: ClassVar[str] = TEXT
     deterministic = True
 
-    def __init__(self, *, want: str = "number", decimals: int | None = None, positive: bool = False) -> None:
+    def __init__(
+        self, *, want: str = "number", decimals: int | None = None, positive: bool = False, sure: float | None = None
+    ) -> None:
         if want not in WANTS:
             raise UsageError(f"check wants one of {', '.join(WANTS)}, not {want!r}")
         if decimals is not None and decimals < 0:
             raise UsageError("check's decimals must be 0 or more")
+        if sure is not None and not 0 <= sure <= 1:
+            raise UsageError("check's sure is a confidence between 0 and 1")
         self.want = want
         self.decimals = decimals
         self.positive = positive
+        self.sure = sure
 
     def reads(self, artifact: Artifact) -> str:
         return text_for_model(artifact)
+
+    def invoke(self, artifact: Artifact, arguments: dict[str, Any]) -> str:
+        checked = self.forward(**arguments)
+        confidence = artifact.attr("confidence")
+        if self.sure is not None and confidence is not None and float(confidence) < self.sure:
+            raise ToolFailed(
+                f"the answer {checked} was written with confidence {float(confidence):.2f}, below {self.sure:g}:"
+                " it needs a second opinion"
+            )
+        return checked
 
     def forward(self, answer: str) -> str:
         if answer.startswith("Error: "):
