@@ -94,7 +94,7 @@ def test_a_word_problem_runs_a_fenced_program_in_the_sandbox_and_checks_its_answ
     fenced = "Here is the program:\n```python\neggs = 16 - 3 - 4\nprint(eggs * 2)\n```\nIt prints the answer."
     answer = ask(JANET, replies(write=[fenced]), route="word")
     assert answer.ok and answer.text == "18"
-    assert [p.split(":")[0] for p in answer.path] == ["route.a math word problem", "ask.write", "ask.compute", "ask.check"]
+    assert [p.split(":")[0] for p in answer.path] == ["route.a math word problem", "ask.write", "ask.run", "ask.check"]
 
 
 def test_a_failing_program_goes_back_to_write_with_its_traceback_and_the_task() -> None:
@@ -106,12 +106,12 @@ def test_a_failing_program_goes_back_to_write_with_its_traceback_and_the_task() 
 
     answer = ask(JANET, replies(write=write), route="word")
     assert answer.ok and answer.text == "18"
-    assert "ask.compute:back!" in answer.path
+    assert "ask.run:back!" in answer.path
     retry = seen[1]
     assert [m["role"] for m in retry] == ["system", "user", "assistant", "user"]
     assert JANET in retry[1]["content"]  # the original task
     assert "print(16 / 0)" in retry[2]["content"]  # its own earlier answer
-    assert "ZeroDivisionError" in retry[3]["content"] and "`ask.compute`" in retry[3]["content"]
+    assert "ZeroDivisionError" in retry[3]["content"] and "`ask.run`" in retry[3]["content"]
 
 
 def test_an_answer_that_fails_its_check_gets_two_more_solutions_and_a_vote() -> None:
@@ -145,61 +145,37 @@ def doubtful_first_program(messages: Messages) -> float:
     return 0.5 if role(messages) == "write" and len(messages) == 2 and "Task:" not in messages[1]["content"] else 0.99
 
 
-def test_a_doubtful_answer_gets_two_more_solutions_and_loses_the_vote_when_they_agree() -> None:
-    answer = ask(
-        JANET,
-        replies(
-            write=["```python\nprint(16 - 3 - 4 * 2)\n```", "```python\nprint((16 - 3 - 4) * 2)\n```"],
-            reason=["16 - 3 - 4 = 9 eggs, 9 * 2 = 18.\nAnswer: 18"],
-        ),
-        route="word",
-        confidence=doubtful_first_program,
-    )
-    assert answer.ok and answer.text == "18"
-    assert "ask.check:next!" in answer.path and "ask.vote:send" in answer.path
+def doubting(tmp_path: Path) -> Path:
+    """The default program with its word problems' check asking how sure the writer was."""
+    path = tmp_path / "doubting.smol"
+    source = DEFAULT_PROGRAM.read_text()
+    path.write_text(source.replace("decimals = 0, positive = true\n", "decimals = 0, positive = true, sure = 0.87\n", 1))
+    assert path.read_text() != source
+    return path
 
 
-def test_when_all_three_disagree_the_second_program_wins() -> None:
-    answer = ask(
-        JANET,
-        replies(
-            write=["```python\nprint(16 * 2)\n```", "```python\nprint((16 - 3 - 4) * 2)\n```"],
-            reason=["16 - 3 = 13, 13 * 2 = 26.\nAnswer: 26"],
-        ),
-        route="word",
-        confidence=doubtful_first_program,
-    )
-    assert answer.ok and answer.text == "18"  # the doubted first answer (32) is mostly wrong on GSM8K dev
-    assert "ask.vote:send" in answer.path
-
-
-def test_a_doubtful_answer_stays_when_one_other_solution_agrees_with_it() -> None:
-    answer = ask(
-        JANET,
-        replies(
-            write=["```python\nprint((16 - 3 - 4) * 2)\n```", "```python\nprint(16 * 2)\n```"],
-            reason=["16 - 3 - 4 = 9 eggs, 9 * 2 = 18.\nAnswer: 18"],
-        ),
-        route="word",
-        confidence=doubtful_first_program,
-    )
-    assert answer.ok and answer.text == "18"
-
-
-def test_the_doubt_is_said_to_the_second_solutions() -> None:
+def test_a_doubted_answer_gets_two_more_solutions_and_loses_the_vote_when_they_agree(tmp_path: Path) -> None:
     asked: list[Messages] = []
 
     def reason(messages: Messages) -> str:
         asked.append(messages)
-        return "Answer: 18"
+        return "16 - 3 - 4 = 9 eggs, 9 * 2 = 18.\nAnswer: 18"
 
-    ask(
+    answer = ask(
         JANET,
-        replies(write=["```python\nprint(18)\n```", "```python\nprint(18)\n```"], reason=reason),
+        replies(write=["```python\nprint(16 - 3 - 4 * 2)\n```", "```python\nprint((16 - 3 - 4) * 2)\n```"], reason=reason),
         route="word",
         confidence=doubtful_first_program,
+        program=doubting(tmp_path),
     )
+    assert answer.ok and answer.text == "18"
+    assert "ask.check:next!" in answer.path and "ask.vote:send" in answer.path
     assert JANET in asked[0][1]["content"] and "confidence 0.50, below 0.87" in asked[0][1]["content"]
+
+
+def test_a_sure_answer_is_sent_at_once_by_the_doubting_check(tmp_path: Path) -> None:
+    answer = ask(JANET, replies(write=["```python\nprint((16 - 3 - 4) * 2)\n```"]), route="word", program=doubting(tmp_path))
+    assert answer.ok and answer.text == "18" and answer.path[-1].startswith("ask.check:send")
 
 
 def test_arithmetic_goes_to_the_math_tool_through_an_expression() -> None:
@@ -212,7 +188,7 @@ def test_code_is_run_with_its_asserts_and_the_code_itself_is_the_answer() -> Non
     code = "```python\ndef add(a, b):\n    return a + b\n\nif __name__ == '__main__':\n    assert add(2, 3) == 5\n```"
     answer = ask("Write a function add(a, b).", replies(program=[code]), route="code")
     assert answer.ok and "def add(a, b):" in answer.text
-    assert any(p.startswith("ask.run:continue") for p in answer.path)
+    assert any(p.startswith("ask.run#2:continue") for p in answer.path)
 
 
 def test_code_whose_asserts_fail_goes_back_to_be_fixed() -> None:
@@ -220,7 +196,7 @@ def test_code_whose_asserts_fail_goes_back_to_be_fixed() -> None:
     right = "```python\ndef add(a, b):\n    return a + b\nassert add(2, 3) == 5\n```"
     answer = ask("Write a function add(a, b).", replies(program=[wrong, right]), route="code")
     assert answer.ok and "return a + b" in answer.text
-    assert "ask.run:back!" in answer.path
+    assert "ask.run#2:back!" in answer.path
 
 
 def test_a_function_left_to_write_goes_to_the_code_route_by_rule() -> None:
