@@ -198,6 +198,8 @@ def test_unit_extracts_tool_calls(unit: LLM) -> None:
     assert set(reply) == {"content", "tool_calls"}
     for call in reply["tool_calls"]:
         assert call["name"] == "get_weather" and isinstance(call["arguments"], dict)
+    unsure = ask(unit, request | {"confidence": True})  # llama.cpp scores no tokens beside tools: none asked
+    assert not unsure.is_error and unsure.attr("confidence") is None
 
 
 @pytest.mark.slow

@@ -118,13 +118,13 @@ class LLM(Unit):
         self, ctx: Any, request: dict[str, Any], *, attributes: dict[str, str], meta: dict[str, Any]
     ) -> Artifact:
         options = {key: request[key] for key in _ENGINE_FIELDS if key in request}
-        if request.get("confidence"):
-            options.setdefault("logprobs", 1)  # llama.cpp scores the chosen tokens only when asked for one alternative
         tools, forced = tool_decoding(request)
         if forced is not None:
             options["json_schema"] = forced
         elif tools:
             options["tools"] = tools
+        if request.get("confidence") and "tools" not in options:  # llama.cpp scores no tokens beside tools
+            options.setdefault("logprobs", 1)  # and the chosen ones only when asked for one alternative
         on_token, on_logprobs = self._emitter(ctx, meta, attributes) if request.get("stream") else (None, None)
         on_logprobs = on_logprobs if "logprobs" in request else None  # scored for confidence only: not streamed
         completion = await self._blocking(
