@@ -7,7 +7,9 @@ or ``vote`` unit gave an answer (a check fails with an error artifact; a vote af
 the answers agreed), and the user did not ask nearly the same again right after (a retry
 says the answer did not help). A **solved problem** is a succeeded run whose last
 verification was a check that passed, with the code that produced the answer (the input of
-the last sandbox step that succeeded): only those ever become experience.
+the last sandbox step that succeeded), written by a model at least :data:`SURE` confident of
+it (a check is about form; the writer's doubt is the one sign of a wrong value it has): only
+those ever become experience.
 
 Per step (a program's worker, by name) mining also counts what verification edits need:
 the runs it ran in, the runs where it failed itself, the runs that failed after it gave
@@ -56,6 +58,12 @@ class Decided:
     succeeded: bool
     version: str = ""
     audit: str = ""
+
+
+SURE = 0.87
+"""The least confidence (a reply's ``confidence`` attribute, which the answer computed from it
+keeps) of a solution filed as solved. On 60 GSM8K dev problems the 1.5B model's programs
+below it were wrong 11 times in 13, those above 5 times in 45 (docs/evaluation.md)."""
 
 
 @dataclass(frozen=True)
@@ -223,6 +231,9 @@ def _solution(
     code_record = next((by_id[p] for p in ran[-1].parents if p in by_id), None)
     loaded = [_load(store, r) for r in (question, code_record, checked[-1]) if r is not None]
     if len(loaded) != 3 or any(a is None for a in loaded):
+        return None
+    confidence = loaded[2].attr("confidence") if loaded[2] is not None else None
+    if confidence is not None and float(confidence) < SURE:
         return None
     asked, code, answer = (text_for_model(a) for a in loaded if a is not None)
     return Solved(run.id, run.program, asked.strip(), code.strip(), answer.strip())

@@ -55,9 +55,10 @@ def ask_all(
     choose: Callable[[str, Sequence[str]], str] = route_by_words,
     record: bool = True,
     distilled: bool = True,
+    confidence: Callable[[Messages], float] = lambda messages: 1.0,
 ) -> list[Answer]:
     """Ask each question in one recording session on the scripted LLM (which also routes)."""
-    llm = ScriptedLLM(answer, choose=choose)
+    llm = ScriptedLLM(answer, choose=choose, confidence=confidence)
 
     async def go() -> list[Answer]:
         units = {"llm": llm, "embed": WordEmbedder()}

@@ -46,6 +46,15 @@ def test_a_verified_solution_is_mined_with_its_code_and_answer() -> None:
     assert "answer = 3 + 4" in solved.code and solved.answer == "7"
 
 
+def test_a_solution_its_writer_doubted_is_not_filed() -> None:
+    from smolcpu.dream._mining import SURE
+
+    ask_all(["Tom has 3 apples and 4 apples. How many apples?"], confidence=lambda messages: SURE - 0.01)
+    assert mined().solved == []  # right here, but a doubted program is wrong more often than not
+    ask_all(["Sam has 2 marbles and 5 marbles. How many marbles?"], confidence=lambda messages: SURE)
+    assert [s.answer for s in mined().solved] == ["7"]
+
+
 def test_a_failed_check_files_no_solution_and_a_vote_says_whether_the_answers_agreed() -> None:
     def negative(messages):
         return "```python\nprint(-1)\n```" if "Write one" in messages[0]["content"] else "Answer: -1"
