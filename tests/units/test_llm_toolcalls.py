@@ -112,12 +112,19 @@ def test_tool_call_schema_admits_only_the_declared_tools() -> None:
     assert json.loads(json.dumps(single)) == single
 
 
+def test_doubled_braces_are_read_as_one_object() -> None:
+    """Qwen2.5-Coder-1.5B writes {{"name": ...}} (to Python's literal_eval, a set holding a dict);
+    re-asked under a schema, it once turned year "2022" into "time2022" (BFCL simple_python_65)."""
+    density = '{{"name": "calculate_density", "arguments": {"country": "Brazil", "year": "2022"}}}'
+    assert extract_tool_calls(density) == [ToolCall("calculate_density", {"country": "Brazil", "year": "2022"})]
+    assert extract_tool_calls('{{"name": "f", "arguments": {"a": 1}}}}') == [ToolCall("f", {"a": 1})]
+    assert repair_json('{{"name": "f"}}') == {"name": "f"}
+
+
 def test_a_python_literal_that_is_no_json_value_is_not_a_crash() -> None:
-    """Qwen once wrote {{"name": ...}} (a set holding a dict, to Python's literal_eval)."""
-    calls = extract_tool_calls('{{"name": "f", "arguments": {"a": 1}}}')
-    assert all(isinstance(call, ToolCall) for call in calls)  # whatever it finds, it does not raise
+    assert extract_tool_calls('{{"a" "b"}}') == []  # a set of a string: no call, and no exception
     with pytest.raises(ValueError, match="not JSON"):
-        repair_json('{{"name": "f"}}')
+        repair_json("{{: ,}}")
 
 
 ADD = {"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}}

@@ -79,13 +79,17 @@ def _python_literal(text: str) -> Any:
 
 
 def repair_json(text: str) -> Any:
-    """Parse ``text`` as JSON, mending trailing commas, single quotes and unbalanced brackets.
+    """Parse ``text`` as JSON, mending trailing commas, single quotes, unbalanced brackets and
+    doubled braces (``{{"name": ...}}``, as a template escapes them: Qwen2.5-Coder-1.5B writes
+    tool calls so, and re-asking under a schema then changed their arguments).
 
     Raises:
         ValueError: nothing JSON-like could be recovered.
     """
     candidates = [text.strip()]
     candidates.append(_TRAILING_COMMA.sub(r"\1", _balanced(candidates[0])))
+    if candidates[0].startswith("{{"):
+        candidates.append(_TRAILING_COMMA.sub(r"\1", _balanced(candidates[0][1:])))
     for candidate in candidates:
         try:
             return json.loads(candidate)
