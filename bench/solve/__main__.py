@@ -34,6 +34,7 @@ run resumes where it stopped (``--fresh`` starts over; ``--report`` only tabulat
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import itertools
 import json
@@ -190,9 +191,11 @@ def run_key(options: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+@functools.cache
 def default_program() -> str:
     """A digest of the default program and its examples: the system ``smol`` is another system
-    once they change, as an edited ``--program`` is (its results are not reused)."""
+    once they change, as an edited ``--program`` is (its results are not reused). Read once a
+    run, as Smol's runner reads the program once: every record of the run names that version."""
     from smolcpu.programs import DEFAULT_PROGRAM
 
     files = (DEFAULT_PROGRAM, DEFAULT_PROGRAM.with_suffix(".examples.json"))
