@@ -169,8 +169,8 @@ def _replace_use(program: Program, old: Use, new: Use) -> str:
 
 
 SURE_STEP = 0.03
-"""How far a ``verification`` variant moves a check's ``sure``: on GSM8K dev, 0.03 around 0.87
-moves about one program in ten between taken and doubted."""
+"""How far a ``verification`` variant moves a check's ``sure``: on 60 GSM8K dev problems, 8 of
+the 1.5B model's programs scored within 0.03 below 0.87, and 8 within 0.03 above."""
 
 
 def _with_param(use: Use, name: str, value: Any) -> Use:
