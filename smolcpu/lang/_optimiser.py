@@ -83,6 +83,7 @@ def _inline_identity(graph: Graph) -> None:
             binding is None
             or binding.unit != IDENTITY
             or step.limit is not None
+            or step.bind_target is not None  # it passes on what it reads, not what flows in
             or step.id in referenced
             or first is None
             or first.kind not in ("next", "continue")

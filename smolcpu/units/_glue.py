@@ -5,7 +5,8 @@ expects: an LLM answers a "write a program" step with a fenced block and a sente
 it, or an arithmetic step with ``The answer is $1,200 * 3.``. These functions turn such
 replies into what the next unit takes, and turn any artifact into the text a model reads:
 
-- :func:`code_from` — the Python in a reply (the sandbox takes it);
+- :func:`code_from` — the Python in a reply; :func:`program_of` — the program the sandbox
+  runs (the code of each piece of a join's list, in order);
 - :func:`expression_from` — the arithmetic in a reply (the math tool takes it);
 - :func:`images_from` — the images a request carries (classify and detect take the first);
 - :func:`text_for_model` — what an LLM is shown of any artifact: a request's question, an
@@ -77,6 +78,16 @@ def code_from(text: str) -> str:
     return text
 
 
+def program_of(artifact: Artifact) -> str:
+    """The program a sandbox runs: the code in what another unit wrote; given a join's list,
+    the code of each piece in order (a model's function, then the checks a tool wrote for it)."""
+    if artifact.type == JSON:
+        value = artifact.as_json()
+        if isinstance(value, list):
+            return "\n".join(code_from(piece) for piece in value if isinstance(piece, str))
+    return code_from(question_of(artifact))
+
+
 def expression_from(text: str) -> str:
     """The arithmetic expression in a reply: a fenced block, or the last line with a digit;
     a leading ``Answer:``-style label, inline backticks, a trailing ``=``, currency signs and
@@ -114,22 +125,32 @@ def request_artifact(
 def has_stub(text: str) -> bool:
     """Whether ``text`` is Python (in a fenced block, or after a line of prose) with a function
     left to write: a ``def`` whose body is only a docstring (or ``...``/``pass``, and imports)."""
+    return bool(stubs_in(text))
+
+
+def stubs_in(text: str) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+    """The functions left to write in ``text`` (see :func:`has_stub`), in the order written."""
     if "def " not in text:
-        return False
+        return []
     start = _CODE_START.search(text)
     sources = [code for language, code in _FENCE.findall(text) if language.lower() in _CODE_LANGUAGES]
-    return any(_stub_in(source) for source in [*sources, text[start.start() :] if start else ""])
+    for source in [*sources, text[start.start() :] if start else ""]:
+        found = _stubs_of(source)
+        if found:
+            return found
+    return []
 
 
-def _stub_in(source: str) -> bool:
+def _stubs_of(source: str) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):  # the last two: nesting too deep to parse
-        return False
-    return any(
-        isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and all(_is_filler(statement) for statement in node.body)
+        return []
+    return [
+        node
         for node in ast.walk(tree)
-    )
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and all(_is_filler(statement) for statement in node.body)
+    ]
 
 
 def _is_filler(statement: ast.stmt) -> bool:

@@ -873,8 +873,9 @@ class Execution:
             except SmolError as exc:
                 raise _cannot_start(step, exc) from exc
             output = await self.call(step, route, ref, source, deadline, conversation)
-        if output.id == source.id:  # the unit passed its input on: the step's output is still its own
-            output = source.derive(source.payload)
+        if output.id == source.id:  # the unit passed its input on: the step's output is still its own,
+            # and names no outcome (the one its input carries was the step's that made it)
+            output = source.derive(source.payload, attributes=tuple(a for a in source.attributes if a[0] != "outcome"))
         if route.memo and not output.is_error:
             executor.memo[key] = output
         return output

@@ -34,6 +34,7 @@ def role(messages: Messages) -> str:
         "write": "Write one Python program that solves",
         "reason": "step by step",
         "express": "arithmetic expression",
+        "complete": "Complete the function the user gives",
         "program": "expert Python programmer",
         "see": "questions about a picture",
         "answer": "user's own notes",
@@ -199,12 +200,33 @@ def test_code_whose_asserts_fail_goes_back_to_be_fixed() -> None:
     assert "ask.run#2:back!" in answer.path
 
 
-def test_a_function_left_to_write_goes_to_the_code_route_by_rule() -> None:
-    stub = 'Complete it:\n\ndef add(a: int, b: int) -> int:\n    """The sum of a and b.\n    >>> add(2, 3)\n    5\n    """\n'
-    code = "```python\ndef add(a, b):\n    return a + b\n\nif __name__ == '__main__':\n    assert add(2, 3) == 5\n```"
-    answer = ask(stub, replies(program=[code]), route=None)  # no chooser's word: the request's type decides
-    assert answer.ok and "return a + b" in answer.text
+STUB = 'Complete it:\n\ndef add(a: int, b: int) -> int:\n    """The sum of a and b.\n    >>> add(2, 3)\n    5\n    """\n'
+
+
+def test_a_function_left_to_write_is_completed_and_run_against_its_docstring_examples() -> None:
+    code = "```python\ndef add(a: int, b: int) -> int:\n    return a + b\n```"
+    answer = ask(STUB, replies(complete=[code]), route=None)  # no chooser's word: the request's type decides
+    assert answer.ok and answer.text == code
     assert answer.path[0].startswith("route.application/vnd.smol.code-request+json:")
+    assert [p.split(":")[0] for p in answer.path if p.startswith("ask.")] == [
+        "ask.examples", "ask.complete", "ask.run#3", "ask.code#2"
+    ]
+
+
+def test_a_completion_that_fails_its_docstring_examples_goes_back_with_the_call_that_failed() -> None:
+    wrong = "```python\ndef add(a, b):\n    return a - b\n```"
+    right = "```python\ndef add(a, b):\n    return a + b\n```"
+    asked: list[Messages] = []
+
+    def complete(messages: Messages) -> str:
+        asked.append(messages)
+        return [wrong, right][len(asked) - 1]
+
+    answer = ask(STUB, replies(complete=complete), route=None)
+    assert answer.ok and "return a + b" in answer.text
+    assert "ask.run#3:back * 2!" in answer.path
+    said = asked[1][-1]["content"]
+    assert "add(2, 3) returned -1, but the request's example says 5" in said
 
 
 def test_plain_chat_is_answered_by_the_llm() -> None:

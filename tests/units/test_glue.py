@@ -96,6 +96,12 @@ def test_the_sandbox_runs_the_code_in_a_fenced_reply() -> None:
     assert not result.is_error and json.loads(result.payload)["stdout"] == "42\n"
 
 
+def test_the_sandbox_runs_a_joins_pieces_in_order() -> None:
+    pieces = ["Here:\n```python\ndef half(n):\n    return n / 2\n```", "print(half(84))", {"error": "ignored"}]
+    result = asyncio.run(SandboxTool().handle(None, None, Artifact.json(pieces)))
+    assert not result.is_error and json.loads(result.payload)["stdout"] == "42.0\n"
+
+
 def test_a_vision_join_that_found_nothing_says_so() -> None:
     classes = [{"label": "valley", "index": 979, "score": 0.5}]
     assert text_for_model(Artifact.json([[], classes])).startswith("Objects detected: none.")

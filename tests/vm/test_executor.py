@@ -431,3 +431,12 @@ def test_the_default_neural_worker_without_a_model_names_the_install_command(
     assert result.status is Status.ERROR
     assert "main.reason: cannot start worker `reason`" in result.reason
     assert "smol models install" in result.reason
+
+
+def test_a_step_that_passes_on_a_reference_runs_and_names_no_outcome_of_its_own() -> None:
+    source = "use same = identity\nout <= switch[s] <= (\n a => continue\n b => next\n [same <= s.a.out] => send\n) <= in"
+    graph = graph_of(source)
+    assert "s.same" in graph.nodes, "a bound identity step passes on what it reads: it is never inlined"
+    result = run_graph(graph, workers=scripted(["a", "b"]))
+    assert result.status is Status.OK, result.path
+    assert result.output.as_text() == "in>a", "what `a` made, not what flowed in, and not `a`'s `continue`"

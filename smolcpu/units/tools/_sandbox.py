@@ -25,7 +25,7 @@ over an 8 MB cap, measured here), so that layer's cap bounds a disk fill, not ex
 error artifact (the message ends with the traceback, the whole result rides along as
 ``result``), because in a flow a program that raised is a failed step that takes its
 alternative (LANGUAGE.md §2). Given text, the unit runs the code in it: an LLM's fenced
-reply loses its fences and prose first (``smolcpu.units._glue.code_from``).
+reply loses its fences and prose first (``smolcpu.units._glue.program_of``).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from typing import Any
 from smolcpu import config
 from smolcpu.artifact import JSON, Artifact
 from smolcpu.errors import UsageError
-from smolcpu.units._glue import code_from, question_of
+from smolcpu.units._glue import program_of
 from smolcpu.units._registry import register
 from smolcpu.units._tool import Tool, ToolFailed
 from smolcpu.units.tools._sandbox_jail import (
@@ -613,8 +613,8 @@ class SandboxTool(Tool):
         return result.to_dict()
 
     def reads(self, artifact: Artifact) -> str:
-        """The code in what another unit wrote (an LLM's fenced or prose reply)."""
-        return code_from(question_of(artifact))
+        """The code in what another unit wrote (an LLM's fenced or prose reply, or a join's list of them)."""
+        return program_of(artifact)
 
 
 def _failure(result: SandboxResult) -> str:
