@@ -32,7 +32,7 @@ from smolcpu.runtime._mailbox import Envelope, FutureReply, Reply, StreamReply
 from smolcpu.runtime._placement import LOCAL_OBJECT_STORE_BYTES, KindPlacement, Placement
 from smolcpu.runtime._ref import UnitRef
 from smolcpu.runtime._supervision import Directive, Failure, OneForOne
-from smolcpu.runtime._system import UnitState, error_reply
+from smolcpu.runtime._system import CellBase, UnitState, error_reply
 
 if TYPE_CHECKING:
     from smolcpu.runtime._system import ActorSystem, Cell
@@ -227,7 +227,7 @@ class _Replica:
         self.pid, self.node = int(info["pid"]), str(info["node"])
 
 
-class RayCell:
+class RayCell(CellBase):
     """A unit whose replicas are Ray actors, seen from the actor system that spawned it."""
 
     def __init__(
@@ -242,24 +242,16 @@ class RayCell:
         supervisor: OneForOne,
         mailbox_size: int,
     ) -> None:
-        self.system = system
-        self.name = name
+        super().__init__(system, name, address=system.address, parent=parent, supervisor=supervisor)
         self.factory = factory
         self.kind = kind
         self.placement = placement
-        self.parent = parent
-        self.supervisor = supervisor
         self.mailbox_size = mailbox_size
-        self.ref = UnitRef(name, system.address)
-        self.subscribers: dict[UnitRef, None] = {}
-        self.children: dict[str, Any] = {}
-        self.state = UnitState.STARTING
         self.replicas: list[_Replica] = []
         self.calls: set[asyncio.Task[None]] = set()
         self.losses = 0
         self.served: dict[str, int] = {}
         """Requests answered, by Ray node: where the unit's work ran (the ``stopped`` event says)."""
-        self.stopped: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._turn = 0
 
     @property

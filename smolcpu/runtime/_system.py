@@ -130,7 +130,25 @@ class Ctx:
         return f"<Ctx of {self._cell.ref.name!r}>"
 
 
-class Cell:
+class CellBase:
+    """What every kind of cell is to its actor system, wherever its unit lives: a name and a
+    ref, a place in the supervision tree, the refs watching it, and a future of its end."""
+
+    def __init__(
+        self, system: ActorSystem, name: str, *, address: str, parent: Cell | None, supervisor: OneForOne
+    ) -> None:
+        self.system = system
+        self.name = name
+        self.parent = parent
+        self.supervisor = supervisor
+        self.ref = UnitRef(name, address)
+        self.subscribers: dict[UnitRef, None] = {}
+        self.children: dict[str, Any] = {}
+        self.state = UnitState.STARTING
+        self.stopped: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+
+class Cell(CellBase):
     """A unit living in this process: its mailbox, its loop task and its supervision."""
 
     def __init__(
@@ -144,23 +162,15 @@ class Cell:
         mailbox_size: int,
         address: str,
     ) -> None:
-        self.system = system
-        self.name = name
+        super().__init__(system, name, address=address, parent=parent, supervisor=supervisor)
         self.factory = factory
-        self.parent = parent
-        self.supervisor = supervisor
-        self.ref = UnitRef(name, address)
         self.mailbox = Mailbox(mailbox_size)
-        self.subscribers: dict[UnitRef, None] = {}
-        self.children: dict[str, Any] = {}
         self.ctx = Ctx(system, self)
-        self.state = UnitState.STARTING
         self.current: Envelope | None = None
         self._abandoning = False
         self.unit: Unit | None = None
         self.task: asyncio.Task[None] | None = None
         self.uplink: Any = None
-        self.stopped: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     @property
     def pid(self) -> int:

@@ -29,9 +29,8 @@ from smolcpu.artifact import Artifact
 from smolcpu.errors import RequestTimeout, UnitError, UnitStopped, UsageError, WorkerCrashed
 from smolcpu.runtime._link import Kind, Link
 from smolcpu.runtime._mailbox import Envelope
-from smolcpu.runtime._ref import UnitRef
 from smolcpu.runtime._supervision import Directive, Failure, OneForOne
-from smolcpu.runtime._system import UnitState
+from smolcpu.runtime._system import CellBase, UnitState
 
 if TYPE_CHECKING:
     from smolcpu.runtime._system import ActorSystem, Cell
@@ -99,7 +98,7 @@ async def _send_kwargs(process: asyncio.subprocess.Process, data: bytes) -> None
         pass  # it died before reading them; waiting for READY reports the exit
 
 
-class WorkerCell:
+class WorkerCell(CellBase):
     """A unit living in a child process, seen from the parent."""
 
     def __init__(
@@ -113,22 +112,14 @@ class WorkerCell:
         supervisor: OneForOne,
         mailbox_size: int,
     ) -> None:
-        self.system = system
-        self.name = name
+        super().__init__(system, name, address=system.address, parent=parent, supervisor=supervisor)
         self.factory = factory_path(factory)
         self.kwargs = pickle_kwargs(kwargs)
-        self.parent = parent
-        self.supervisor = supervisor
         self.mailbox_size = mailbox_size
-        self.ref = UnitRef(name, system.address)
-        self.subscribers: dict[UnitRef, None] = {}
-        self.children: dict[str, Any] = {}
-        self.state = UnitState.STARTING
         self.process: asyncio.subprocess.Process | None = None
         self.link: Link | None = None
         self.task: asyncio.Task[None] | None = None
         self.stopping = False
-        self.stopped: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.killed_for = ""
         self._live = asyncio.Event()
 

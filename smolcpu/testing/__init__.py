@@ -7,7 +7,7 @@ A flow program runs end to end on them without a model; see :mod:`smolcpu.testin
 
 from smolcpu.testing._ballast import Ballast, BigBallast
 from smolcpu.testing._scripted import FixedJson, Reply, ScriptedFailure, ScriptedWorker, scripted
-from smolcpu.testing._scripted_llm import ScriptedLLM
+from smolcpu.testing._scripted_llm import ScriptedLLM, certain
 from smolcpu.testing._serve_process import ServerProcess, free_port
 from smolcpu.testing._server import chromium, chromium_path, loopback_server
 from smolcpu.testing._words import WordEmbedder, vectors_of
@@ -25,6 +25,7 @@ __all__ = [
     "ScriptedWorker",
     "ServerProcess",
     "WordEmbedder",
+    "certain",
     "chromium",
     "chromium_path",
     "free_port",

@@ -37,6 +37,11 @@ def _first(prompt: str, options: Sequence[str]) -> str:
     return options[0]
 
 
+def certain(messages: Messages) -> float:
+    """A scripted answer's confidence unless a test gives another: a script is certain."""
+    return 1.0
+
+
 def _scored(token: str, alternatives: int) -> dict[str, Any]:
     entry = {"token": token, "logprob": 0.0, "bytes": list(token.encode())}
     return entry | {"top_logprobs": [dict(entry)][:alternatives]}
@@ -50,7 +55,7 @@ class ScriptedLLM(Unit):
         answer: Callable[[Messages], str],
         *,
         choose: Callable[[str, Sequence[str]], str] = _first,
-        confidence: Callable[[Messages], float] = lambda messages: 1.0,
+        confidence: Callable[[Messages], float] = certain,
         delay: float = 0.0,
     ) -> None:
         self.answer = answer

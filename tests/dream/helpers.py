@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from smolcpu.programs import Answer, Session
-from smolcpu.testing import ScriptedLLM, WordEmbedder
+from smolcpu.testing import ScriptedLLM, WordEmbedder, certain
 from smolcpu.vm import Chooser
 
 Messages = list[dict[str, Any]]
@@ -55,7 +55,7 @@ def ask_all(
     choose: Callable[[str, Sequence[str]], str] = route_by_words,
     record: bool = True,
     distilled: bool = True,
-    confidence: Callable[[Messages], float] = lambda messages: 1.0,
+    confidence: Callable[[Messages], float] = certain,
 ) -> list[Answer]:
     """Ask each question in one recording session on the scripted LLM (which also routes)."""
     llm = ScriptedLLM(answer, choose=choose, confidence=confidence)

@@ -13,7 +13,7 @@ import pytest
 
 from smolcpu.lang import compile_file, format_program, parse
 from smolcpu.programs import DEFAULT_PROGRAM, Answer, Session
-from smolcpu.testing import FixedJson, ScriptedChooser, ScriptedLLM
+from smolcpu.testing import FixedJson, ScriptedChooser, ScriptedLLM, certain
 
 Messages = list[dict[str, Any]]
 
@@ -65,7 +65,7 @@ def ask(
     *,
     route: str | None,
     llm: list[ScriptedLLM] | None = None,
-    confidence: Callable[[Messages], float] = lambda messages: 1.0,
+    confidence: Callable[[Messages], float] = certain,
     **options: Any,
 ) -> Answer:
     scripted = ScriptedLLM(answer, confidence=confidence)
