@@ -40,6 +40,7 @@ def test_examples_in_a_docstring_become_calls_and_expected_values(docstring: str
         "f(1) = 3 defines the sequence",  # a definition, not an example
         "f(a) ➞ True",  # a variable, not a value
         "f([1]) ➞ a list of ones",  # no literal to expect
+        'f([1]) ==> ("one")',  # a string in parentheses: a tuple of one was meant, or not
         ">>> print(f([1]))\n    [1]\n    >>> xs = [1]\n    >>> g(xs)\n    2",  # prints, assigns, calls another function
     ],
 )

@@ -72,7 +72,7 @@ def _doctests(docstring: str, name: str) -> list[tuple[str, str]]:
     found = []
     for example in parsed:
         call, want = _expression(example.source), example.want.strip()
-        if call is not None and _calls(call, name) and not _calls(call, "print") and _literal(want):
+        if call is not None and _calls(call, name) and not _calls(call, "print") and _expected(want):
             found.append((call, want))
     return found
 
@@ -85,7 +85,7 @@ def _written(docstring: str, name: str, parameters: list[str]) -> list[tuple[str
         if line.lstrip().startswith(">>>"):
             continue
         form = _FOR_FORM.search(line)
-        if form and len(parameters) == 1 and _literal(form[2]) and _literal(form[3]):
+        if form and len(parameters) == 1 and _literal(form[2]) and _expected(form[3]):
             found.append((f"{name}({ast.unparse(ast.parse(form[2].strip(), mode='eval'))})", form[3].strip()))
             continue
         start = line.find(f"{name}(")
@@ -93,8 +93,9 @@ def _written(docstring: str, name: str, parameters: list[str]) -> list[tuple[str
             continue
         text = line[start:]
         for separator in _SEPARATOR.finditer(text):
-            call, want = _expression(text[: separator.start()]), _expression(text[separator.end() :].strip().rstrip(".,;"))
-            if call is not None and want is not None and _literal_call(call, name) and _literal(want):
+            call, written = _expression(text[: separator.start()]), text[separator.end() :].strip().rstrip(".,;")
+            want = _expression(written) if _expected(written) else None
+            if call is not None and want is not None and _literal_call(call, name):
                 found.append((call, want))
                 break
     return found
@@ -122,6 +123,16 @@ def _literal_call(expression: str, name: str) -> bool:
 
 def _is_call(node: ast.AST, name: str) -> bool:
     return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == name
+
+
+def _expected(source: str) -> bool:
+    """Whether ``source`` is a value an example can expect: a literal, and not one in
+    parentheses that Python reads as no tuple (``("Venus")`` is a string, but its writer
+    meant a tuple of one: which, the example does not say)."""
+    if not _literal(source):
+        return False
+    text = source.strip()
+    return not (text.startswith("(") and text.endswith(")") and not isinstance(ast.literal_eval(text), tuple))
 
 
 def _literal(source: str) -> bool:
