@@ -78,15 +78,17 @@ def _doctests(docstring: str, name: str) -> list[tuple[str, str]]:
 
 
 def _written(docstring: str, name: str, parameters: list[str]) -> list[tuple[str, str]]:
-    """Examples written in prose: ``f(x) ➞ y`` (or ``==>``, ``=>``, ``->``, ``==``, ``=``,
-    ``should return``), and ``For x = ... the output should be y`` for a function of one argument."""
+    """Examples written in prose: ``f(x) ➞ y`` (or ``==>``, ``→``, ``=>``, ``->``, ``==``,
+    ``should return``, ``returns``; never a bare ``=``, which also writes a definition), and
+    ``For x = ... the output should be y`` for a function of one argument."""
     found = []
     for line in docstring.splitlines():
         if line.lstrip().startswith(">>>"):
             continue
         form = _FOR_FORM.search(line)
-        if form and len(parameters) == 1 and _literal(form[2]) and _expected(form[3]):
-            found.append((f"{name}({ast.unparse(ast.parse(form[2].strip(), mode='eval'))})", form[3].strip()))
+        argument = _expression(form[2]) if form and _literal(form[2]) else None
+        if form and argument is not None and len(parameters) == 1 and _expected(form[3]):
+            found.append((f"{name}({argument})", form[3].strip()))
             continue
         start = line.find(f"{name}(")
         if start < 0:
